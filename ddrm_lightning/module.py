@@ -1,0 +1,284 @@
+"""``DDRMRestorer``: the LightningModule whose predict step is a DDRM restoration.
+
+It wires the pieces — prior network, operators, sampler, baselines, metrics — and
+computes nothing itself. A prediction is a list of per-(sample, task) results
+that ``callbacks.RestorationWriter`` turns into files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from .data.degradation import degrade
+from .metrics.image import consistency, psnr, ssim
+from .models import load_model
+from .embedded import resolve_checkpoint
+from .operators import SVDOperator, build_operator
+from .sampling import classifier_guidance, ddrm, validate_hyperparameters, wiener
+from .seeding import generators, sample_seed
+from .task import Task
+
+
+@dataclass
+class Restoration:
+    """What one (sample, task) produced; images are (C, H, W) in [0, 1] on the CPU."""
+
+    task: str
+    id: str
+    source: str
+    seed: int
+    operator: str
+    sigma_y: float
+    images: dict[str, Tensor] = field(default_factory=dict)  # restored, degraded, original, observed, wiener
+    samples: list[Tensor] = field(default_factory=list)  # extra posterior samples (--model.samples > 1)
+    rows: list[dict] = field(default_factory=list)  # one CSV row per method
+
+
+class DDRMRestorer(L.LightningModule):
+    """Restore images with DDRM and a pretrained diffusion prior.
+
+    Args:
+        checkpoint: ``embedded`` (the prior shipped with the package), a zoo name
+            (``celeba_hq``, ``imagenet_256_uncond``, …) or a path (published file,
+            exported network, or a ``train.py`` Lightning checkpoint).
+        tasks: the degradations to run on every image.
+        timesteps: number of DDRM steps (network evaluations).
+        eta: DDRM η, in [0, 1].
+        eta_b: DDRM η_b, in [0, 1].
+        samples: restorations per image from different seeds (the first is the one scored).
+        baselines: classical baselines written beside DDRM: ``observed`` and/or ``wiener``.
+        classifier: classifier for guidance (zoo name or path), class-conditional models only.
+        classifier_scale: guidance scale (0 disables guidance).
+        measurement: images are already degraded (no ground truth); set from ``data.measurement``.
+        cache_dir: where named checkpoints are looked up / downloaded.
+        channels_last: run the network in channels-last memory format.
+        compile: ``torch.compile`` the network.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str = "embedded",
+        tasks: list[Task] | None = None,
+        timesteps: int = 20,
+        eta: float = 0.85,
+        eta_b: float = 1.0,
+        samples: int = 1,
+        baselines: list[str] | None = None,
+        classifier: str | None = None,
+        classifier_scale: float = 0.0,
+        measurement: bool = False,
+        cache_dir: str | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        tasks = [Task() if t is None else t for t in (tasks or [Task()])]
+        self.tasks = [t if isinstance(t, Task) else Task(**t) for t in tasks]
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        validate_hyperparameters(sigma_0=0.0, eta=eta, eta_b=eta_b)
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        self.baselines = list(("observed", "wiener") if baselines is None else baselines)
+        unknown = sorted(set(self.baselines) - {"observed", "wiener"})
+        if unknown:
+            raise ValueError(f"unknown baselines {unknown}; allowed: observed, wiener")
+        self.checkpoint = checkpoint
+        self.timesteps, self.eta, self.eta_b, self.samples = int(timesteps), float(eta), float(eta_b), int(samples)
+        self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
+        self.measurement = bool(measurement)
+        self.cache_dir = cache_dir
+        self.channels_last, self.compile_network = bool(channels_last), bool(compile)
+        self.prior = None  # the LoadedModel, set in configure_model
+        self._operators: dict[tuple, SVDOperator] = {}
+        self.step_hook = None  # set by the progress bar: (step, total) -> None
+
+    # ------------------------------------------------------------------ set-up
+    def configure_model(self) -> None:
+        if self.prior is not None:
+            return
+        self.prior = load_model(resolve_checkpoint(self.checkpoint), cache_dir=self.cache_dir)
+        if self.timesteps > self.prior.betas.shape[0]:
+            raise ValueError(
+                f"timesteps={self.timesteps} exceeds the schedule length {self.prior.betas.shape[0]} of '{self.checkpoint}'"
+            )
+        self.network = self.prior.eps_model()
+        self.network.requires_grad_(False).eval()
+        if self.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - self.prior.betas.double(), 0), persistent=False)
+        self.classifier = None
+        if self.classifier_name and self.classifier_scale > 0:
+            from .models import load_classifier
+
+            self.classifier = load_classifier(self.classifier_name, cache_dir=self.cache_dir)[0]
+            self.classifier.requires_grad_(False).eval()
+        self._eps_forward = torch.compile(self.network) if self.compile_network else self.network
+
+    @property
+    def image_channels(self) -> int:
+        return self.prior.in_channels
+
+    def operator(self, task: Task, height: int, width: int) -> SVDOperator:
+        """The task's operator for this geometry, built once and kept on the module's device."""
+        key = (task.name, height, width, self.device)
+        if key not in self._operators:
+            op = build_operator(task.operator, self.image_channels, height, width, **task.params)
+            self._operators[key] = op.to(self.device)
+        return self._operators[key]
+
+    # ----------------------------------------------------------------- predict
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
+        results: list[Restoration] = []
+        ok = [i for i, err in enumerate(batch["error"]) if not err]
+        for i, err in enumerate(batch["error"]):
+            if err:
+                results.extend(self._failed(batch, i, task, err) for task in self.tasks)
+        if ok:
+            index = torch.tensor(ok, device=batch["image"].device)
+            sub = {k: (v.index_select(0, index) if isinstance(v, Tensor) else [v[i] for i in ok]) for k, v in batch.items()}
+            for task in self.tasks:
+                results.extend(self.restore_task(task, sub))
+        return results
+
+    def restore_task(self, task: Task, batch: dict) -> list[Restoration]:
+        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
+        image, seeds = batch["image"].float(), batch["seed"]
+        if self.measurement:
+            height, width = _image_size_for_measurement(task.operator, *image.shape[-2:])
+            op = self.operator(task, height, width)
+            y, original = op.measurement_from_image(image), None
+        else:
+            op = self.operator(task, *image.shape[-2:])
+            y, original = degrade(image, op, task.sigma_y, seeds), image
+
+        start = time.perf_counter()
+        restored, bad_step = self._sample(op, y, task.sigma_0, seeds, batch["label"])
+        extra = [self._sample(op, y, task.sigma_0, seeds, batch["label"], k)[0] for k in range(1, self.samples)]
+        if restored.is_cuda:
+            torch.cuda.synchronize(restored.device)
+        seconds = (time.perf_counter() - start) / image.shape[0]
+
+        methods = {"ddrm": restored}
+        if "observed" in self.baselines:
+            methods["observed"] = op.observed(y)
+        if "wiener" in self.baselines:
+            estimate = op.observed(y)
+            methods["wiener"] = wiener(y, op, task.sigma_0, estimate.flatten(1).var(1))
+        scores = {name: self._scores(op, x, y, original) for name, x in methods.items()}
+        return self._package(task, batch, op, y, original, methods, extra, scores, seconds, bad_step)
+
+    def _sample(self, op, y, sigma_0, seeds, labels, k: int = 0) -> tuple[Tensor, Tensor]:
+        """One DDRM restoration per row of y; also the first step (or -1) where a sample went non-finite."""
+        sample_seeds = seeds if k == 0 else torch.tensor([sample_seed(int(s), f"sample{k}") for s in seeds.tolist()])
+        gens = generators(sample_seeds, "sampler", device=self.device)
+        labels = labels.to(self.device)
+        bad_step = torch.full((y.shape[0],), -1, device=self.device, dtype=torch.long)
+        autocast = _autocast_state(self.device.type)
+
+        def eps_model(x: Tensor, t: Tensor) -> Tensor:
+            with autocast:
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                return self._eps_forward(x, t, labels if self.prior.num_classes else None).float()
+
+        def on_step(step: int, t: int, x_t: Tensor, x0: Tensor) -> None:
+            finite = torch.isfinite(x0).flatten(1).all(1)
+            bad_step.copy_(torch.where(~finite & (bad_step < 0), torch.full_like(bad_step, step), bad_step))
+            if self.step_hook is not None:
+                self.step_hook(step + 1, self.timesteps)
+
+        guidance = None
+        if self.classifier is not None:
+            guidance = classifier_guidance(self.classifier, labels, self.classifier_scale)
+        # Only the network runs under the Trainer's autocast; the SVD arithmetic stays in float32.
+        with torch.autocast(self.device.type, enabled=False):
+            x = ddrm(
+                eps_model, y.float(), op, sigma_0=sigma_0, alphas_cumprod=self.alphas_cumprod,
+                timesteps=self.timesteps, eta=self.eta, eta_b=self.eta_b, generator=gens,
+                classifier_grad=guidance, callback=on_step,
+            )
+        return x, bad_step
+
+    def _scores(self, op, x: Tensor, y: Tensor, original: Tensor | None) -> dict[str, Tensor]:
+        out = {"consistency": consistency(op.H(x), y)}
+        if original is not None:
+            out["psnr"] = psnr(to_unit(x), to_unit(original))
+            out["ssim"] = ssim(to_unit(x), to_unit(original))
+        return out
+
+    def _package(self, task, batch, op, y, original, methods, extra, scores, seconds, bad_step) -> list[Restoration]:
+        degraded = to_unit(op.measurement_image(y)).cpu()
+        methods = {name: to_unit(x).cpu() for name, x in methods.items()}
+        scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
+        extra = [to_unit(x).cpu() for x in extra]
+        originals = None if original is None else to_unit(original).cpu()
+        bad_step = bad_step.cpu()
+        finite = torch.isfinite(methods["ddrm"]).flatten(1).all(1)
+        out = []
+        for i, sample_id in enumerate(batch["id"]):
+            result = Restoration(
+                task=task.name, id=sample_id, source=batch["source"][i], seed=int(batch["seed"][i]),
+                operator=task.operator, sigma_y=task.sigma_y,
+            )
+            failed = not bool(finite[i]) or int(bad_step[i]) >= 0
+            for name, x in methods.items():
+                row = {k: float(v[i]) for k, v in scores[name].items()}
+                row.update(method=name, seconds=seconds if name == "ddrm" else 0.0, status="ok", message="")
+                if name == "ddrm" and failed:
+                    step = int(bad_step[i]) if int(bad_step[i]) >= 0 else self.timesteps - 1
+                    row.update(status="error", message=f"non-finite values at DDRM step {step + 1}/{self.timesteps}")
+                    row.update({k: float("nan") for k in scores[name]})
+                result.rows.append(row)
+                if name == "ddrm" and failed:
+                    continue
+                result.images["restored" if name == "ddrm" else name] = x[i]
+            result.images["degraded"] = degraded[i]
+            if originals is not None:
+                result.images["original"] = originals[i]
+            if not failed:
+                result.samples = [x[i] for x in extra]
+            out.append(result)
+        return out
+
+    def _failed(self, batch: dict, i: int, task: Task, message: str) -> Restoration:
+        result = Restoration(
+            task=task.name, id=batch["id"][i], source=batch["source"][i], seed=int(batch["seed"][i]),
+            operator=task.operator, sigma_y=task.sigma_y,
+        )
+        result.rows.append({"method": "ddrm", "status": "error", "message": message, "seconds": 0.0})
+        return result
+
+
+def to_unit(x: Tensor) -> Tensor:
+    """Model space [-1, 1] -> pixel space [0, 1], clamped."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def _autocast_state(device_type: str):
+    """An autocast context equal to the one active now (the Trainer's precision plugin), for the network only."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, dtype=torch.get_autocast_dtype(device_type))
+    return contextlib.nullcontext()
+
+
+_SR = re.compile(r"^sr(?:_bicubic)?(\d+)$")
+
+
+def _image_size_for_measurement(operator: str, height: int, width: int) -> tuple[int, int]:
+    """Full image size behind a degraded image of (height, width): ×K for super-resolution, else the same."""
+    match = _SR.match(operator)
+    if match:
+        factor = int(match.group(1))
+        return height * factor, width * factor
+    return height, width

@@ -1,0 +1,126 @@
+"""``DiffusionPrior``: DDPM ε-prediction training of a prior, with an EMA copy that restoration uses.
+
+Loss (Ho et al. 2020, "simple"): E_{t ~ U{0..T-1}, ε ~ N(0, I)} ‖ε − ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε, t)‖².
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+import lightning as L
+
+from .models import build_network, load_model
+from .models.zoo import export_dict, linear_betas
+from .embedded import resolve_checkpoint
+
+
+class DiffusionPrior(L.LightningModule):
+    """Train (from scratch) or fine-tune (from a checkpoint) a diffusion prior.
+
+    Args:
+        family: network family for training from scratch (``ddpm`` or ``adm``).
+        network: network config of that family (ignored when ``init_from`` is given).
+        init_from: zoo name, ``embedded`` or path to start from (fine-tuning).
+        beta_start, beta_end, num_steps: the linear β schedule (kept from ``init_from`` when fine-tuning).
+        lr, weight_decay, betas: AdamW settings.
+        ema_decay: decay of the exponential moving average of the weights.
+        activation_checkpointing: recompute activations in backward (saves memory at 256²).
+        seed: seed of the training noise (per rank).
+    """
+
+    def __init__(
+        self,
+        family: str = "ddpm",
+        network: dict | None = None,
+        init_from: str | None = None,
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        num_steps: int = 1000,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        ema_decay: float = 0.999,
+        activation_checkpointing: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        if init_from:
+            loaded = load_model(resolve_checkpoint(init_from))
+            self.family, self.network_config, net = loaded.family, dict(loaded.config), loaded.network
+            schedule = loaded.betas.double()
+        else:
+            if network is None:
+                raise ValueError("give a network config (--model.network) or a checkpoint to start from (--model.init_from)")
+            self.family, self.network_config = family, dict(network)
+            net = build_network(family, self.network_config)
+            schedule = linear_betas(beta_start, beta_end, num_steps)
+        self.network = net.train()
+        if activation_checkpointing:
+            _enable_checkpointing(self.network)
+        self.ema = AveragedModel(self.network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)
+        self.register_buffer("betas", schedule.double())
+        self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - schedule.double(), 0).float())
+        self._generator: torch.Generator | None = None
+
+    def on_fit_start(self) -> None:
+        # One noise stream per rank, from an explicit seed: no global RNG.
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(int(self.hparams.seed) * 1_000_003 + self.global_rank + 1_000 * self.current_epoch)
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        out = self.network(x, t)
+        return out[:, : x.shape[1]]
+
+    def diffusion_loss(self, x0: Tensor) -> Tensor:
+        """The simple DDPM loss for a batch of clean images in [-1, 1]."""
+        gen = self._generator
+        t = torch.randint(0, self.alphas_cumprod.shape[0], (x0.shape[0],), device=x0.device, generator=gen)
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=gen)
+        abar = self.alphas_cumprod[t].view(-1, 1, 1, 1).to(x0.dtype)
+        x_t = abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+        return F.mse_loss(self(x_t, t).float(), noise.float())
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        if self._generator is None:
+            self.on_fit_start()
+        loss = self.diffusion_loss(batch["image"] if isinstance(batch, dict) else batch)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=False)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.ema.update_parameters(self.network)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return torch.optim.AdamW(self.network.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas))
+
+    def export(self) -> dict:
+        """The EMA network in the package's export format (what restoration loads)."""
+        return export_dict(self.ema.module, self.family, self.network_config, self.betas.cpu())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lets `restore.py --model.checkpoint <this .ckpt>` load the EMA network directly.
+        checkpoint["ddrm_export"] = self.export()
+
+
+def _enable_checkpointing(network: torch.nn.Module) -> None:
+    """Wrap each residual/attention block's forward in activation checkpointing."""
+    from torch.utils.checkpoint import checkpoint
+
+    for module in network.modules():
+        if type(module).__name__ in {"ResnetBlock", "ResBlock", "AttnBlock", "AttentionBlock"}:
+            forward = module.forward
+
+            def wrapped(*args, _forward=forward, **kwargs):
+                if torch.is_grad_enabled():
+                    return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+                return _forward(*args, **kwargs)
+
+            module.forward = wrapped

@@ -1,0 +1,31 @@
+"""Diffusion schedules and the DDRM timestep skip."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def linear_alphas_cumprod(beta_start: float = 1e-4, beta_end: float = 0.02, steps: int = 1000) -> Tensor:
+    """ᾱ_t = Π_{s ≤ t} (1 − β_s) for a linear β schedule, t = 0 … steps−1 (float64)."""
+    betas = torch.linspace(beta_start, beta_end, steps, dtype=torch.float64)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def skip_timesteps(num_train_steps: int, timesteps: int) -> list[int]:
+    """DDRM's uniform skip: t = 0, k, 2k, … with k = T // S (visited from the last one down)."""
+    if not 1 <= timesteps <= num_train_steps:
+        raise ValueError(
+            f"timesteps must be between 1 and the schedule length {num_train_steps}, got {timesteps}"
+        )
+    stride = num_train_steps // timesteps
+    return list(range(0, num_train_steps, stride))[:timesteps]
+
+
+def noise_levels(alphas_cumprod: Tensor, seq: list[int]) -> tuple[list[float], list[float]]:
+    """(√ᾱ_t, σ_t = √(1−ᾱ_t)/√ᾱ_t) for each t in seq, as Python floats.
+
+    Computed once on the host before sampling so the step loop needs no device sync.
+    """
+    abar = alphas_cumprod.detach().to("cpu", torch.float64)[seq]
+    return abar.sqrt().tolist(), ((1.0 - abar) / abar).sqrt().tolist()
