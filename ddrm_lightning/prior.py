@@ -5,16 +5,14 @@ Loss (Ho et al. 2020, "simple"): E_{t ~ U{0..T-1}, ε ~ N(0, I)} ‖ε − ε_θ
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-import lightning as L
-
-from .models import build_network, load_model
-from .models.zoo import export_dict, linear_betas
 from .embedded import resolve_checkpoint
+from .models import build_network, linear_betas, load_model, network_export
 
 
 class DiffusionPrior(L.LightningModule):
@@ -103,7 +101,7 @@ class DiffusionPrior(L.LightningModule):
 
     def export(self) -> dict:
         """The EMA network in the package's export format (what restoration loads)."""
-        return export_dict(self.ema.module, self.family, self.network_config, self.betas.cpu())
+        return network_export(self.ema.module, self.family, self.network_config, self.betas.cpu())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lets `restore.py --model.checkpoint <this .ckpt>` load the EMA network directly.

@@ -1,0 +1,96 @@
+"""Callbacks of prior training: export the EMA network, plot the loss curve."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from lightning.pytorch.callbacks import Callback
+
+
+class ExportEMA(Callback):
+    """At the end of training (and of every epoch), write the EMA network alone to ``path``.
+
+    The file is what ``restore.py --model.checkpoint <path>`` and ``load_model`` read.
+    """
+
+    def __init__(self, path: str, half: bool = False) -> None:
+        self.path = Path(path)
+        self.half = half
+
+    def _write(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            export = pl_module.export()
+            if self.half:  # halves the file; loading casts back to the network's float32 parameters
+                export["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in export["state_dict"].items()}
+            _atomic_save(export, self.path)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._write(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._write(trainer, pl_module)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class LossPlot(Callback):
+    """Draw the logged training loss (from the CSV logger's metrics.csv) to a PNG at the end."""
+
+    def __init__(self, path: str, metric: str = "train/loss", smooth: int = 50) -> None:
+        self.path, self.metric, self.smooth = Path(path), metric, smooth
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.logger is None or not trainer.log_dir:
+            return
+        trainer.logger.save()
+        table = Path(trainer.log_dir) / "metrics.csv"
+        if table.exists():
+            plot_loss(table, self.path, self.metric, self.smooth)
+
+
+def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smooth: int = 50) -> Path:
+    """Loss vs step (raw and moving average) from a Lightning CSVLogger table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, losses = [], []
+    with open(metrics_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get(metric):
+                steps.append(int(row["step"]))
+                losses.append(float(row[metric]))
+    if not losses:
+        raise ValueError(f"no '{metric}' values in {metrics_csv}")
+    window = max(1, min(smooth, len(losses) // 5 or 1))
+    averaged = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1])
+                for i in range(len(losses))]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(steps, losses, alpha=0.3, label="loss")
+    ax.plot(steps, averaged, label=f"moving average ({window})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("ε-MSE")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png)
+    plt.close(fig)
+    return out_png

@@ -1,0 +1,90 @@
+"""Result tables: shards, merge, de-duplication, resume bookkeeping, summary; output-folder guards."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ddrm_lightning import results
+from ddrm_lightning.outputs import OutputDirError, prepare_out_dir
+from ddrm_lightning.task import Task
+
+
+def _row(i, task="deno", method="ddrm", status="ok", psnr=20.0):
+    return {"id": f"img{i}.png", "task": task, "method": method, "psnr": psnr, "status": status, "message": ""}
+
+
+def test_shards_merge_into_one_row_per_key(tmp_path):
+    results.write_shard(tmp_path, 0, [_row(0, status="error"), _row(1)])
+    results.write_shard(tmp_path, 1, [_row(2), _row(0, psnr=30.0)])  # a retry of img0 succeeded
+    merged = results.merge(tmp_path)
+    assert [(r["id"], r["status"]) for r in merged] == [("img0.png", "ok"), ("img1.png", "ok"), ("img2.png", "ok")]
+    assert float(merged[0]["psnr"]) == 30.0
+    assert not list((tmp_path / "shards").glob("*.csv"))
+    # Merging again with a new shard keeps the old rows.
+    results.write_shard(tmp_path, 0, [_row(3)])
+    assert len(results.merge(tmp_path)) == 4
+
+
+def test_finished_ids_need_every_task_ok(tmp_path):
+    results.write_shard(tmp_path, 0, [_row(0), _row(0, task="sr4"), _row(1), _row(1, task="sr4", status="error"),
+                                      _row(2, method="observed")])
+    assert results.finished_ids(tmp_path, ["deno", "sr4"]) == {"img0.png"}
+    assert results.finished_ids(tmp_path, ["deno"]) == {"img0.png", "img1.png"}
+
+
+def test_summary_means_over_ok_rows_and_counts_errors():
+    rows = [_row(0, psnr=10.0), _row(1, psnr=20.0), _row(2, status="error", psnr="nan")]
+    summary = {(r["metric"]): r for r in results.summarize(rows)}
+    assert summary["psnr"]["mean"] == pytest.approx(15.0)
+    assert summary["psnr"]["std"] == pytest.approx(7.0710678)
+    assert summary["psnr"]["count"] == 2
+    assert summary["errors"]["mean"] == 1
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    results.atomic_write_text(tmp_path / "a.csv", "x\n")
+    results.atomic_write_text(tmp_path / "a.csv", "y\n")
+    assert (tmp_path / "a.csv").read_text() == "y\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
+
+
+def test_out_dir_inside_input_is_refused(tmp_path):
+    with pytest.raises(OutputDirError, match="inside the input folder"):
+        prepare_out_dir(tmp_path / "in" / "out", {}, input_dirs=[tmp_path / "in"], overwrite=False, write=True)
+    with pytest.raises(OutputDirError, match="inside the input folder"):
+        prepare_out_dir(tmp_path / "in", {}, input_dirs=[tmp_path / "in"], overwrite=False, write=True)
+
+
+def test_out_dir_with_other_config_needs_overwrite(tmp_path):
+    config = {"model": {"timesteps": 20, "cache_dir": None}, "data": {"seed": 0, "batch_size": 4}, "trainer": {"devices": 1}}
+    prepare_out_dir(tmp_path, config, input_dirs=[], overwrite=False, write=True)
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == config
+    # Batch size and devices change no number: resuming with them is fine.
+    same = {"model": {"timesteps": 20, "cache_dir": "x"}, "data": {"seed": 0, "batch_size": 8}, "trainer": {"devices": 2}}
+    prepare_out_dir(tmp_path, same, input_dirs=[], overwrite=False, write=True)
+    (tmp_path / "metrics.csv").write_text("id\n")
+    other = {"model": {"timesteps": 50}, "data": {"seed": 0, "batch_size": 8}}
+    with pytest.raises(OutputDirError, match="model.timesteps"):
+        prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=False, write=True)
+    assert (tmp_path / "metrics.csv").exists()
+    prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=True, write=True)
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_unwritable_out_dir_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputDirError, match="cannot create"):
+        prepare_out_dir(blocker / "out", {}, input_dirs=[], overwrite=False, write=True)
+
+
+@pytest.mark.parametrize("sigma_y", [-0.1, float("nan"), float("inf")])
+def test_task_rejects_bad_sigma(sigma_y):
+    with pytest.raises(ValueError, match="sigma_y"):
+        Task(operator="deno", sigma_y=sigma_y)
+
+
+def test_task_default_name_and_sigma0():
+    task = Task(operator="sr4", sigma_y=0.05)
+    assert task.name == "sr4_sigma0.05" and task.sigma_0 == pytest.approx(0.1)
