@@ -104,6 +104,14 @@ class DDRMRestorer(L.LightningModule):
         self.step_hook = None  # set by the progress bar: (step, total) -> None
 
     # ------------------------------------------------------------------ set-up
+    def prepare_data(self) -> None:
+        # Runs once per node before the other ranks load: only one process downloads a zoo file.
+        from .models.checkpoints import resolve
+
+        resolve(resolve_checkpoint(self.checkpoint), self.cache_dir)
+        if self.classifier_name and self.classifier_scale > 0:
+            resolve(self.classifier_name, self.cache_dir)
+
     def configure_model(self) -> None:
         if self.prior is not None:
             return

@@ -1,0 +1,37 @@
+"""Degradation operators in SVD form (H = U Σ Vᵀ applied as fast transforms) and their registry."""
+
+from .base import SVDOperator, flatten_image
+from .blur import Deblurring, blur_matrix, gaussian_kernel
+from .color import Colorization
+from .compressed_sensing import WalshHadamardCS, fwht
+from .dense import DenseOperator
+from .identity import Denoising
+from .inpainting import Inpainting, box_mask, file_mask, random_mask, text_mask
+from .registry import available_operators, build_operator, parameters_of
+from .separable import SeparableOperator
+from .superres import BicubicSuperResolution, SuperResolution, bicubic_kernel
+
+__all__ = [
+    "SVDOperator",
+    "flatten_image",
+    "build_operator",
+    "available_operators",
+    "parameters_of",
+    "Denoising",
+    "SuperResolution",
+    "BicubicSuperResolution",
+    "SeparableOperator",
+    "Deblurring",
+    "Colorization",
+    "WalshHadamardCS",
+    "Inpainting",
+    "DenseOperator",
+    "bicubic_kernel",
+    "blur_matrix",
+    "gaussian_kernel",
+    "fwht",
+    "random_mask",
+    "box_mask",
+    "text_mask",
+    "file_mask",
+]

@@ -1,0 +1,166 @@
+"""Operator names -> constructors: ``build_operator`` and ``available_operators``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+
+import torch
+
+from .base import SVDOperator
+from .blur import DEFAULT_ZERO_THRESHOLD, Deblurring, gaussian_kernel, resolve_axis_kernel, uniform_kernel
+from .color import Colorization
+from .compressed_sensing import WalshHadamardCS
+from .dense import DenseOperator
+from .identity import Denoising
+from .inpainting import LOREM, Inpainting, box_mask, check_mask, file_mask, random_mask, text_mask
+from .superres import BicubicSuperResolution, SuperResolution
+
+
+def _check_legacy(legacy) -> bool:
+    if not isinstance(legacy, bool):
+        raise ValueError(f"legacy must be True or False, got {legacy!r}")
+    return legacy
+
+
+def _deno(c, h, w):
+    return Denoising(c, h, w)
+
+
+def _sr(c, h, w, factor):
+    return SuperResolution(c, h, w, factor)
+
+
+def _sr_bicubic(c, h, w, factor, *, zero_threshold=DEFAULT_ZERO_THRESHOLD):
+    return BicubicSuperResolution(c, h, w, factor, zero_threshold=zero_threshold)
+
+
+def _deblur_uni(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+    k = uniform_kernel()
+    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=_check_legacy(legacy))
+
+
+def _kernel_dtype(legacy: bool) -> torch.dtype:
+    # The published code forms its Gaussian kernels in float32; legacy mode must match it bit for bit.
+    return torch.float32 if legacy else torch.float64
+
+
+def _deblur_gauss(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+    k = gaussian_kernel(10.0, 2, dtype=_kernel_dtype(_check_legacy(legacy)))
+    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=legacy)
+
+
+def _deblur_aniso(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+    dtype = _kernel_dtype(_check_legacy(legacy))
+    rows, cols = gaussian_kernel(1.0, 4, dtype=dtype), gaussian_kernel(20.0, 4, dtype=dtype)
+    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy)
+
+
+def _deblur(
+    c, h, w, *, kernel_rows=None, kernel_cols=None, kernel=None, sigma_rows=None, sigma_cols=None, sigma=None,
+    radius=None, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False,
+):
+    if radius is not None and sigma is None and sigma_rows is None and sigma_cols is None:
+        raise ValueError("radius only applies to Gaussian kernels (sigma, sigma_rows, sigma_cols)")
+    dtype = _kernel_dtype(_check_legacy(legacy))
+    rows = resolve_axis_kernel("rows", kernel, kernel_rows, sigma, sigma_rows, radius, dtype)
+    cols = resolve_axis_kernel("cols", kernel, kernel_cols, sigma, sigma_cols, radius, dtype)
+    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy)
+
+
+def _color(c, h, w):
+    return Colorization(c, h, w)
+
+
+def _cs(c, h, w, factor, *, seed=0, perm=None):
+    return WalshHadamardCS(c, h, w, factor, seed=seed, perm=perm)
+
+
+def _inp(c, h, w, *, fraction=0.5, seed=0, mask=None, kept_pixels=None):
+    if mask is not None and kept_pixels is not None:
+        raise ValueError("give either mask or kept_pixels (they are the same thing), not both")
+    explicit = mask if mask is not None else kept_pixels
+    chosen = check_mask(explicit, h, w) if explicit is not None else random_mask(h, w, fraction, seed)
+    return Inpainting(c, h, w, chosen)
+
+
+def _inp_box(c, h, w, *, box=None):
+    return Inpainting(c, h, w, box_mask(h, w, box))
+
+
+def _inp_text(c, h, w, *, text=LOREM, font_size=None):
+    return Inpainting(c, h, w, text_mask(h, w, text, font_size))
+
+
+def _inp_mask(c, h, w, *, path=None):
+    return Inpainting(c, h, w, file_mask(path, h, w))
+
+
+def _dense(c, h, w, *, matrix=None, zero_threshold=1e-6):
+    if matrix is None:
+        raise ValueError("dense needs matrix=<(m, C·H·W) tensor>")
+    return DenseOperator(torch.as_tensor(matrix), c, h, w, zero_threshold=zero_threshold)
+
+
+# (pattern shown to users, regex, builder); a regex group is the integer factor K.
+_REGISTRY: list[tuple[str, re.Pattern, Callable[..., SVDOperator]]] = [
+    ("deno", re.compile(r"deno"), _deno),
+    ("sr{K}", re.compile(r"sr(\d+)"), _sr),
+    ("sr_bicubic{K}", re.compile(r"sr_bicubic(\d+)"), _sr_bicubic),
+    ("deblur", re.compile(r"deblur"), _deblur),
+    ("deblur_uni", re.compile(r"deblur_uni"), _deblur_uni),
+    ("deblur_gauss", re.compile(r"deblur_gauss"), _deblur_gauss),
+    ("deblur_aniso", re.compile(r"deblur_aniso"), _deblur_aniso),
+    ("color", re.compile(r"color"), _color),
+    ("cs{K}", re.compile(r"cs(\d+)"), _cs),
+    ("inp", re.compile(r"inp"), _inp),
+    ("inp_box", re.compile(r"inp_box"), _inp_box),
+    ("inp_text", re.compile(r"inp_text"), _inp_text),
+    ("inp_mask", re.compile(r"inp_mask"), _inp_mask),
+    ("dense", re.compile(r"dense"), _dense),
+]
+
+
+def available_operators() -> list[str]:
+    """Operator names and name patterns ({K}: an integer factor >= 1)."""
+    return [pattern for pattern, _, _ in _REGISTRY]
+
+
+def parameters_of(name: str) -> list[str]:
+    """The keyword parameters operator ``name`` accepts."""
+    _, builder, _ = _lookup(name)
+    return _keywords(builder)
+
+
+def build_operator(name: str, channels: int, height: int, width: int, **params) -> SVDOperator:
+    """Build the operator ``name`` for (channels, height, width) images.
+
+    Raises ValueError for an unknown name (listing the valid ones), an unknown
+    parameter (listing the accepted ones) or parameter values the operator rejects.
+    """
+    pattern, builder, factor = _lookup(name)
+    allowed = _keywords(builder)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"operator '{name}' ({pattern}) does not take {', '.join(unknown)}; "
+            f"allowed: {', '.join(allowed) if allowed else 'no parameters'}"
+        )
+    args = (channels, height, width) if factor is None else (channels, height, width, factor)
+    operator = builder(*args, **params)
+    operator.name = name
+    return operator
+
+
+def _lookup(name: str) -> tuple[str, Callable[..., SVDOperator], int | None]:
+    if isinstance(name, str):
+        for pattern, regex, builder in _REGISTRY:
+            match = regex.fullmatch(name)
+            if match:
+                return pattern, builder, int(match.group(1)) if regex.groups else None
+    raise ValueError(f"unknown operator {name!r}; valid: {', '.join(available_operators())} (K an integer >= 1)")
+
+
+def _keywords(builder: Callable) -> list[str]:
+    return [p.name for p in inspect.signature(builder).parameters.values() if p.kind is p.KEYWORD_ONLY]
