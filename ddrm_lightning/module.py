@@ -23,6 +23,7 @@ from .embedded import resolve_checkpoint
 from .operators import SVDOperator, build_operator
 from .sampling import classifier_guidance, ddrm, validate_hyperparameters, wiener
 from .seeding import generators, sample_seed
+from .options import MetricsOptions
 from .task import Task
 
 
@@ -99,6 +100,8 @@ class DDRMRestorer(L.LightningModule):
         self.measurement = bool(measurement)
         self.cache_dir = cache_dir
         self.channels_last, self.compile_network = bool(channels_last), bool(compile)
+        self.metrics_options = MetricsOptions()  # replaced by the CLI's --metrics.* group
+        self.sweep_metrics = None  # per task, built at predict start
         self.prior = None  # the LoadedModel, set in configure_model
         self._operators: dict[tuple, SVDOperator] = {}
         self.step_hook = None  # set by the progress bar: (step, total) -> None
@@ -145,6 +148,32 @@ class DDRMRestorer(L.LightningModule):
             self._operators[key] = op.to(self.device)
         return self._operators[key]
 
+    # ----------------------------------------------------------------- metrics
+    def on_predict_start(self) -> None:
+        if self.sweep_metrics is None and not self.measurement:
+            methods = ("ddrm", *self.baselines)
+            # A plain dict: the metric networks are not part of the restorer's state.
+            self.sweep_metrics = {t.name: self.metrics_options.build(methods).to(self.device) for t in self.tasks}
+
+    def compute_sweep_metrics(self) -> list[dict]:
+        """Sweep-level metrics (FID, KID) and unavailable notes as summary rows; every rank must call it."""
+        rows = []
+        if self.sweep_metrics is None:
+            return rows
+        for task, metrics in self.sweep_metrics.items():
+            for method in ("ddrm", *self.baselines):
+                values = metrics.compute(method)
+                for name, value in values.items():
+                    if name.endswith("_std"):
+                        continue
+                    row = {"task": task, "method": method, "metric": name, "mean": "", "std": "", "count": "", "note": ""}
+                    if isinstance(value, (int, float)):
+                        row.update(mean=float(value), std=values.get(f"{name}_std", ""))
+                    else:
+                        row["note"] = str(value)
+                    rows.append(row)
+        return rows
+
     # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
         results: list[Restoration] = []
@@ -178,13 +207,27 @@ class DDRMRestorer(L.LightningModule):
         seconds = (time.perf_counter() - start) / image.shape[0]
 
         methods = {"ddrm": restored}
+        observed = op.observed(y)
         if "observed" in self.baselines:
-            methods["observed"] = op.observed(y)
+            methods["observed"] = observed
         if "wiener" in self.baselines:
-            estimate = op.observed(y)
-            methods["wiener"] = wiener(y, op, task.sigma_0, estimate.flatten(1).var(1))
-        scores = {name: self._scores(op, x, y, original) for name, x in methods.items()}
-        return self._package(task, batch, op, y, original, methods, extra, scores, seconds, bad_step)
+            # λ = σ₀² / (variance of the image), the image's variance estimated from what is observed.
+            methods["wiener"] = wiener(y, op, task.sigma_0, observed.flatten(1).var(1))
+        # `pad` geometry: everything is judged and written at the image's own size.
+        crop = _crop_box(batch["orig_size"], image.shape[-2:]) if not self.measurement else None
+        scores = {name: {"consistency": consistency(op.H(x), y)} for name, x in methods.items()}
+        if original is not None:
+            original = _crop(original, crop)
+            methods = {name: _crop(x, crop) for name, x in methods.items()}
+            extra = [_crop(x, crop) for x in extra]
+            for name, x in methods.items():
+                scores[name].update(psnr=psnr(to_unit(x), to_unit(original)), ssim=ssim(to_unit(x), to_unit(original)))
+                if self.sweep_metrics is not None:
+                    scores[name].update(self.sweep_metrics[task.name].update(to_unit(x), to_unit(original), method=name))
+        degraded = op.measurement_image(y)
+        if degraded.shape[-2:] == image.shape[-2:]:
+            degraded = _crop(degraded, crop)
+        return self._package(task, batch, degraded, original, methods, extra, scores, seconds, bad_step)
 
     def _sample(self, op, y, sigma_0, seeds, labels, k: int = 0) -> tuple[Tensor, Tensor]:
         """One DDRM restoration per row of y; also the first step (or -1) where a sample went non-finite."""
@@ -218,15 +261,8 @@ class DDRMRestorer(L.LightningModule):
             )
         return x, bad_step
 
-    def _scores(self, op, x: Tensor, y: Tensor, original: Tensor | None) -> dict[str, Tensor]:
-        out = {"consistency": consistency(op.H(x), y)}
-        if original is not None:
-            out["psnr"] = psnr(to_unit(x), to_unit(original))
-            out["ssim"] = ssim(to_unit(x), to_unit(original))
-        return out
-
-    def _package(self, task, batch, op, y, original, methods, extra, scores, seconds, bad_step) -> list[Restoration]:
-        degraded = to_unit(op.measurement_image(y)).cpu()
+    def _package(self, task, batch, degraded, original, methods, extra, scores, seconds, bad_step) -> list[Restoration]:
+        degraded = to_unit(degraded).cpu()
         methods = {name: to_unit(x).cpu() for name, x in methods.items()}
         scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
         extra = [to_unit(x).cpu() for x in extra]
@@ -278,6 +314,19 @@ def _autocast_state(device_type: str):
     if torch.is_autocast_enabled(device_type):
         return torch.autocast(device_type, dtype=torch.get_autocast_dtype(device_type))
     return contextlib.nullcontext()
+
+
+def _crop_box(orig_size: Tensor, shape) -> tuple[int, int] | None:
+    """The (H, W) to crop a padded batch back to, or None when nothing was padded.
+
+    Padded batches hold images of one original size (the data module batches them alone).
+    """
+    height, width = (int(v) for v in orig_size[0].tolist())
+    return None if (height, width) == tuple(shape) else (height, width)
+
+
+def _crop(x: Tensor, box: tuple[int, int] | None) -> Tensor:
+    return x if box is None else x[..., : box[0], : box[1]]
 
 
 _SR = re.compile(r"^sr(?:_bicubic)?(\d+)$")

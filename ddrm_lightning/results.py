@@ -95,6 +95,8 @@ def merge(out_dir: Path) -> list[dict]:
     atomic_write_text(out_dir / "metrics.csv", rows_to_csv(rows))
     for shard in shards:
         shard.unlink(missing_ok=True)
+    if (out_dir / SHARD_DIR).is_dir() and not any((out_dir / SHARD_DIR).iterdir()):
+        (out_dir / SHARD_DIR).rmdir()
     return rows
 
 

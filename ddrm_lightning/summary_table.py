@@ -27,9 +27,12 @@ def print_summary(summary: list[dict], out_dir: Path, console: Console | None = 
             cells.append(_cell(row, metric))
         table.add_row(task, method, *cells)
     console.print(table)
+    by_note: dict[str, list[str]] = {}
     for row in summary:
-        if row.get("note"):
-            console.print(f"[yellow]{row.get('task', '')} {row['metric']}: {row['note']}[/yellow]")
+        if row.get("note") and row["metric"] not in by_note.setdefault(row["note"], []):
+            by_note[row["note"]].append(row["metric"])
+    for note, metrics_noted in by_note.items():
+        console.print(f"[yellow]{', '.join(metrics_noted)}: {note}[/yellow]")
     console.print(f"Results in {out_dir}: metrics.csv, summary.csv, <task>/restored/, report.md")
 
 

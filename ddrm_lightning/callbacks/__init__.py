@@ -1,4 +1,4 @@
 from .progress import DDRMProgressBar
-from .writer import RestorationWriter, image_path, save_png
+from .writer import RestorationWriter, save_png
 
-__all__ = ["DDRMProgressBar", "RestorationWriter", "image_path", "save_png"]
+__all__ = ["DDRMProgressBar", "RestorationWriter", "save_png"]

@@ -26,16 +26,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
 from .. import results
-
-
-def image_path(folder: Path, sample_id: str, suffix: str = "") -> Path:
-    """Where the picture of ``sample_id`` goes: its relative path with a .png extension."""
-    rel = PurePosixPath(sample_id)
-    name = (rel.stem if rel.suffix.lower() in IMAGE_SUFFIXES else rel.name) + suffix + ".png"
-    return folder.joinpath(*rel.parent.parts, name)
-
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from ..reports.sweep_files import image_path, sample_path
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:
@@ -81,10 +72,10 @@ class RestorationWriter(BasePredictionWriter):
             task_dir = self.out_dir / result.task
             if self.write_images:
                 for kind, picture in result.images.items():
-                    self._submit(save_png, picture, image_path(task_dir / kind, result.id))
+                    self._submit(save_png, picture, image_path(task_dir, kind, result.id))
                 if result.samples:
                     for k, picture in enumerate([result.images["restored"], *result.samples]):
-                        self._submit(save_png, picture, image_path(task_dir / "samples", result.id, f"_s{k}"))
+                        self._submit(save_png, picture, sample_path(task_dir, result.id, k))
             base = {"id": result.id, "task": result.task, "source": result.source, "operator": result.operator,
                     "sigma_y": result.sigma_y, "seed": result.seed}
             rows.extend({**base, **row} for row in result.rows)
@@ -94,10 +85,12 @@ class RestorationWriter(BasePredictionWriter):
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         self._drain()
+        # Every rank takes part: torchmetrics synchronises the sweep metrics here.
+        sweep_rows = pl_module.compute_sweep_metrics() if hasattr(pl_module, "compute_sweep_metrics") else []
         trainer.strategy.barrier("ddrm-writer")
         if trainer.is_global_zero:
             rows = results.merge(self.out_dir)
-            self.summary = results.summarize(rows, getattr(pl_module, "sweep_summary", None))
+            self.summary = results.summarize(rows, sweep_rows)
             results.write_summary(self.out_dir, self.summary)
         trainer.strategy.barrier("ddrm-merged")
 

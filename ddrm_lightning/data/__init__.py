@@ -1,0 +1,36 @@
+"""Data layer: image sources, geometry, per-sample seeds, synthetic degradation and the restoration DataModule.
+
+This is the lowest layer of the package: it imports nothing above ``ddrm_lightning.seeding``.
+"""
+
+from ddrm_lightning.data.collate import BATCH_KEYS, RestorationCollate
+from ddrm_lightning.data.datamodule import RestorationDataModule
+from ddrm_lightning.data.degradation import degrade, sigma0_from_sigma_y
+from ddrm_lightning.data.geometry import GEOMETRIES, apply_geometry, center_crop, pad, padded_size, resize
+from ddrm_lightning.data.samples import SamplePrep, to_model_tensor
+from ddrm_lightning.data.sharding import rank_rows, shard_stream
+from ddrm_lightning.data.sources import IMAGE_EXTENSIONS, SOURCES, BundledSource, FolderSource, HFSource, ImageRecord
+
+__all__ = [
+    "BATCH_KEYS",
+    "GEOMETRIES",
+    "IMAGE_EXTENSIONS",
+    "SOURCES",
+    "BundledSource",
+    "FolderSource",
+    "HFSource",
+    "ImageRecord",
+    "RestorationCollate",
+    "RestorationDataModule",
+    "SamplePrep",
+    "apply_geometry",
+    "center_crop",
+    "degrade",
+    "pad",
+    "padded_size",
+    "rank_rows",
+    "resize",
+    "shard_stream",
+    "sigma0_from_sigma_y",
+    "to_model_tensor",
+]

@@ -1,0 +1,209 @@
+"""GIQA: generated image quality assessment (Gu et al., ECCV 2020).
+
+An image is scored by how typical its features are of a reference set of real images
+(higher = better). Two scores:
+
+* GMM-GIQA: a Gaussian mixture (full covariances) is fitted to the reference features;
+  the score is the log-likelihood log p(f) of an image's features f.
+* KNN-GIQA: the score is Σ_{j=1..K} 1 / d_j, d_j the L1 distance from f to its j-th nearest
+  reference feature (K = 1 by default, as in the paper's code).
+
+Features are Inception pool3 (2048-d, input resized to 299) as in the paper, or any extractor
+(``features.py``). An optional PCA keeping a fraction of the variance (the paper's code uses
+95 %) is fitted on the reference and applied to every feature before both scores.
+
+Tiny reference sets (N images, D dimensions after the optional PCA) follow one rule: a full
+covariance needs more samples than dimensions, so
+
+1. when N < D + 1 the GMM works on the leading N − 1 principal components of the reference;
+2. the number of components is min(n_components, max(1, N // (d + 1))), d the GMM's dimension,
+   so each component has at least d + 1 samples on average;
+3. ``reg_covar`` (added to every covariance diagonal) keeps the covariances invertible.
+
+The effective values are ``n_components_`` and ``gmm_dims_``. K is capped at N. An L1 distance
+is floored at 1e-12 so an image equal to a reference image scores 1e12, not infinity.
+
+Normalisation against the originals (``relative_score``): a restored (or degraded) image's
+score s relative to its original's score s₀ is 100 · (1 + (s − s₀)/|s₀|) %. Originals score
+100 %; for positive scores (KNN) this is 100 · s/s₀; for log-likelihoods, which may be
+negative, it still rises with s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from torch import Tensor
+from torch.nn import functional as F
+
+from .features import extract_features
+
+_MIN_DISTANCE = 1e-12
+
+
+def _as_matrix(features: Tensor | np.ndarray, what: str) -> np.ndarray:
+    array = features.detach().cpu().double().numpy() if isinstance(features, Tensor) else np.asarray(features, float)
+    if array.ndim != 2 or array.shape[0] < 1:
+        raise ValueError(f"{what} must be a non-empty (N, D) matrix, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    return array
+
+
+class GIQA:
+    """GMM- and KNN-GIQA scorers fitted on reference features.
+
+    Args:
+        n_components: mixture components requested (fewer on tiny sets, see the module docstring).
+        k: neighbours summed by KNN-GIQA.
+        pca_variance: fraction of the reference variance a PCA keeps, in (0, 1]; None = no PCA.
+        reg_covar: added to the covariance diagonals of the mixture.
+        max_iter: EM iterations of the mixture fit.
+        random_state: seed of the mixture's k-means initialisation.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_components: int = 5,
+        k: int = 1,
+        pca_variance: float | None = None,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        random_state: int = 0,
+    ) -> None:
+        if int(n_components) < 1:
+            raise ValueError(f"n_components must be at least 1, got {n_components}")
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if pca_variance is not None and not 0.0 < float(pca_variance) <= 1.0:
+            raise ValueError(f"pca_variance must be in (0, 1] or None, got {pca_variance}")
+        if not float(reg_covar) >= 0.0:
+            raise ValueError(f"reg_covar must be non-negative, got {reg_covar}")
+        self.n_components = int(n_components)
+        self.k = int(k)
+        self.pca_variance = None if pca_variance is None else float(pca_variance)
+        self.reg_covar = float(reg_covar)
+        self.max_iter = int(max_iter)
+        self.random_state = int(random_state)
+        self._fitted = False
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, reference: Tensor | np.ndarray) -> GIQA:
+        """Fit both scorers on reference features (N, D), N >= 2."""
+        x = _as_matrix(reference, "reference features")
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(f"GIQA needs at least 2 reference images, got {n}")
+        self._pca = None
+        if self.pca_variance is not None and self.pca_variance < 1.0:
+            self._pca = PCA(n_components=self.pca_variance, svd_solver="full").fit(x)
+            x = self._pca.transform(x)
+        self._gmm_pca = None
+        z = x
+        if n < x.shape[1] + 1:
+            self._gmm_pca = PCA(n_components=n - 1, svd_solver="full").fit(x)
+            z = self._gmm_pca.transform(x)
+        self.gmm_dims_ = z.shape[1]
+        self.n_components_ = min(self.n_components, max(1, n // (self.gmm_dims_ + 1)))
+        self._gmm = GaussianMixture(
+            n_components=self.n_components_,
+            covariance_type="full",
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        ).fit(z)
+        self.k_ = min(self.k, n)
+        self._knn = NearestNeighbors(n_neighbors=self.k_, metric="manhattan").fit(x)
+        self.n_reference_ = n
+        self._fitted = True
+        return self
+
+    def _projected(self, features: Tensor | np.ndarray) -> np.ndarray:
+        if not self._fitted:
+            raise ValueError("GIQA is not fitted: call fit(reference_features) first")
+        x = _as_matrix(features, "features")
+        expected = self._pca.n_features_in_ if self._pca is not None else self._knn.n_features_in_
+        if x.shape[1] != expected:
+            raise ValueError(f"features have {x.shape[1]} dimensions, the reference had {expected}")
+        return self._pca.transform(x) if self._pca is not None else x
+
+    # ----------------------------------------------------------------- scoring
+    def gmm_score(self, features: Tensor | np.ndarray) -> np.ndarray:
+        """GMM-GIQA per image: log-likelihood of its features under the reference mixture."""
+        x = self._projected(features)
+        z = self._gmm_pca.transform(x) if self._gmm_pca is not None else x
+        return self._gmm.score_samples(z)
+
+    def knn_score(self, features: Tensor | np.ndarray) -> np.ndarray:
+        """KNN-GIQA per image: Σ over its K nearest reference features of 1 / (L1 distance)."""
+        distances, _ = self._knn.kneighbors(self._projected(features))
+        return (1.0 / np.maximum(distances, _MIN_DISTANCE)).sum(axis=1)
+
+    def score(self, features: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """Both scores per image, as ``giqa_gmm`` and ``giqa_knn``."""
+        return {"giqa_gmm": self.gmm_score(features), "giqa_knn": self.knn_score(features)}
+
+
+def relative_score(score: np.ndarray, original_score: np.ndarray) -> np.ndarray:
+    """Each score relative to its original's, in %: 100 · (1 + (s − s₀)/|s₀|); originals are 100.
+
+    NaN where the original's score is 0.
+    """
+    s = np.asarray(score, dtype=float)
+    s0 = np.asarray(original_score, dtype=float)
+    if s.shape != s0.shape:
+        raise ValueError(f"score and original_score must have one shape, got {s.shape} and {s0.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = 100.0 * (1.0 + (s - s0) / np.abs(s0))
+    return np.where(s0 == 0, np.nan, rel)
+
+
+def _match_original(images01: Tensor, like: Tensor) -> Tensor:
+    """Degraded images shown at the original's geometry: grayscale to RGB, resized if smaller/larger."""
+    x = images01.float()
+    if x.shape[1] == 1 and like.shape[1] == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != like.shape[-2:]:
+        x = F.interpolate(x, size=tuple(like.shape[-2:]), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp(0.0, 1.0)
+
+
+def score_restoration(
+    giqa: GIQA,
+    extractor: Callable[[Tensor], Tensor],
+    original01: Tensor,
+    restored01: Tensor,
+    degraded01: Tensor | None = None,
+    *,
+    batch_size: int = 32,
+) -> dict[str, dict[str, np.ndarray]]:
+    """GIQA of originals, restorations (and degraded inputs), raw and relative to the originals.
+
+    Returns ``{"original": {...}, "restored": {...}, "degraded": {...}}``, each with per-image
+    ``giqa_gmm``, ``giqa_knn``, ``giqa_gmm_rel`` and ``giqa_knn_rel`` (% of the original's score).
+    Degraded images of another size or channel count are first brought to the original's.
+    """
+    if restored01.shape != original01.shape:
+        raise ValueError(
+            f"restored and original must have one shape, got {tuple(restored01.shape)} and {tuple(original01.shape)}"
+        )
+    sets = {"original": original01, "restored": restored01}
+    if degraded01 is not None:
+        if degraded01.ndim != 4 or degraded01.shape[0] != original01.shape[0]:
+            raise ValueError(
+                f"degraded must be (N, C, H, W) with N = {original01.shape[0]}, got {tuple(degraded01.shape)}"
+            )
+        sets["degraded"] = _match_original(degraded01, original01)
+    scores = {name: giqa.score(extract_features(extractor, images, batch_size)) for name, images in sets.items()}
+    for name, per_set in scores.items():
+        for metric in ("giqa_gmm", "giqa_knn"):
+            per_set[f"{metric}_rel"] = relative_score(per_set[metric], scores["original"][metric])
+    return scores
+
+
+__all__ = ["GIQA", "relative_score", "score_restoration"]

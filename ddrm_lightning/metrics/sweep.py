@@ -1,0 +1,214 @@
+"""All the metrics a sweep computes besides PSNR/SSIM/consistency, behind one module.
+
+The LightningModule owns one ``SweepMetrics``: Lightning moves it to the device, and
+``update`` is called per predict batch, ``compute`` once at the end. Which metrics run is
+decided at construction: a metric whose weights (or GIQA reference) are missing is
+``Unavailable`` from the start and costs nothing afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .availability import Unavailable
+from .distribution import DistributionMetrics
+from .features import feature_network
+from .giqa import GIQA, relative_score
+from .perceptual import LPIPS_NETS, load_lpips
+from .reference import reference_features
+
+GIQA_NAMES = ("giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel")
+
+
+class SweepMetrics(nn.Module):
+    """LPIPS per image, GIQA per image, FID/KID over the sweep.
+
+    Args:
+        lpips: compute LPIPS with AlexNet (``lpips_alex``) and VGG16 (``lpips_vgg``).
+        fid, kid: accumulate FID / KID of the restorations against the originals.
+        giqa: score each restoration with GMM- and KNN-GIQA against ``giqa_reference``.
+        inception_weights: Inception-v3 FID weights file or folder (default: the torch hub cache).
+        lpips_weights: folder (or file in it) with the torchvision AlexNet/VGG16 ImageNet weights
+            (default: the torch hub cache).
+        feature_extractor: a module/callable images in [0, 1] -> (B, D) used instead of Inception
+            for FID, KID and GIQA (numbers then only compare with the same extractor).
+        giqa_reference: reference features (tensor/array, ``.pt``/``.npy`` file) or a folder of
+            clean images of the domain, not the evaluated originals.
+        giqa_components, giqa_k, giqa_pca: GIQA's mixture size, neighbours, PCA variance (None = off).
+        kid_subsets: number of KID subsets.
+        seed: seed of KID's subset draws and of the GIQA mixture fit.
+        methods: names under which restorations are accumulated for FID/KID (``update(method=...)``).
+    """
+
+    def __init__(
+        self,
+        *,
+        lpips: bool = True,
+        fid: bool = True,
+        kid: bool = True,
+        giqa: bool = True,
+        inception_weights: str | Path | None = None,
+        lpips_weights: str | Path | None = None,
+        feature_extractor: Callable[[Tensor], Tensor] | None = None,
+        giqa_reference: Tensor | np.ndarray | str | Path | None = None,
+        giqa_components: int = 5,
+        giqa_k: int = 1,
+        giqa_pca: float | None = None,
+        kid_subsets: int = 100,
+        seed: int = 0,
+        methods: Sequence[str] = ("ddrm",),
+    ) -> None:
+        super().__init__()
+        if isinstance(methods, str) or len(methods) == 0:
+            raise ValueError(f"methods must be a non-empty sequence of names, got {methods!r}")
+        self.methods = tuple(methods)
+        self.unavailable: dict[str, Unavailable] = {}
+
+        self.lpips_nets = nn.ModuleDict()
+        for net in LPIPS_NETS if lpips else ():
+            loaded = load_lpips(net, lpips_weights)
+            if isinstance(loaded, Unavailable):
+                self.unavailable[f"lpips_{net}"] = loaded
+            else:
+                self.lpips_nets[net] = loaded
+
+        set_level = [name for name, on in (("fid", fid), ("kid", kid), ("kid_std", kid)) if on]
+        self.features = None
+        if set_level or giqa:
+            features = feature_network(feature_extractor, inception_weights)
+            if isinstance(features, Unavailable):
+                for name in set_level + (list(GIQA_NAMES) if giqa else []):
+                    self.unavailable[name] = features
+            else:
+                self.features = features
+
+        self.distribution = nn.ModuleDict()
+        if self.features is not None and (fid or kid):
+            for method in self.methods:
+                self.distribution[method] = DistributionMetrics(
+                    self.features.num_features, fid=fid, kid=kid, kid_subsets=kid_subsets, seed=seed
+                )
+
+        self._giqa_settings = dict(n_components=giqa_components, k=giqa_k, pca_variance=giqa_pca, random_state=seed)
+        if giqa:
+            GIQA(**self._giqa_settings)  # validates the settings now rather than at the first batch
+        self._giqa: GIQA | None = None
+        self._giqa_reference = None
+        if giqa and self.features is not None:
+            if giqa_reference is None:
+                reason = Unavailable("no GIQA reference set (pass giqa_reference: clean images or their features)")
+                self.unavailable.update({name: reason for name in GIQA_NAMES})
+            else:
+                if isinstance(giqa_reference, (str, Path)) and not Path(giqa_reference).expanduser().exists():
+                    raise ValueError(f"GIQA reference {giqa_reference} does not exist")
+                self._giqa_reference = giqa_reference
+
+        # The feature networks are frozen pretrained weights read from their own files:
+        # keep them out of the owner's checkpoints.
+        self.register_state_dict_post_hook(_drop_own_entries)
+        self.register_load_state_dict_pre_hook(_keep_own_entries)
+
+    # ------------------------------------------------------------------ names
+    @property
+    def per_image_names(self) -> list[str]:
+        """The per-image columns ``update`` returns, in order."""
+        names = [f"lpips_{net}" for net in self.lpips_nets]
+        if self._giqa_reference is not None:
+            names += list(GIQA_NAMES)
+        return names
+
+    # --------------------------------------------------------------- per batch
+    def prepare_giqa(self, device: torch.device | str = "cpu") -> GIQA | None:
+        """Fit GIQA on the reference (once; done by the first ``update`` if not called before)."""
+        if self._giqa is None and self._giqa_reference is not None:
+            reference = reference_features(self._giqa_reference, self.features, device=device)
+            self._giqa = GIQA(**self._giqa_settings).fit(reference)
+        return self._giqa
+
+    @torch.no_grad()
+    def per_image(self, restored01: Tensor, original01: Tensor) -> dict[str, Tensor]:
+        """Per-image metrics of a batch without accumulating FID/KID (e.g. for baselines)."""
+        return self._step(restored01, original01, method=None)
+
+    @torch.no_grad()
+    def update(self, restored01: Tensor, original01: Tensor, method: str = "ddrm") -> dict[str, Tensor]:
+        """Per-image metrics of a batch (B,) each, and accumulate FID/KID under ``method``."""
+        if method not in self.methods:
+            raise ValueError(f"unknown method '{method}'; allowed: {', '.join(self.methods)}")
+        return self._step(restored01, original01, method=method)
+
+    def _step(self, restored01: Tensor, original01: Tensor, method: str | None) -> dict[str, Tensor]:
+        if restored01.ndim != 4 or restored01.shape != original01.shape:
+            raise ValueError(
+                f"restored and original must both be (B, C, H, W) of one shape, got {tuple(restored01.shape)} "
+                f"and {tuple(original01.shape)}"
+            )
+        restored = restored01.float().clamp(0.0, 1.0)
+        original = original01.float().clamp(0.0, 1.0)
+        out = {f"lpips_{net}": model(restored, original) for net, model in self.lpips_nets.items()}
+        accumulate = method is not None and method in self.distribution
+        if not accumulate and self._giqa_reference is None:
+            return out
+        # One forward pass gives the features of both sets for FID, KID and GIQA.
+        features = self.features(torch.cat([restored, original]))
+        restored_features, original_features = features.split(restored.shape[0])
+        if accumulate:
+            self.distribution[method].update(restored_features, original_features)
+        if self._giqa_reference is not None:
+            out.update(self._giqa_scores(restored_features, original_features, device=restored.device))
+        return out
+
+    def _giqa_scores(self, restored_features: Tensor, original_features: Tensor, device) -> dict[str, Tensor]:
+        giqa = self.prepare_giqa(device)
+        restored_scores = giqa.score(restored_features)
+        original_scores = giqa.score(original_features)
+        out = dict(restored_scores)
+        for name in restored_scores:
+            out[f"{name}_rel"] = relative_score(restored_scores[name], original_scores[name])
+        return {name: torch.as_tensor(out[name], dtype=torch.float32, device=device) for name in GIQA_NAMES}
+
+    # -------------------------------------------------------------- end of run
+    def compute(self, method: str = "ddrm") -> dict[str, float | Unavailable]:
+        """FID/KID of ``method``'s restorations and an ``Unavailable`` for every metric that could not run.
+
+        In a distributed run every process must call it (torchmetrics synchronises here).
+        """
+        if method not in self.methods:
+            raise ValueError(f"unknown method '{method}'; allowed: {', '.join(self.methods)}")
+        out: dict[str, float | Unavailable] = dict(self.unavailable)
+        if method in self.distribution:
+            out.update(self.distribution[method].compute())
+        return out
+
+    def reset(self) -> None:
+        """Forget the accumulated FID/KID statistics (the GIQA fit is kept)."""
+        for metrics in self.distribution.values():
+            metrics.reset()
+
+
+def _drop_own_entries(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        del state_dict[key]
+
+
+def _keep_own_entries(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    # A checkpoint without these entries loads cleanly: the current weights stand in for them.
+    for name, tensor in _persistent_entries(module, prefix):
+        state_dict.setdefault(name, tensor)
+
+
+def _persistent_entries(module: nn.Module, prefix: str):
+    """(key, tensor) of what ``state_dict`` would hold without the hook above."""
+    for path, sub in module.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+        head = f"{path}." if path else ""
+        for name, param in sub._parameters.items():
+            if param is not None:
+                yield head + name, param
+        for name, buffer in sub._buffers.items():
+            if buffer is not None and name not in sub._non_persistent_buffers_set:
+                yield head + name, buffer

@@ -1,0 +1,77 @@
+"""PSNR against the number of sampling steps, over several sweeps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .sweep_files import config_value, read_config, read_metrics, read_summary, task_name  # noqa: E402
+
+
+def _sweep_dir(item: str | Path) -> Path:
+    """A sweep folder, or the folder of a summary.csv given directly."""
+    path = Path(item)
+    if path.is_dir():
+        return path
+    if path.is_file() and path.suffix == ".csv":
+        return path.parent
+    raise ValueError(f"{path} is neither a sweep folder nor a summary CSV")
+
+
+def plot_psnr_vs_steps(
+    dirs_or_csvs: Sequence[str | Path],
+    out_png: str | Path,
+    *,
+    steps: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
+    method: str = "ddrm",
+    metric: str = "psnr",
+) -> Path:
+    """Plot ``method``'s mean ``metric`` (± std) against the step count, one line per label.
+
+    The step count of each sweep is ``model.timesteps`` in its config.yaml unless ``steps`` gives
+    them; sweeps sharing a label (default: the task) are joined by a line in order of steps.
+    """
+    if len(dirs_or_csvs) == 0:
+        raise ValueError("need at least one sweep folder or summary CSV")
+    for name, given in (("steps", steps), ("labels", labels)):
+        if given is not None and len(given) != len(dirs_or_csvs):
+            raise ValueError(f"{name} must have one entry per sweep ({len(dirs_or_csvs)}), got {len(given)}")
+    lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for i, item in enumerate(dirs_or_csvs):
+        folder = _sweep_dir(item)
+        n_steps = steps[i] if steps is not None else config_value(read_config(folder), "model.timesteps")
+        if n_steps is None:
+            raise ValueError(f"{folder}/config.yaml has no model.timesteps: pass steps explicitly")
+        row = next((r for r in read_summary(folder) if r["method"] == method and r["metric"] == metric), None)
+        if row is None or row["mean"] is None:
+            raise ValueError(f"{folder}/summary.csv has no {metric} mean for method {method}")
+        if labels is not None:
+            label = labels[i]
+        else:
+            task_rows = read_metrics(folder)
+            label = task_name(task_rows) if task_rows else method
+        lines[label].append((float(n_steps), row["mean"], row["std"] or 0.0))
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, points in lines.items():
+        points.sort()
+        x, y, err = zip(*points)
+        axes.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+    axes.set_xlabel("sampling steps")
+    axes.set_ylabel(f"{metric.upper() if metric == 'psnr' else metric}" + (" (dB)" if metric == "psnr" else ""))
+    axes.set_title(f"{method}: {metric} vs steps")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=120)
+    plt.close(figure)
+    return out_png
