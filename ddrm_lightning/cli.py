@@ -72,6 +72,8 @@ def run(args: list[str] | None = None) -> int:
     out_dir = Path(config.out_dir)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
     model.metrics_options = cli.config_init.metrics
+    fixed_size = data.geometry != "pad" and not data.measurement
+    model.check_tasks(data.channels, tuple(data.image_size) if fixed_size else None)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
     prepare_out_dir(out_dir, resolved, input_dirs=[data.root] if getattr(data, "root", None) else [], overwrite=config.overwrite,
                     write=trainer.global_rank == 0)

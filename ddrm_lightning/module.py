@@ -148,6 +148,18 @@ class DDRMRestorer(L.LightningModule):
             self._operators[key] = op.to(self.device)
         return self._operators[key]
 
+    def check_tasks(self, channels: int, image_size: tuple[int, int] | None) -> None:
+        """Build every task's operator once for the data's geometry, so a bad name or
+        parameter (unknown operator, factor not dividing the size, color on gray) fails
+        before any image is restored. ``image_size`` None (sizes vary) checks names only."""
+        height, width = image_size or (64, 64)
+        for task in self.tasks:
+            try:
+                build_operator(task.operator, channels, height, width, **task.params)
+            except ValueError as error:
+                if image_size is not None or "divide" not in str(error):
+                    raise ValueError(f"task '{task.name}': {error}") from None
+
     # ----------------------------------------------------------------- metrics
     def on_predict_start(self) -> None:
         if self.sweep_metrics is None and not self.measurement:

@@ -9,9 +9,10 @@ import yaml
 
 from .results import atomic_write_text
 
-# Settings that change no number of the sweep: resuming with other values is fine.
+# Settings that change no number of the sweep (which samples run, how they are batched):
+# resuming with other values is fine.
 NEUTRAL = {
-    "data": {"batch_size", "num_workers"},
+    "data": {"batch_size", "num_workers", "limit", "file_list"},
     "trainer": None,  # devices, strategy, precision plugins… (precision is checked through model settings)
     "model": {"cache_dir"},
 }

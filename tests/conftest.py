@@ -24,3 +24,56 @@ def reference_dir() -> Path:
 def exp_data_dir() -> Path:
     """../shared/data/ddrm-exp-datasets, or skip."""
     return _require(DATA_DIR)
+
+
+TINY_DDPM = {
+    "model": {"ch": 32, "out_ch": 3, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [],
+              "in_channels": 3, "resamp_with_conv": True, "dropout": 0.0},
+    "data": {"image_size": 16},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_prior(tmp_path_factory) -> Path:
+    """An exported tiny DDPM prior (random weights, seeded): restores 16×16 images in milliseconds."""
+    import torch
+
+    from ddrm_lightning.models import build_network, linear_betas, save_network
+
+    torch.manual_seed(0)  # test fixture only: the weights just need to be fixed
+    path = tmp_path_factory.mktemp("prior") / "tiny.pt"
+    save_network(path, build_network("ddpm", TINY_DDPM), "ddpm", TINY_DDPM, linear_betas())
+    return path
+
+
+def write_images(folder: Path, count: int, size=(20, 24), seed: int = 0) -> list[Path]:
+    """``count`` random RGB PNGs of ``size`` (H, W) in ``folder``."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        path = folder / f"im{i}.png"
+        Image.fromarray((rng.random((*size, 3)) * 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Five random 20×24 RGB PNGs."""
+    folder = tmp_path / "images"
+    write_images(folder, 5)
+    return folder
+
+
+def restore_args(prior: Path, root: Path, out_dir: Path, *extra: str) -> list[str]:
+    """Arguments of a fast restore.py run: tiny prior, 16×16 images, 3 steps, CPU, no report."""
+    return [
+        "--model.checkpoint", str(prior), "--data.source", "folder", "--data.names", "null",
+        "--data.root", str(root), "--data.image_size", "16", "--model.timesteps", "3",
+        "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+        "--report", "false", *extra,
+    ]

@@ -1,0 +1,146 @@
+"""restore.py end to end on a tiny prior: folder, HF dataset, measurement mode, resume, DDP, --print_config."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import restore_args, write_images
+from PIL import Image
+
+from ddrm_lightning.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ["deno_sigma0.1", "sr4_sigma0.05", "deblur_gauss_sigma0.05"]  # the default config's tasks
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def numbers(rows: list[dict]) -> dict:
+    """(id, task, method) -> metric values, without timings."""
+    keep = ("psnr", "ssim", "consistency", "seed")
+    return {(r["id"], r["task"], r["method"]): tuple(r[k] for k in keep) for r in rows}
+
+
+def assert_same_numbers(a: list[dict], b: list[dict], tol: float) -> None:
+    """Same rows, same metric values up to float noise of different batch compositions."""
+    a, b = numbers(a), numbers(b)
+    assert a.keys() == b.keys()
+    for key in a:
+        for x, y in zip(a[key], b[key]):
+            assert float(x) == pytest.approx(float(y), abs=tol), key
+
+
+def test_folder_sweep_writes_pictures_and_tables(tiny_prior, image_folder, tmp_path):
+    out = tmp_path / "out"
+    assert main(restore_args(tiny_prior, image_folder, out, "--report", "true")) == 0
+    rows = read_csv(out / "metrics.csv")
+    ids = sorted(p.name for p in image_folder.iterdir())
+    assert {(r["id"], r["task"], r["method"]) for r in rows} == {
+        (i, t, m) for i in ids for t in TASKS for m in ("ddrm", "observed", "wiener")
+    }
+    assert all(r["status"] == "ok" and float(r["psnr"]) > 0 for r in rows)
+    for task in TASKS:
+        for kind in ("restored", "degraded", "original", "observed", "wiener"):
+            assert sorted(p.name for p in (out / task / kind).iterdir()) == ids
+    assert Image.open(out / "sr4_sigma0.05" / "degraded" / "im0.png").size == (4, 4)  # y itself, 16/4
+    summary = read_csv(out / "summary.csv")
+    assert {(r["task"], r["method"]) for r in summary if r["metric"] == "psnr"} == {
+        (t, m) for t in TASKS for m in ("ddrm", "observed", "wiener")
+    }
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model"]["timesteps"] == 3 and config["data"]["image_size"] == 16
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert not (out / "shards").exists()
+
+
+def test_results_do_not_depend_on_batch_size(tiny_prior, image_folder, tmp_path):
+    main(restore_args(tiny_prior, image_folder, tmp_path / "a", "--data.batch_size", "4"))
+    main(restore_args(tiny_prior, image_folder, tmp_path / "b", "--data.batch_size", "1"))
+    assert_same_numbers(read_csv(tmp_path / "a" / "metrics.csv"), read_csv(tmp_path / "b" / "metrics.csv"), 1e-5)
+
+
+def test_resume_skips_finished_ids_and_matches_a_full_run(tiny_prior, image_folder, tmp_path):
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    main(restore_args(tiny_prior, image_folder, full))
+    main(restore_args(tiny_prior, image_folder, resumed, "--data.limit", "2"))
+    assert len({r["id"] for r in read_csv(resumed / "metrics.csv")}) == 2
+    first = (resumed / "deno_sigma0.1" / "restored" / "im0.png").stat().st_mtime_ns
+    main(restore_args(tiny_prior, image_folder, resumed))
+    rows = read_csv(resumed / "metrics.csv")
+    assert len(rows) == len({(r["id"], r["task"], r["method"]) for r in rows}) == 5 * 3 * 3
+    assert (resumed / "deno_sigma0.1" / "restored" / "im0.png").stat().st_mtime_ns == first  # not redone
+    assert_same_numbers(rows, read_csv(full / "metrics.csv"), 1e-5)
+
+
+def test_hf_dataset_sweep(tiny_prior, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    images = [Image.open(p).convert("RGB") for p in write_images(tmp_path / "png", 3)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
+    datasets.Dataset.from_dict({"image": images, "label": [1, 2, 3]}, features=features).save_to_disk(tmp_path / "ds")
+    out = tmp_path / "out"
+    args = restore_args(tiny_prior, tmp_path, out)
+    args[args.index("folder")] = "hf"
+    args[args.index("--data.root") : args.index("--data.root") + 2] = ["--data.hf_path", str(tmp_path / "ds")]
+    assert main(args + ["--data.hf_split", "train"]) == 0
+    rows = read_csv(out / "metrics.csv")
+    assert sorted({r["id"] for r in rows}) == ["0", "1", "2"]
+    assert (out / "deno_sigma0.1" / "restored" / "0.png").exists()
+
+
+def test_measurement_mode_restores_given_low_resolution_photos(tiny_prior, tmp_path):
+    write_images(tmp_path / "lowres", 2, size=(8, 8))
+    out = tmp_path / "out"
+    args = restore_args(tiny_prior, tmp_path / "lowres", out, "--data.measurement", "true",
+                        "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.baselines", "[observed]")
+    assert main(args) == 0
+    rows = read_csv(out / "metrics.csv")
+    assert {r["method"] for r in rows} == {"ddrm", "observed"}
+    assert all(not r.get("psnr") and float(r["consistency"]) >= 0 for r in rows)  # no ground truth
+    assert Image.open(out / "sr2_sigma0.02" / "restored" / "im0.png").size == (16, 16)
+    assert not (out / "sr2_sigma0.02" / "original").exists()
+
+
+def test_print_config_shows_the_default_sweep(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--print_config"])
+    assert exit_info.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["checkpoint"] == "embedded"
+    assert [t["operator"] for t in config["model"]["tasks"]] == ["deno", "sr4", "deblur_gauss"]
+    assert config["data"]["names"] == ["astronaut", "coffee", "chelsea", "rocket"]
+
+
+def test_bad_setting_is_one_line_error(tiny_prior, image_folder, tmp_path, capsys):
+    code = main(restore_args(tiny_prior, image_folder, tmp_path / "o", "--model.tasks", '[{"operator": "blurry"}]'))
+    assert code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("restore.py: error")]
+    assert len(err) == 1 and "blurry" in err[0] and "deno" in err[0]
+    assert not (tmp_path / "o" / "metrics.csv").exists()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process(tiny_prior, image_folder, tmp_path):
+    """Lightning's DDP relaunches the script, so this runs restore.py in a subprocess."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    outs = {}
+    for devices in (1, 2):
+        out = tmp_path / f"ddp{devices}"
+        args = restore_args(tiny_prior, image_folder, out)
+        args[args.index("--trainer.devices") + 1] = str(devices)
+        if devices == 2:
+            args += ["--trainer.strategy", "ddp"]
+        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs[devices] = read_csv(out / "metrics.csv")
+    assert len(outs[2]) == 5 * 3 * 3
+    assert_same_numbers(outs[1], outs[2], 1e-5)
