@@ -61,6 +61,8 @@ class DDRMRestorer(L.LightningModule):
         cache_dir: where named checkpoints are looked up / downloaded.
         channels_last: run the network in channels-last memory format.
         compile: ``torch.compile`` the network.
+        clip_denoised: clamp DDRM's clean estimate to the image range at every step (not in
+            the paper; helps small priors).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class DDRMRestorer(L.LightningModule):
         cache_dir: str | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        clip_denoised: bool = False,
     ) -> None:
         super().__init__()
         tasks = [Task() if t is None else t for t in (tasks or [Task()])]
@@ -100,6 +103,7 @@ class DDRMRestorer(L.LightningModule):
         self.measurement = bool(measurement)
         self.cache_dir = cache_dir
         self.channels_last, self.compile_network = bool(channels_last), bool(compile)
+        self.clip_denoised = bool(clip_denoised)
         self.metrics_options = MetricsOptions()  # replaced by the CLI's --metrics.* group
         self.sweep_metrics = None  # per task, built at predict start
         self.prior = None  # the LoadedModel, set in configure_model
@@ -269,7 +273,7 @@ class DDRMRestorer(L.LightningModule):
             x = ddrm(
                 eps_model, y.float(), op, sigma_0=sigma_0, alphas_cumprod=self.alphas_cumprod,
                 timesteps=self.timesteps, eta=self.eta, eta_b=self.eta_b, generator=gens,
-                classifier_grad=guidance, callback=on_step,
+                classifier_grad=guidance, callback=on_step, clip_denoised=self.clip_denoised,
             )
         return x, bad_step
 

@@ -175,3 +175,13 @@ def test_wiener_is_pinv_without_noise_and_shrinks_with_noise():
     torch.testing.assert_close(wiener(y, op, 0.0, torch.ones(2)), op.H_pinv(y))
     shrunk = wiener(y, op, 0.5, torch.ones(2))
     assert shrunk.norm() < op.H_pinv(y).norm()
+
+
+def test_clip_denoised_bounds_a_wild_prior():
+    op, _, y = _toy(name="sr2")
+    wild = lambda x, t: torch.full_like(x, -50.0)  # noqa: E731  an ε far outside anything plausible
+    kwargs = dict(sigma_0=0.1, alphas_cumprod=ABAR, timesteps=5, generator=torch.Generator().manual_seed(0))
+    free = ddrm(wild, y, op, **kwargs)
+    clipped = ddrm(wild, y, op, clip_denoised=True, **{**kwargs, "generator": torch.Generator().manual_seed(0)})
+    assert free.abs().max() > 10
+    assert clipped.abs().max() <= 1.0 + 1e-4

@@ -64,6 +64,7 @@ def ddrm(
     generator: Generators = None,
     classifier_grad: ClassifierGrad | None = None,
     callback: StepCallback | None = None,
+    clip_denoised: bool = False,
 ) -> Tensor:
     """Restore x from y = Hx + σ₀n with DDRM; returns x̂ (B, C, H, W) in model space.
 
@@ -79,6 +80,9 @@ def ddrm(
         generator: one ``torch.Generator`` per sample (recommended), one for the batch, or None.
         classifier_grad: optional guidance term; ε ← ε − √(1−ᾱ_t)·grad, evaluated at x_t.
         callback: optional progress hook.
+        clip_denoised: clamp the clean estimate x̂₀ to [-1, 1] before each update. Not in the
+            paper (off by default); it keeps a weak prior, whose x̂₀ at high noise can be far
+            outside the image range, from carrying that error into the null space.
     """
     validate_hyperparameters(sigma_0=sigma_0, eta=eta, eta_b=eta_b)
     seq = skip_timesteps(alphas_cumprod.shape[0], timesteps)
@@ -107,6 +111,9 @@ def ddrm(
         if classifier_grad is not None:
             eps = eps - (1.0 - sqrt_abar[step] ** 2) ** 0.5 * classifier_grad(x, t_batch).to(dtype)
         x0 = (x - (1.0 - sqrt_abar[step] ** 2) ** 0.5 * eps) / sqrt_abar[step]
+        if clip_denoised:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = (x - sqrt_abar[step] * x0) / (1.0 - sqrt_abar[step] ** 2) ** 0.5
         if callback is not None:
             callback(len(seq) - 1 - step, t, x, x0)
 
