@@ -1,0 +1,128 @@
+"""Prior training (DiffusionPrior, train.py) and the embedded prior."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import TINY_DDPM, restore_args, write_images
+
+from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
+from ddrm_lightning.embedded import EMBEDDED_PRIOR
+from ddrm_lightning.models import load_model
+from ddrm_lightning.prior import DiffusionPrior
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_prior_module(**kwargs) -> DiffusionPrior:
+    return DiffusionPrior(family="ddpm", network=TINY_DDPM, **kwargs)
+
+
+def test_optimisation_lowers_the_loss_and_ema_follows():
+    torch.manual_seed(0)  # weight initialisation of the test network only
+    prior = tiny_prior_module(lr=2e-3, ema_decay=0.9)
+    prior._generator = torch.Generator().manual_seed(0)
+    x0 = torch.linspace(-1, 1, 16).view(1, 1, 1, 16).expand(8, 3, 16, 16).contiguous()
+    optimizer = prior.configure_optimizers()
+    ema_before = [p.detach().clone() for p in prior.ema.module.parameters()]
+
+    def mean_loss():
+        with torch.no_grad():
+            gen_state = prior._generator.get_state()
+            prior._generator.manual_seed(123)
+            loss = sum(prior.diffusion_loss(x0) for _ in range(8)) / 8
+            prior._generator.set_state(gen_state)
+        return float(loss)
+
+    before = mean_loss()
+    for _ in range(30):
+        loss = prior.diffusion_loss(x0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        prior.on_train_batch_end(None, None, 0)
+    assert mean_loss() < 0.8 * before
+    moved = [not torch.equal(a, b) for a, b in zip(ema_before, prior.ema.module.parameters())]
+    assert all(moved)
+    lagging = [not torch.equal(a, b) for a, b in zip(prior.network.parameters(), prior.ema.module.parameters())]
+    assert any(lagging)  # an average, not a copy
+
+
+def test_random_crops_are_deterministic_and_in_range():
+    from PIL import Image
+
+    images = [Image.new("RGB", (40, 30), (10, 200, 30)), Image.new("RGB", (50, 60), (250, 0, 100))]
+    crops = RandomCrops(images, crop_size=16, length=10, seed=3, scale_min=1.0, scale_max=2.0)
+    a, b = crops[4]["image"], RandomCrops(images, 16, 10, 3, 1.0, 2.0)[4]["image"]
+    assert a.shape == (3, 16, 16) and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    assert not torch.equal(crops[4]["image"], RandomCrops(images, 16, 10, 4, 1.0, 2.0)[4]["image"])
+
+
+def test_training_data_rejects_bad_settings():
+    with pytest.raises(ValueError, match="source"):
+        TrainingDataModule(source="web")
+    with pytest.raises(ValueError, match="root"):
+        TrainingDataModule(source="folder")
+
+
+def test_prior_needs_a_network_or_checkpoint():
+    with pytest.raises(ValueError, match="network"):
+        DiffusionPrior(network=None, init_from=None)
+
+
+@pytest.mark.slow
+def test_train_py_checkpoint_restores_through_restore_py(tmp_path):
+    from ddrm_lightning.cli import main as restore_main
+    from ddrm_lightning.train_cli import main as train_main
+
+    write_images(tmp_path / "photos", 3, size=(24, 24))
+    config = {
+        "out_dir": str(tmp_path / "train"),
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
+                    "enable_model_summary": False},
+        "model": {"family": "ddpm", "network": TINY_DDPM, "lr": 1e-3},
+        "data": {"source": "folder", "root": str(tmp_path / "photos"), "crop_size": 16, "crops_per_epoch": 8,
+                 "batch_size": 2, "scale_min": 1.0, "scale_max": 1.5},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    assert train_main(["--config", str(tmp_path / "train.yaml")]) == 0
+    ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
+    export = tmp_path / "train" / "prior.pt"
+    assert ckpt.exists() and export.exists() and (tmp_path / "train" / "loss.png").exists()
+    loaded = load_model(export)
+    assert loaded.family == "ddpm" and loaded.config["model"]["ch"] == TINY_DDPM["model"]["ch"]
+    for checkpoint in (ckpt, export):
+        out = tmp_path / f"restored_{checkpoint.suffix[1:]}"
+        assert restore_main(restore_args(checkpoint, tmp_path / "photos", out)) == 0
+        rows = list(csv.DictReader(open(out / "metrics.csv")))
+        assert rows and all(r["status"] == "ok" for r in rows)
+
+
+def test_embedded_prior_ships_and_matches_its_recipe():
+    assert EMBEDDED_PRIOR.exists(), "the embedded prior is part of the package"
+    assert EMBEDDED_PRIOR.stat().st_size <= 20 * 2**20
+    recipe = yaml.safe_load((ROOT / "configs" / "train" / "embedded.yaml").read_text())
+    loaded = load_model(EMBEDDED_PRIOR)
+    assert loaded.family == recipe["model"]["family"]
+    assert loaded.config["model"] == recipe["model"]["network"]["model"]
+    assert torch.allclose(loaded.betas[[0, -1]].float(), torch.tensor([1e-4, 0.02]))
+
+
+def test_default_sweep_smoke_on_one_tiny_image(tmp_path):
+    """The default config (embedded prior, three tasks) on one 16×16 photo, 2 steps."""
+    from ddrm_lightning.cli import main
+
+    write_images(tmp_path / "one", 1, size=(16, 16))
+    out = tmp_path / "out"
+    args = ["--data.source", "folder", "--data.names", "null", "--data.root", str(tmp_path / "one"),
+            "--data.image_size", "16", "--model.timesteps", "2", "--out_dir", str(out),
+            "--trainer.accelerator", "cpu", "--report", "false"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert {r["task"] for r in rows} == {"deno_sigma0.1", "sr4_sigma0.05", "deblur_gauss_sigma0.05"}
+    assert all(r["status"] == "ok" for r in rows)
