@@ -41,8 +41,14 @@ def tiny_prior(tmp_path_factory) -> Path:
     from ddrm_lightning.models import build_network, linear_betas, save_network
 
     torch.manual_seed(0)  # test fixture only: the weights just need to be fixed
+    network = build_network("ddpm", TINY_DDPM)
+    # A fresh UNet's output convolution is zero (ε ≡ 0); perturb every weight so the network matters.
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(0.02 * torch.randn(parameter.shape, generator=generator))
     path = tmp_path_factory.mktemp("prior") / "tiny.pt"
-    save_network(path, build_network("ddpm", TINY_DDPM), "ddpm", TINY_DDPM, linear_betas())
+    save_network(path, network, "ddpm", TINY_DDPM, linear_betas())
     return path
 
 

@@ -1,20 +1,26 @@
-"""Reports from sweep folders: a per-sweep report, a comparison of sweeps, PSNR-vs-steps plots.
+"""Reports from sweep folders: a per-sweep report, post-hoc GIQA, a comparison of sweeps, PSNR-vs-steps plots.
 
 Reads the files a sweep writes (CSV, PNG, config.yaml; layout in ``sweep_files``) and never
-imports the LightningModule or the CLI. See docs/metrics.md.
+imports the LightningModule or the CLI. See docs/metrics.md and docs/evaluation.md.
+
+Post-hoc GIQA lives in ``reports.giqa_sweep`` (``python -m ddrm_lightning.reports.giqa_sweep``),
+not imported here so that ``-m`` runs it exactly once.
 """
 
-from .compare import COMPARE_METRICS, compare_sweeps
+from .compare import COMPARE_METRICS, compare_rows, compare_sweeps
 from .plot import plot_psnr_vs_steps
 from .report import write_report
-from .sweep_files import image_path, sample_path, sample_paths
+from .sweep_files import SweepTask, image_path, sample_path, sample_paths, sweep_tasks
 
 __all__ = [
     "COMPARE_METRICS",
+    "SweepTask",
+    "compare_rows",
     "compare_sweeps",
     "image_path",
     "plot_psnr_vs_steps",
     "sample_path",
     "sample_paths",
+    "sweep_tasks",
     "write_report",
 ]

@@ -1,4 +1,4 @@
-"""Report figures: original | degraded | restored grids and per-pixel sample standard deviations."""
+"""Report figures: image grids (original | degraded | restored | baselines) and per-pixel sample std maps."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from .sweep_files import IMAGE_KINDS, image_path, load_image, sample_paths  # noqa: E402
+from .sweep_files import BASELINE_KINDS, IMAGE_KINDS, image_path, load_image, sample_paths  # noqa: E402
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe version of an operator name or id stem."""
+    """A file-name-safe version of a task name or id stem."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "all"
 
 
-def complete_ids(out_dir: Path, ids: list[str]) -> list[str]:
+def complete_ids(task_dir: Path, ids: list[str]) -> list[str]:
     """The ids whose original, degraded and restored PNGs all exist."""
-    return [i for i in ids if all(image_path(out_dir, kind, i).is_file() for kind in IMAGE_KINDS)]
+    return [i for i in ids if all(image_path(task_dir, kind, i).is_file() for kind in IMAGE_KINDS)]
+
+
+def grid_kinds(task_dir: Path, ids: list[str]) -> list[str]:
+    """Rows of a grid: original, degraded, restored, then each baseline written for every one of ``ids``."""
+    extra = [k for k in BASELINE_KINDS if ids and all(image_path(task_dir, k, i).is_file() for i in ids)]
+    return [*IMAGE_KINDS, *extra]
 
 
 def _tile(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -31,12 +37,13 @@ def _tile(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return image if tuple(image.shape[-2:]) == size else F.interpolate(image[None], size=size, mode="nearest")[0]
 
 
-def write_grid(out_dir: Path, ids: list[str], target: Path) -> Path:
-    """One PNG: rows original, degraded, restored; one column per id; tiles at the first original's size."""
+def write_grid(task_dir: Path, ids: list[str], target: Path, kinds: list[str] | None = None) -> Path:
+    """One PNG: one row per kind (default ``grid_kinds``), one column per id; tiles at the first original's size."""
     if not ids:
         raise ValueError("a grid needs at least one sample id")
-    size = tuple(load_image(image_path(out_dir, "original", ids[0])).shape[-2:])
-    tiles = [_tile(load_image(image_path(out_dir, kind, i)), size) for kind in IMAGE_KINDS for i in ids]
+    kinds = grid_kinds(task_dir, ids) if kinds is None else kinds
+    size = tuple(load_image(image_path(task_dir, "original", ids[0])).shape[-2:])
+    tiles = [_tile(load_image(image_path(task_dir, kind, i)), size) for kind in kinds for i in ids]
     target.parent.mkdir(parents=True, exist_ok=True)
     save_image(make_grid(tiles, nrow=len(ids), padding=2, pad_value=1.0), target)
     return target
@@ -50,19 +57,22 @@ def sample_std_map(paths: list[Path]) -> torch.Tensor:
     return stack.std(dim=0, correction=1).mean(dim=0)
 
 
-def write_std_maps(out_dir: Path, stems: list[str], target_dir: Path) -> tuple[list[dict], float]:
-    """Colour-mapped std maps of the sampled ids on one shared scale; rows and that scale's maximum."""
+def std_maps(task_dir: Path, stems: list[str]) -> dict[str, tuple[int, torch.Tensor]]:
+    """Id stem -> (number of samples, std map) for the stems with at least 2 samples."""
     maps = {}
     for stem in stems:
-        paths = sample_paths(out_dir, stem + ".png")
+        paths = sample_paths(task_dir, stem + ".png")
         if len(paths) >= 2:
             maps[stem] = (len(paths), sample_std_map(paths))
-    vmax = max((float(m.max()) for _, m in maps.values()), default=0.0) or 1e-8
+    return maps
+
+
+def save_std_maps(maps: dict[str, tuple[int, torch.Tensor]], target_dir: Path, vmax: float) -> list[dict]:
+    """Colour-mapped std maps on the scale 0..vmax as ``target_dir/<stem>.png``; one row per map."""
     rows = []
-    target_dir.mkdir(parents=True, exist_ok=True)
     for stem, (n, std) in maps.items():
         target = target_dir / f"{stem}.png"  # mirrors the id's subfolders, as samples/ does
         target.parent.mkdir(parents=True, exist_ok=True)
         plt.imsave(target, std.numpy(), cmap="magma", vmin=0.0, vmax=vmax)
         rows.append({"id": stem, "samples": n, "mean_std": float(std.mean()), "path": target})
-    return rows, vmax
+    return rows

@@ -1,53 +1,65 @@
-"""A sweep's report: ``report.md`` and a self-contained ``report.html`` in the sweep folder.
+"""A sweep's report: ``report.md`` and a self-contained ``report.html`` at the top of the sweep folder.
 
-Sections: run (task, steps, sample counts), summary per method, DDRM against each baseline,
-failed samples, an original | degraded | restored grid per operator (``grids/<operator>.png``),
-the per-pixel standard deviation of the samples of each image when ``samples/`` exists
-(``grids/std/<id>.png``, one colour scale for all), and the configuration.
+Sections: the run (tasks, steps, images), an overview of every task and method, metrics that
+could not be computed and why, then per task a summary (metric × method), DDRM against each
+baseline, an image grid ``grids/<task>.png`` (rows original | degraded | restored, then the
+baselines written; one column per image) and the per-pixel standard deviation of the samples of
+each image when ``<task>/samples/`` exists (``grids/std/<task>/<id>.png``, one colour scale for
+the whole report); failed samples; GIQA scored after the sweep (``giqa_summary.csv``, see
+``giqa_sweep``) when present; the configuration.
 """
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
-from .images import complete_ids, safe_name, write_grid, write_std_maps
-from .sweep_files import config_value, read_config, read_metrics, read_summary, sampled_ids, task_name
-from .tables import (
-    HIGHER_IS_BETTER,
-    LOWER_IS_BETTER,
-    fmt,
-    fmt_stat,
-    html_table,
-    markdown_table,
-    metric_sort_key,
-)
+from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
+from .giqa_files import GIQA_SUMMARY, read_giqa_summary
+from .images import complete_ids, grid_kinds, safe_name, save_std_maps, std_maps, write_grid
+from .sweep_files import MAIN_METHOD, SweepTask, config_value, read_config, read_metrics, read_summary, sampled_ids, sweep_tasks
+from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, fmt, fmt_stat, metric_sort_key
 
-MAIN_METHOD = "ddrm"
+# Columns of the overview: the metrics published tables report.
+OVERVIEW_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "giqa_gmm", "giqa_knn",
+                    "giqa_gmm_rel", "giqa_knn_rel")
+# Baselines are not timed (their rows say 0 s) and never fail: no verdict on these.
+NOT_COMPARED = {"seconds", "errors"}
 
 
-def _summary_table(summary: list[dict]) -> tuple[list[str], list[list[str]]]:
-    methods = list(dict.fromkeys(r["method"] for r in summary))
+def _methods(summary: list[dict]) -> list[str]:
+    """DDRM first, then the baselines in the order the summary lists them."""
+    found = list(dict.fromkeys(r["method"] for r in summary))
+    return sorted(found, key=lambda m: (m != MAIN_METHOD, found.index(m)))
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return ""
+    if row["mean"] is None:
+        return "n/a"  # the reason is listed once under "Unavailable metrics"
+    if row["metric"] == "errors":
+        return f"{int(row['mean'])} of {row['count']}"
+    return fmt_stat(row["mean"], row["std"], row["count"])
+
+
+def summary_table(summary: list[dict]) -> Table:
+    """One row per metric, one column per method: mean ± std (n)."""
+    methods = _methods(summary)
     cells = {(r["method"], r["metric"]): r for r in summary}
-    metrics = sorted({r["metric"] for r in summary}, key=metric_sort_key)
-    rows = []
-    for metric in metrics:
-        row = [metric]
-        for method in methods:
-            r = cells.get((method, metric))
-            row.append("" if r is None else fmt_stat(r["mean"], r["std"], r["count"], r["note"]))
-        rows.append(row)
-    return ["metric", *methods], rows
+    # Metrics no method could compute are listed once, with the reason, under "Unavailable metrics".
+    metrics = sorted({r["metric"] for r in summary if r["mean"] is not None}, key=metric_sort_key)
+    return Table(["metric", *methods], [[m, *(_cell(cells.get((method, m))) for method in methods)] for m in metrics])
 
 
-def _baseline_table(summary: list[dict]) -> tuple[list[str], list[list[str]]]:
+def baseline_table(summary: list[dict]) -> Table:
+    """DDRM's mean against each baseline's, their difference and which is better."""
     means = {(r["method"], r["metric"]): r["mean"] for r in summary}
-    baselines = [m for m in dict.fromkeys(r["method"] for r in summary) if m != MAIN_METHOD]
+    baselines = [m for m in _methods(summary) if m != MAIN_METHOD]
     rows = []
-    for metric in sorted({r["metric"] for r in summary}, key=metric_sort_key):
+    for metric in sorted({r["metric"] for r in summary} - NOT_COMPARED, key=metric_sort_key):
         ours = means.get((MAIN_METHOD, metric))
         for baseline in baselines:
             theirs = means.get((baseline, metric))
@@ -57,21 +69,47 @@ def _baseline_table(summary: list[dict]) -> tuple[list[str], list[list[str]]]:
             verdict = ""
             if metric in HIGHER_IS_BETTER or metric in LOWER_IS_BETTER:
                 better = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
-                verdict = "ddrm" if better else (baseline if delta != 0 else "tie")
+                verdict = MAIN_METHOD if better else (baseline if delta != 0 else "tie")
             rows.append([metric, baseline, fmt(ours), fmt(theirs), fmt(delta), verdict])
-    return ["metric", "baseline", MAIN_METHOD, "baseline value", "ddrm − baseline", "better"], rows
+    return Table(["metric", "baseline", MAIN_METHOD, "baseline value", f"{MAIN_METHOD} − baseline", "better"], rows)
 
 
-def _grid_groups(out_dir: Path, metrics_rows: list[dict]) -> dict[str, list[str]]:
-    """Sample ids per operator, from DDRM's successful rows (or every restored PNG when there is no CSV)."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for row in metrics_rows:
-        if row.get("method", MAIN_METHOD) == MAIN_METHOD and row.get("status", "ok") == "ok" and row.get("id"):
-            groups[row.get("operator") or "all"].append(row["id"])
-    if not metrics_rows:
-        restored = out_dir / "restored"
-        groups["all"] = [p.relative_to(restored).as_posix() for p in restored.rglob("*.png")] if restored.is_dir() else []
-    return {op: sorted(set(ids)) for op, ids in sorted(groups.items())}
+def overview_table(tasks: list[SweepTask], summary: list[dict]) -> Table:
+    """Every task and method on one line: the means of the metrics that have any."""
+    means = {(r["task"], r["method"], r["metric"]): r["mean"] for r in summary}
+    metrics = [m for m in OVERVIEW_METRICS if any(r["metric"] == m and r["mean"] is not None for r in summary)]
+    rows = []
+    for task in tasks:
+        for method in _methods([r for r in summary if r["task"] == task.name]):
+            rows.append([task.name or task.label, method, *(fmt(means.get((task.name, method, m))) or "n/a" for m in metrics)])
+    return Table(["task", "method", *metrics], rows)
+
+
+def unavailable_table(summary: list[dict]) -> Table:
+    """Each reason once, with the metrics it stopped."""
+    by_note: dict[str, list[str]] = defaultdict(list)
+    for row in summary:
+        if row["mean"] is None and row["note"] and row["metric"] not in by_note[row["note"]]:
+            by_note[row["note"]].append(row["metric"])
+    return Table(["metrics", "reason"], [[", ".join(sorted(m, key=metric_sort_key)), note] for note, m in by_note.items()])
+
+
+def _grid_ids(task: SweepTask) -> list[str]:
+    """DDRM's successful ids of the task, or every restored PNG when the sweep has no metrics rows."""
+    if task.rows:
+        ids = {r["id"] for r in task.rows if r.get("method", MAIN_METHOD) == MAIN_METHOD
+               and r.get("status", "ok") == "ok" and r.get("id")}
+    else:
+        restored = task.folder / "restored"
+        ids = {p.relative_to(restored).as_posix() for p in restored.rglob("*.png")} if restored.is_dir() else set()
+    return sorted(ids)
+
+
+def _giqa_table(rows: list[dict]) -> Table:
+    metrics = ("giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel")
+    cells = {(r["task"], r["kind"], r["metric"]): r for r in rows}
+    keys = list(dict.fromkeys((r["task"], r["kind"]) for r in rows))
+    return Table(["task", "kind", *metrics], [[t or "all", k, *(_cell(cells.get((t, k, m))) for m in metrics)] for t, k in keys])
 
 
 def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Path, Path]:
@@ -82,92 +120,76 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
     summary = read_summary(out_dir)
     metrics_rows = read_metrics(out_dir)
     config = read_config(out_dir)
+    tasks = sweep_tasks(out_dir, metrics_rows, summary)
 
-    grids = []
-    for operator, ids in _grid_groups(out_dir, metrics_rows).items():
-        shown = complete_ids(out_dir, ids)[: int(max_grid_samples)]
-        if shown:
-            path = write_grid(out_dir, shown, out_dir / "grids" / f"{safe_name(operator)}.png")
-            grids.append((operator, path.relative_to(out_dir).as_posix(), shown))
-    stems = sampled_ids(out_dir)[: int(max_grid_samples)] if (out_dir / "samples").is_dir() else []
-    std_rows, vmax = write_std_maps(out_dir, stems, out_dir / "grids" / "std") if stems else ([], 0.0)
+    grids, used_names = {}, set()
+    for task in tasks:
+        shown = complete_ids(task.folder, _grid_ids(task))[: int(max_grid_samples)]
+        if not shown:
+            continue
+        name = safe_name(task.name)
+        while name in used_names:  # two task names that differ only in unsafe characters
+            name += "_"
+        used_names.add(name)
+        kinds = grid_kinds(task.folder, shown)
+        path = write_grid(task.folder, shown, out_dir / "grids" / f"{name}.png", kinds)
+        grids[task.name] = (path.relative_to(out_dir).as_posix(), shown, kinds, name)
+
+    # One colour scale for every std map of the report, so maps of different tasks compare.
+    maps = {t.name: std_maps(t.folder, sampled_ids(t.folder)[: int(max_grid_samples)]) for t in tasks}
+    vmax = max((float(m.max()) for per_task in maps.values() for _, m in per_task.values()), default=0.0) or 1e-8
+    std_rows = {}
+    for task in tasks:
+        if maps[task.name]:
+            folder = out_dir / "grids" / "std" / (grids[task.name][3] if task.name in grids else safe_name(task.name))
+            std_rows[task.name] = save_std_maps(maps[task.name], folder, vmax)
 
     failures = [r for r in metrics_rows if r.get("status") == "error"]
-    facts = [
-        ("folder", str(out_dir)),
-        ("task", task_name(metrics_rows) if metrics_rows else "unknown"),
-        ("steps", str(config_value(config, "model.timesteps") or "not recorded")),
-        ("samples", str(len({r.get("id") for r in metrics_rows}))),
-        ("failed rows", str(len(failures))),
-    ]
-    sections = {
-        "summary": _summary_table(summary),
-        "baselines": _baseline_table(summary),
-        "failures": (["id", "method", "message"], [[r.get("id", ""), r.get("method", ""), r.get("message", "")] for r in failures]),
-        "std": (
-            ["id", "samples", "mean per-pixel std", "map"],
-            [[r["id"], str(r["samples"]), fmt(r["mean_std"]), r["path"].relative_to(out_dir).as_posix()] for r in std_rows],
-        ),
-    }
-    config_text = yaml.safe_dump(config, sort_keys=False) if config else ""
+    blocks = [Heading(1, "Sweep report"), Table(["", ""], [
+        ["folder", str(out_dir)],
+        ["tasks", ", ".join(t.title for t in tasks) or "none"],
+        ["steps", str(config_value(config, "model.timesteps") or "not recorded")],
+        ["images", str(len({r.get("id") for r in metrics_rows}))],
+        ["failed rows", str(len(failures))],
+    ])]
+    blocks += [Heading(2, "Overview"), Paragraph("Mean of each metric per task and method."), overview_table(tasks, summary)]
+    unavailable = unavailable_table(summary)
+    if unavailable.rows:
+        blocks += [Heading(2, "Unavailable metrics"), unavailable]
+
+    for task in tasks:
+        task_summary = [r for r in summary if r["task"] == task.name]
+        blocks += [Heading(2, f"Task {task.title}" if task.name else task.title)]
+        blocks += [Heading(3, "Summary per method"), summary_table(task_summary)]
+        baselines = baseline_table(task_summary)
+        blocks += [Heading(3, "DDRM against the baselines")]
+        blocks += [baselines if baselines.rows else Paragraph("No baseline to compare with.")]
+        if task.name in grids:
+            path, shown, kinds, _ = grids[task.name]
+            blocks += [Heading(3, "Images"), Picture(path, task.name or "all"),
+                       Paragraph(f"Rows: {', '.join(kinds)}. Columns: {', '.join(shown)}.")]
+        if task.name in std_rows:
+            blocks += [Heading(3, "Sample diversity"), Paragraph(
+                "Per-pixel standard deviation over the samples of each image (mean over RGB; colour scale 0 to "
+                f"{fmt(vmax)}, shared by every map of this report).")]
+            blocks += [Table(["id", "samples", "mean per-pixel std", "map"], [
+                [r["id"], str(r["samples"]), fmt(r["mean_std"]), Picture(r["path"].relative_to(out_dir).as_posix(), r["id"], 128)]
+                for r in std_rows[task.name]
+            ])]
+
+    if failures:
+        blocks += [Heading(2, "Failed samples"), Table(["task", "id", "method", "message"], [
+            [r.get("task", ""), r.get("id", ""), r.get("method", ""), r.get("message", "")] for r in failures])]
+    giqa_rows, reference = read_giqa_summary(out_dir)
+    if giqa_rows:
+        blocks += [Heading(2, "GIQA after the sweep"), Paragraph(
+            f"From {GIQA_SUMMARY} (reference: {reference or 'not recorded'}). Relative scores are % of the image's "
+            "original's score; originals are 100 %.")]
+        blocks += [_giqa_table(giqa_rows)]
+    if config:
+        blocks += [Heading(2, "Configuration"), Code(yaml.safe_dump(config, sort_keys=False), "yaml")]
+
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(_markdown(facts, sections, grids, vmax, config_text))
-    html_path.write_text(_html(facts, sections, grids, vmax, config_text))
+    md_path.write_text(to_markdown(blocks))
+    html_path.write_text(to_html("Sweep report", blocks))
     return md_path, html_path
-
-
-def _markdown(facts, sections, grids, vmax, config_text) -> str:
-    parts = ["# Sweep report", "", markdown_table(["", ""], [list(f) for f in facts]), ""]
-    parts += ["## Summary per method", "", markdown_table(*sections["summary"]), ""]
-    parts += ["## DDRM against the baselines", ""]
-    parts += [markdown_table(*sections["baselines"]) if sections["baselines"][1] else "No baseline to compare with.", ""]
-    if sections["failures"][1]:
-        parts += ["## Failed samples", "", markdown_table(*sections["failures"]), ""]
-    parts += ["## Images", "", "Rows: original, degraded, restored.", ""]
-    for operator, path, ids in grids:
-        parts += [f"### {operator}", "", f"![{operator}]({path})", "", "Columns: " + ", ".join(ids), ""]
-    if sections["std"][1]:
-        parts += ["## Sample diversity", "", f"Per-pixel standard deviation over the samples of each image "
-                  f"(mean over RGB; colour scale 0 to {fmt(vmax)}).", ""]
-        rows = [[i, n, s, f"![{i}]({p})"] for i, n, s, p in sections["std"][1]]
-        parts += [markdown_table(sections["std"][0], rows), ""]
-    if config_text:
-        parts += ["## Configuration", "", "```yaml", config_text.rstrip(), "```", ""]
-    return "\n".join(parts)
-
-
-_STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 1200px; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
-th { background: #f2f2f2; }
-img { max-width: 100%; image-rendering: pixelated; }
-pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
-"""
-
-
-def _html(facts, sections, grids, vmax, config_text) -> str:
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Sweep report</title><style>{_STYLE}</style></head><body>"]
-    parts += ["<h1>Sweep report</h1>", html_table(["", ""], [list(f) for f in facts])]
-    parts += ["<h2>Summary per method</h2>", html_table(*sections["summary"])]
-    parts += ["<h2>DDRM against the baselines</h2>"]
-    parts += [html_table(*sections["baselines"]) if sections["baselines"][1] else "<p>No baseline to compare with.</p>"]
-    if sections["failures"][1]:
-        parts += ["<h2>Failed samples</h2>", html_table(*sections["failures"])]
-    parts += ["<h2>Images</h2>", "<p>Rows: original, degraded, restored.</p>"]
-    for operator, path, ids in grids:
-        parts += [f"<h3>{e(operator)}</h3>", f"<img src='{e(path)}' alt='{e(operator)}'>", f"<p>Columns: {e(', '.join(ids))}</p>"]
-    if sections["std"][1]:
-        parts += ["<h2>Sample diversity</h2>", f"<p>Per-pixel standard deviation over the samples of each image "
-                  f"(mean over RGB; colour scale 0 to {e(fmt(vmax))}).</p>"]
-        rows = "".join(
-            f"<tr><td>{e(i)}</td><td>{e(n)}</td><td>{e(s)}</td><td><img src='{e(p)}' alt='{e(i)}' width='128'></td></tr>"
-            for i, n, s, p in sections["std"][1]
-        )
-        head = "".join(f"<th>{e(h)}</th>" for h in sections["std"][0])
-        parts += [f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"]
-    if config_text:
-        parts += ["<h2>Configuration</h2>", f"<pre>{e(config_text)}</pre>"]
-    parts += ["</body></html>"]
-    return "\n".join(parts)

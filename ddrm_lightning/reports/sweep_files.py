@@ -1,14 +1,20 @@
 """The files a sweep writes, and how to read them.
 
-``out_dir/`` holds
+``out_dir/`` holds one folder per task (operator and σ_y, named by the task's ``name``):
 
-* ``original/``, ``degraded/``, ``restored/``: one PNG per sample, at ``<folder>/<id>`` with the
+* ``<task>/original/``, ``<task>/degraded/``, ``<task>/restored/`` (and the baselines'
+  ``<task>/observed/``, ``<task>/wiener/``): one PNG per sample, at ``<folder>/<id>`` with the
   id's extension replaced by ``.png`` (ids are relative paths such as ``sub/img.png``);
-* ``samples/``: with several restorations per image, ``samples/<id stem>_s{k}.png`` for
+* ``<task>/samples/``: with several restorations per image, ``<id stem>_s{k}.png`` for
   k = 0..N−1, the id stem being the id without its extension (subfolders kept:
   ``sub/img.png`` -> ``samples/sub/img_s0.png``);
-* ``metrics.csv``: one row per sample and method; ``summary.csv``: method, metric, mean, std,
-  count, note; ``config.yaml``: the run's configuration.
+
+and at the top ``metrics.csv`` (one row per sample, task and method), ``summary.csv`` (task,
+method, metric, mean, std, count, note) and ``config.yaml`` (the run's configuration).
+
+Sweeps written before tasks had folders keep the images directly in ``out_dir/<kind>/`` and
+have no ``task`` column; they read as one task whose name is the empty string and whose
+folder is ``out_dir`` itself. Every function taking a folder here takes a *task* folder.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -24,8 +31,10 @@ import yaml
 from PIL import Image
 
 IMAGE_KINDS = ("original", "degraded", "restored")
+BASELINE_KINDS = ("observed", "wiener")
 # Everything a sweep may write per sample: the three above and the classical baselines.
-WRITTEN_KINDS = (*IMAGE_KINDS, "observed", "wiener")
+WRITTEN_KINDS = (*IMAGE_KINDS, *BASELINE_KINDS)
+MAIN_METHOD = "ddrm"
 
 
 def _id_path(sample_id: str) -> PurePosixPath:
@@ -35,24 +44,24 @@ def _id_path(sample_id: str) -> PurePosixPath:
     return path
 
 
-def image_path(out_dir: str | Path, kind: str, sample_id: str) -> Path:
-    """Where the sweep writes the ``kind`` image (original, degraded, restored) of a sample."""
+def image_path(task_dir: str | Path, kind: str, sample_id: str) -> Path:
+    """Where the sweep writes the ``kind`` image (original, degraded, restored, observed, wiener) of a sample."""
     if kind not in WRITTEN_KINDS:
         raise ValueError(f"unknown image kind '{kind}'; allowed: {', '.join(WRITTEN_KINDS)}")
-    return Path(out_dir) / kind / _id_path(sample_id).with_suffix(".png")
+    return Path(task_dir) / kind / _id_path(sample_id).with_suffix(".png")
 
 
-def sample_path(out_dir: str | Path, sample_id: str, k: int) -> Path:
+def sample_path(task_dir: str | Path, sample_id: str, k: int) -> Path:
     """Where the k-th of several restorations of a sample is written: ``samples/<id stem>_s{k}.png``."""
     if int(k) < 0:
         raise ValueError(f"sample index k must be non-negative, got {k}")
     stem = _id_path(sample_id).with_suffix("")
-    return Path(out_dir) / "samples" / stem.parent / f"{stem.name}_s{int(k)}.png"
+    return Path(task_dir) / "samples" / stem.parent / f"{stem.name}_s{int(k)}.png"
 
 
-def sample_paths(out_dir: str | Path, sample_id: str) -> list[Path]:
+def sample_paths(task_dir: str | Path, sample_id: str) -> list[Path]:
     """The restorations ``_s0``, ``_s1``, ... of a sample that exist, in order of k."""
-    first = sample_path(out_dir, sample_id, 0)
+    first = sample_path(task_dir, sample_id, 0)
     pattern = re.compile(re.escape(first.name[: -len("0.png")]) + r"(\d+)\.png$")
     found = []
     if first.parent.is_dir():
@@ -63,9 +72,11 @@ def sample_paths(out_dir: str | Path, sample_id: str) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def sampled_ids(out_dir: str | Path) -> list[str]:
+def sampled_ids(task_dir: str | Path) -> list[str]:
     """Id stems (without extension) that have restorations in ``samples/``, sorted."""
-    root = Path(out_dir) / "samples"
+    root = Path(task_dir) / "samples"
+    if not root.is_dir():
+        return []
     stems = {
         path.relative_to(root).with_name(re.sub(r"_s\d+\.png$", "", path.name)).as_posix()
         for path in root.rglob("*_s*.png")
@@ -96,16 +107,15 @@ def to_float(text: str | None) -> float | None:
     return None if math.isnan(value) else value
 
 
-def read_summary(out_dir: str | Path) -> list[dict]:
-    """summary.csv rows with ``mean``, ``std`` as floats (None when empty) and ``count`` as int."""
-    path = Path(out_dir) / "summary.csv"
-    if not path.is_file():
-        raise ValueError(f"{out_dir} has no summary.csv: not a finished sweep folder")
-    rows = []
-    for row in read_csv(path):
+def parse_summary_rows(rows: list[dict[str, str]]) -> list[dict]:
+    """Summary CSV rows with ``mean``, ``std`` as floats (None when empty), ``count`` as int, ``task`` '' if absent."""
+    out = []
+    for row in rows:
         count = to_float(row.get("count"))
-        rows.append(
+        out.append(
             {
+                **{k: v for k, v in row.items() if k not in ("mean", "std", "count")},
+                "task": row.get("task") or "",
                 "method": row.get("method", ""),
                 "metric": row.get("metric", ""),
                 "mean": to_float(row.get("mean")),
@@ -114,7 +124,15 @@ def read_summary(out_dir: str | Path) -> list[dict]:
                 "note": row.get("note") or "",
             }
         )
-    return rows
+    return out
+
+
+def read_summary(out_dir: str | Path) -> list[dict]:
+    """summary.csv rows, parsed as by ``parse_summary_rows``."""
+    path = Path(out_dir) / "summary.csv"
+    if not path.is_file():
+        raise ValueError(f"{out_dir} has no summary.csv: not a finished sweep folder")
+    return parse_summary_rows(read_csv(path))
 
 
 def read_metrics(out_dir: str | Path) -> list[dict[str, str]]:
@@ -143,9 +161,68 @@ def config_value(config: dict, dotted: str):
     return node
 
 
-def task_name(rows: list[dict[str, str]]) -> str:
-    """'operator σ_y=…' of a sweep's metrics rows (several operators are joined with '+')."""
+def task_label(rows: list[dict[str, str]]) -> str:
+    """'operator σ_y=…' of a task's metrics rows (several operators are joined with '+')."""
     operators = sorted({r.get("operator", "") for r in rows if r.get("operator")})
     sigmas = sorted({r.get("sigma_y", "") for r in rows if r.get("sigma_y") not in (None, "")})
     name = "+".join(operators) or "unknown task"
     return f"{name} σ_y={'/'.join(sigmas)}" if sigmas else name
+
+
+@dataclass
+class SweepTask:
+    """One task of a sweep: its name ('' in a flat sweep), image folder, readable label and metrics rows."""
+
+    name: str
+    folder: Path
+    label: str
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        """'<name> (<label>)', or the label alone in a flat sweep."""
+        return f"{self.name} ({self.label})" if self.name and self.label != "unknown task" else self.name or self.label
+
+
+def _configured_task_names(config: dict) -> list[str]:
+    """Task names in the order config.yaml lists them (``name``, else ``<operator>_sigma<σ_y>``)."""
+    names = []
+    for task in config_value(config, "model.tasks") or []:
+        if not isinstance(task, dict):
+            continue
+        if task.get("name"):
+            names.append(str(task["name"]))
+        elif task.get("operator") is not None and isinstance(task.get("sigma_y"), (int, float)):
+            # The name the sweep gives an unnamed task (ddrm_lightning.task.Task).
+            names.append(f"{task['operator']}_sigma{task['sigma_y']:g}")
+    return names
+
+
+def sweep_tasks(out_dir: str | Path, metrics_rows: list[dict] | None = None, summary: list[dict] | None = None) -> list[SweepTask]:
+    """The tasks of a sweep folder, in config.yaml's order (then by name).
+
+    Tasks come from the ``task`` column of metrics.csv and summary.csv; without one (a flat sweep)
+    the sweep is one task named '' with its images in ``out_dir`` itself. Without any table,
+    every sub-folder holding an ``original/`` or ``restored/`` folder is a task.
+    """
+    out_dir = Path(out_dir)
+    metrics_rows = read_metrics(out_dir) if metrics_rows is None else metrics_rows
+    if summary is None:
+        summary = read_summary(out_dir) if (out_dir / "summary.csv").is_file() else []
+    has_column = any("task" in r for r in metrics_rows) or any(r.get("task") for r in summary)
+    if (metrics_rows or summary) and not has_column:
+        return [SweepTask("", out_dir, task_label(metrics_rows), list(metrics_rows))]
+    found = {r.get("task", "") for r in metrics_rows} | {r.get("task", "") for r in summary}
+    if not metrics_rows and not summary:
+        found = {p.name for p in out_dir.iterdir() if p.is_dir() and any((p / k).is_dir() for k in IMAGE_KINDS)} if (
+            out_dir.is_dir()
+        ) else set()
+        if not found and any((out_dir / k).is_dir() for k in IMAGE_KINDS):
+            return [SweepTask("", out_dir, "unknown task")]
+    found.discard("")
+    order = {name: i for i, name in enumerate(_configured_task_names(read_config(out_dir)))}
+    tasks = []
+    for name in sorted(found, key=lambda n: (order.get(n, len(order)), n)):
+        rows = [r for r in metrics_rows if r.get("task") == name]
+        tasks.append(SweepTask(name, out_dir / name, task_label(rows) if rows else "unknown task", rows))
+    return tasks

@@ -1,15 +1,13 @@
-"""Small table helpers shared by the report and the comparison: number formatting, Markdown, HTML."""
+"""Number formatting and metric order shared by the report and the comparison."""
 
 from __future__ import annotations
 
-import html
-
 # Which way is better, for the metrics a sweep reports (others get no verdict).
 HIGHER_IS_BETTER = {"psnr", "ssim", "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}
-LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "fid", "kid", "consistency", "seconds"}
+LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "fid", "kid", "consistency", "seconds", "errors"}
 METRIC_ORDER = (
     "psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "kid_std",
-    "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel", "consistency", "seconds",
+    "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel", "consistency", "seconds", "errors",
 )
 
 
@@ -32,18 +30,3 @@ def fmt_stat(mean: float | None, std: float | None, count: int | None, note: str
     if count is not None:
         text += f" (n={count})"
     return text
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def html_table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,184 @@
+"""The experiment file of ``experiments.priors`` (``configs/priors/*.yaml``), read and checked.
+
+```yaml
+out_dir: outputs/priors/ood_celeba        # one sweep per prior in <out_dir>/<label>/
+restore_config: configs/exp/ood_celeba.yaml   # restore.py config(s): data, tasks, steps (optional)
+restore:                                   # and/or an inline restore.py config (optional)
+  data: {image_size: 64}
+restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional)
+priors:                                    # each: label (folder name) and checkpoint
+  - {label: celeba_hq, checkpoint: celeba_hq}
+  - {label: faces, checkpoint: outputs/train/faces/prior.pt, args: ["--model.timesteps", "20"]}
+giqa:                                      # post-hoc GIQA of every sweep (optional; default on)
+  enabled: true
+  reference: null                          # clean image folder; null = the sweep's originals
+```
+
+Paths are read from the current folder, as restore.py reads its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "priors", "giqa")
+PRIOR_KEYS = ("label", "checkpoint", "args")
+GIQA_KEYS = ("enabled", "reference", "inception_weights", "n_components", "k", "pca_variance", "seed")
+# The runner sets these per prior; anywhere else they would silently mix the sweeps.
+RESERVED_ARGS = ("--model.checkpoint", "--out_dir")
+# Names the runner writes into out_dir itself.
+RESERVED_LABELS = ("comparison", "restore", "experiment")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """One prior of the experiment: its label (the sweep's folder name) and checkpoint."""
+
+    label: str
+    checkpoint: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GiqaSettings:
+    enabled: bool = True
+    reference: str | None = None
+    inception_weights: str | None = None
+    n_components: int = 5
+    k: int = 1
+    pca_variance: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class PriorExperiment:
+    out_dir: Path
+    priors: list[Prior]
+    restore_configs: list[Path] = field(default_factory=list)
+    restore: dict | None = None
+    restore_args: list[str] = field(default_factory=list)
+    giqa: GiqaSettings = field(default_factory=GiqaSettings)
+
+
+def _strings(value, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+        raise ValueError(f"{what} must be a list of strings, got {value!r}")
+    return [str(v) for v in value]
+
+
+def check_args(args: list[str], what: str) -> list[str]:
+    """``args`` unchanged, unless they set what the runner sets per prior."""
+    for arg in args:
+        if any(arg == name or arg.startswith(name + "=") for name in RESERVED_ARGS):
+            raise ValueError(f"{what} must not set {arg.split('=')[0]}: the runner sets it for each prior")
+    return args
+
+
+def _label(value, checkpoint: str) -> str:
+    label = str(value) if value is not None else Path(checkpoint).stem
+    if not label or label.startswith(".") or any(c in label for c in "/\\:") or label in RESERVED_LABELS:
+        raise ValueError(
+            f"prior label '{label}' must be a folder name (no '/', '\\', ':', not starting with '.', "
+            f"not {', '.join(RESERVED_LABELS)})"
+        )
+    return label
+
+
+def _prior(entry) -> Prior:
+    if isinstance(entry, str):
+        return Prior(_label(None, entry), entry)
+    if not isinstance(entry, dict):
+        raise ValueError(f"each prior must be a checkpoint name or a mapping with label and checkpoint, got {entry!r}")
+    unknown = sorted(set(entry) - set(PRIOR_KEYS))
+    if unknown:
+        raise ValueError(f"unknown prior keys {unknown}; allowed: {', '.join(PRIOR_KEYS)}")
+    checkpoint = entry.get("checkpoint")
+    if not isinstance(checkpoint, str) or not checkpoint:
+        raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
+    args = check_args(_strings(entry.get("args"), f"args of prior '{checkpoint}'"), f"args of prior '{checkpoint}'")
+    return Prior(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
+
+
+def _giqa(value) -> GiqaSettings:
+    if value is None:
+        return GiqaSettings()
+    if isinstance(value, bool):
+        return GiqaSettings(enabled=value)
+    if not isinstance(value, dict):
+        raise ValueError(f"giqa must be true, false or a mapping with keys {', '.join(GIQA_KEYS)}; got {value!r}")
+    unknown = sorted(set(value) - set(GIQA_KEYS))
+    if unknown:
+        raise ValueError(f"unknown giqa keys {unknown}; allowed: {', '.join(GIQA_KEYS)}")
+    settings = GiqaSettings(**value)
+    checks = (
+        ("enabled", isinstance(settings.enabled, bool), "true or false"),
+        ("reference", settings.reference is None or isinstance(settings.reference, str), "a folder or null"),
+        ("inception_weights", settings.inception_weights is None or isinstance(settings.inception_weights, str),
+         "a file, a folder or null"),
+        ("n_components", _is_int(settings.n_components) and settings.n_components >= 1, "an integer >= 1"),
+        ("k", _is_int(settings.k) and settings.k >= 1, "an integer >= 1"),
+        ("pca_variance", settings.pca_variance is None or (isinstance(settings.pca_variance, (int, float))
+                                                           and 0 < settings.pca_variance <= 1), "in (0, 1] or null"),
+        ("seed", _is_int(settings.seed), "an integer"),
+    )
+    for name, ok, allowed in checks:
+        if not ok:
+            raise ValueError(f"giqa.{name} must be {allowed}, got {getattr(settings, name)!r}")
+    return settings
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_experiment(data: dict, *, out_dir: str | Path | None = None) -> PriorExperiment:
+    """A checked ``PriorExperiment`` from the experiment file's mapping (``out_dir`` overrides the file's)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"an experiment file must hold a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError(f"unknown experiment keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
+    folder = out_dir if out_dir is not None else data.get("out_dir")
+    if not folder:
+        raise ValueError("the experiment needs an out_dir (in the file or --out_dir)")
+    priors = data.get("priors")
+    if not isinstance(priors, list) or len(priors) < 1:
+        raise ValueError("priors must be a non-empty list of checkpoints (zoo names, 'embedded' or paths)")
+    parsed = [_prior(p) for p in priors]
+    labels = [p.label for p in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"prior labels must be unique, got {labels}; give each prior a label")
+    configs = data.get("restore_config")
+    configs = [configs] if isinstance(configs, str) else _strings(configs, "restore_config")
+    for config in configs:
+        if not Path(config).is_file():
+            raise ValueError(f"restore_config {config} does not exist (paths are read from the current folder {Path.cwd()})")
+    restore = data.get("restore")
+    if restore is not None and not isinstance(restore, dict):
+        raise ValueError(f"restore must be a mapping (an inline restore.py config), got {type(restore).__name__}")
+    return PriorExperiment(
+        out_dir=Path(folder),
+        priors=parsed,
+        restore_configs=[Path(c) for c in configs],
+        restore=restore,
+        restore_args=check_args(_strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        giqa=_giqa(data.get("giqa")),
+    )
+
+
+def load_experiment(path: str | Path, *, out_dir: str | Path | None = None) -> PriorExperiment:
+    """Read and check an experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"experiment file {path} does not exist")
+    with open(path) as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ValueError(f"experiment file {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    return parse_experiment(data, out_dir=out_dir)
