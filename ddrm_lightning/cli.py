@@ -1,11 +1,25 @@
-"""``restore.py``: the restoration sweep as a LightningCLI (``run=False``) around ``trainer.predict``."""
+"""``restore.py``: the restoration sweep as a LightningCLI (``run=False``) around ``trainer.predict``.
+
+Exit status of ``main``: 0 when at least one image is restored (failed images are
+``status=error`` rows of ``metrics.csv``), 1 when none is or the sweep stopped on a
+write failure (disk full, …), 2 for a bad setting (nothing is written), 128 + the
+signal number (130 for SIGINT, 143 for SIGTERM) when interrupted; rerunning the same
+command resumes. See docs/troubleshooting.md.
+"""
 
 from __future__ import annotations
 
+import argparse
+import re
+import signal
+import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 import yaml
+from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningCLI
 
 from . import results
@@ -18,7 +32,60 @@ from .summary_table import print_summary
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 # Mistakes of the user's (settings, files): one line on stderr instead of a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, argparse.ArgumentError)
+# How long rank 0 of an interrupted DDP sweep waits for the other ranks to write their last batch.
+CHILD_EXIT_TIMEOUT_S = 60.0
+
+
+class SweepInterrupted(Exception):
+    """SIGINT/SIGTERM arrived; the sweep stopped after writing the batch in progress."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class GracefulStop(Callback):
+    """Turns SIGINT/SIGTERM into a stop after the current batch.
+
+    The handler only sets a flag (Lightning's predict loop does not look at
+    ``trainer.should_stop``); at the end of a batch, after the writer has taken it, the
+    flag raises ``SweepInterrupted``, so the writer flushes and merges what is done. A
+    second SIGINT stops at once (KeyboardInterrupt).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.signum = signum
+        print(
+            f"\nrestore.py: {signal.Signals(signum).name} received: stopping after the current batch "
+            "(Ctrl-C again stops at once)",
+            file=sys.stderr, flush=True,
+        )
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.signum is not None:
+            raise SweepInterrupted(self.signum)
 
 
 class RestoreCLI(LightningCLI):
@@ -32,6 +99,13 @@ class RestoreCLI(LightningCLI):
         parser.add_class_arguments(MetricsOptions, "metrics")
         parser.link_arguments("data.measurement", "model.measurement")
 
+    def instantiate_trainer(self, **kwargs):
+        # --trainer.enable_progress_bar false must not clash with the default progress bar.
+        trainer_config = self.config_init.get("trainer") or {}
+        if trainer_config.get("enable_progress_bar") is False:
+            self.trainer_defaults = {**self.trainer_defaults, "callbacks": []}
+        return super().instantiate_trainer(**kwargs)
+
 
 def with_default_config(args: list[str] | None) -> list[str]:
     """The demo sweep's config comes first unless the user gives a --config of their own."""
@@ -42,27 +116,38 @@ def with_default_config(args: list[str] | None) -> list[str]:
 
 
 def build_cli(args: list[str] | None = None) -> RestoreCLI:
-    return RestoreCLI(
-        DDRMRestorer,
-        RestorationDataModule,
-        run=False,
-        save_config_callback=None,
-        args=with_default_config(args),
-        trainer_defaults={
-            "logger": False,
-            "enable_checkpointing": False,
-            "inference_mode": False,  # classifier guidance needs autograd inside predict
-            "callbacks": [DDRMProgressBar()],
-        },
-    )
+    with warnings.catch_warnings():
+        # We pass sys.argv (plus the default config) as args on purpose.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        return RestoreCLI(
+            DDRMRestorer,
+            RestorationDataModule,
+            run=False,
+            save_config_callback=None,
+            args=with_default_config(args),
+            # A parse error raises (one line from main) instead of printing the whole usage.
+            parser_kwargs={"exit_on_error": False},
+            trainer_defaults={
+                "logger": False,
+                "enable_checkpointing": False,
+                "inference_mode": False,  # classifier guidance needs autograd inside predict
+                "callbacks": [DDRMProgressBar()],
+            },
+        )
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the sweep; exit status 1 when not a single image was restored, 2 for a bad setting."""
+    """Run the sweep and return the exit status (see the module docstring)."""
     try:
         return run(args)
+    except SweepInterrupted as stop:
+        return 128 + stop.signum
+    except results.OutputWriteError as error:
+        print(f"restore.py: error: {_one_line(error)}; the results written so far are kept: free space or fix "
+              "the folder, then rerun the same command to resume", file=sys.stderr)
+        return 1
     except USER_ERRORS as error:
-        print(f"restore.py: error: {_one_line(error)}", file=sys.stderr)
+        print(f"restore.py: error: {_clean(error)}", file=sys.stderr)
         return 2
 
 
@@ -72,31 +157,143 @@ def run(args: list[str] | None = None) -> int:
     out_dir = Path(config.out_dir)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
     model.metrics_options = cli.config_init.metrics
-    fixed_size = data.geometry != "pad" and not data.measurement
-    model.check_tasks(data.channels, tuple(data.image_size) if fixed_size else None)
+    check_before_work(model, data, trainer)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
-    prepare_out_dir(out_dir, resolved, input_dirs=[data.root] if getattr(data, "root", None) else [], overwrite=config.overwrite,
+    prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
                     write=trainer.global_rank == 0)
     done = results.finished_ids(out_dir, [t.name for t in model.tasks])
     if done:
         data.exclude_ids(done)
         if trainer.global_rank == 0:
-            print(f"Resuming in {out_dir}: {len(done)} images already restored are skipped.")
+            print(f"Resuming in {out_dir}: {_images(len(done))} already restored skipped.")
     writer = RestorationWriter(str(out_dir))
-    trainer.callbacks.append(writer)
-    trainer.predict(model, datamodule=data, return_predictions=False)
+    stop = GracefulStop()
+    trainer.callbacks.extend([writer, stop])  # the writer takes each batch before the stop check
+    stop.install()
+    try:
+        trainer.predict(model, datamodule=data, return_predictions=False)
+    except SweepInterrupted as interrupted:
+        if trainer.global_rank == 0:
+            if _wait_for_other_ranks(trainer) and results.has_shards(out_dir):
+                results.merge(out_dir)  # their last batches
+            restored = _restored_ids(out_dir)
+            print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
+                  f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
+            raise
+        return 0  # the other ranks' status would make Lightning's process observer kill rank 0
+    finally:
+        stop.uninstall()
     if trainer.global_rank != 0:
         return 0
+    if not writer.merged:  # nothing was left to restore: Lightning skipped the loop's hooks
+        writer.summary = results.summarize(results.merge(out_dir))
+        results.write_summary(out_dir, writer.summary)
     if config.report:
         from .reports import write_report
 
         write_report(out_dir)
     print_summary(writer.summary or results.summarize(results.read_rows(out_dir / "metrics.csv")), out_dir)
-    restored = [r for r in results.read_rows(out_dir / "metrics.csv") if r["method"] == "ddrm" and r["status"] == "ok"]
+    restored = _restored_ids(out_dir)
+    if not restored:
+        print("restore.py: error: no image was restored; see the status and message columns of "
+              f"{out_dir / 'metrics.csv'}", file=sys.stderr)
     return 0 if restored else 1
 
 
-def _one_line(error: BaseException) -> str:
+def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer) -> None:
+    """Every check that needs no image: the checkpoint (loaded now when it is a file or
+    cached), channels, the tasks' operators at the data's geometry, class labels."""
+    # The first process of a node may download a zoo checkpoint (before any other rank exists);
+    # elsewhere an uncached one is left to prepare_data.
+    model.load_prior(download=trainer.local_rank == 0)
+    fixed_size = data.geometry != "pad" and not data.measurement
+    pad_multiple = data.pad_multiple if data.geometry == "pad" and not data.measurement else None
+    has_labels = data.source == "hf" and data.label_column is not None
+    model.check_setup(data.channels, tuple(data.image_size) if fixed_size else None, has_labels=has_labels,
+                      pad_multiple=pad_multiple)
+    local = data.source == "folder" or (
+        data.source == "hf" and not data.streaming and Path(str(data.hf_path)).is_dir()
+    )
+    if local:  # ids known without downloading anything
+        check_output_names(data.all_ids() or [])
+
+
+def check_output_names(ids: list[str]) -> None:
+    """Refuse ids whose pictures would land on one file (``a.jpg`` and ``a.png`` both give ``a.png``)."""
+    from .reports.sweep_files import image_path
+
+    seen: dict[Path, str] = {}
+    for sample_id in ids:
+        target = image_path("", "restored", sample_id)
+        if target in seen:
+            raise ValueError(
+                f"images '{seen[target]}' and '{sample_id}' would both be written as {target.name}: rename one, "
+                "or leave one out with --data.file_list"
+            )
+        seen[target] = sample_id
+
+
+def input_folders(data: RestorationDataModule) -> list[str]:
+    """Local folders the sweep reads, which out_dir must stay out of."""
+    folders = []
+    if getattr(data, "root", None):
+        folders.append(data.root)
+    hf_path = getattr(data, "hf_path", None)
+    if hf_path and Path(hf_path).is_dir():
+        folders.append(hf_path)
+    return folders
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
+def _restored_ids(out_dir: Path) -> set[str]:
+    return {r["id"] for r in results.read_rows(out_dir / "metrics.csv") if r["method"] == "ddrm" and r["status"] == "ok"}
+
+
+def _wait_for_other_ranks(trainer) -> bool:
+    """Rank 0 of a DDP sweep started the other ranks: let them write their last batch and exit.
+    Returns whether there were any."""
+    procs = getattr(trainer.strategy.launcher, "procs", None) or []
+    for proc in procs:
+        try:
+            proc.wait(timeout=CHILD_EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # e.g. waiting in a barrier for rank 0: its shards are written
+            proc.kill()
+            proc.wait()
+    return bool(procs)
+
+
+_PARSER_KEY = re.compile(r'^Parser key "([^"]+)":')
+# Lines of jsonargparse's nested messages that say how it parsed, not what is wrong.
+_PLUMBING = (
+    "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value type:",
+    "Given value:", "Expected a <class 'NoneType'>", "Expected a path but",
+)
+
+
+def _clean(error: BaseException) -> str:
+    """One line from jsonargparse's multi-line messages: the option and the reasons, without the plumbing."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    option = None
+    if lines and (match := _PARSER_KEY.match(lines[0])):
+        option, lines[0] = f"--{match.group(1)}", lines[0][match.end():].strip()
+    reasons = []
+    for line in lines:
+        line = line[2:].strip() if line.startswith("- ") else line
+        if line and not line.startswith(_PLUMBING) and not line.endswith(":") and line not in reasons:
+            reasons.append(line)
+    text = "; ".join(reasons) or " ".join(str(error).split()) or type(error).__name__
+    text = re.sub(r"Expected a <class '([\w.]+)'>\. Got value: ", r"expected \1, got ", text)
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    line = f"{option}: {text}" if option else text
+    if isinstance(error, argparse.ArgumentError) or "unrecognized arguments" in line:
+        line += " (restore.py --help lists the options)"
+    return line
+
+
+def _one_line(error: BaseException | str) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 

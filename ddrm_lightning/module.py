@@ -119,14 +119,67 @@ class DDRMRestorer(L.LightningModule):
         if self.classifier_name and self.classifier_scale > 0:
             resolve(self.classifier_name, self.cache_dir)
 
-    def configure_model(self) -> None:
+    def load_prior(self, download: bool = True) -> bool:
+        """Load and check the prior now (``configure_model`` then reuses it), so a missing or
+        wrong checkpoint and a too long schedule fail before any work.
+
+        Returns False, loading nothing, for a zoo checkpoint that is not cached when
+        ``download`` is False (``prepare_data`` fetches it later).
+        """
         if self.prior is not None:
-            return
-        self.prior = load_model(resolve_checkpoint(self.checkpoint), cache_dir=self.cache_dir)
-        if self.timesteps > self.prior.betas.shape[0]:
+            return True
+        from .models.checkpoints import resolve
+        from .models.errors import CheckpointUnavailableError
+
+        name = resolve_checkpoint(self.checkpoint)
+        try:
+            resolve(name, self.cache_dir, download=download)
+        except CheckpointUnavailableError:
+            if download:
+                raise
+            return False
+        prior = load_model(name, cache_dir=self.cache_dir, download=download)
+        steps = prior.betas.shape[0]
+        if self.timesteps > steps:
             raise ValueError(
-                f"timesteps={self.timesteps} exceeds the schedule length {self.prior.betas.shape[0]} of '{self.checkpoint}'"
+                f"timesteps={self.timesteps} exceeds the schedule length {steps} of '{self.checkpoint}'; "
+                f"allowed: 1..{steps}"
             )
+        self.prior = prior
+        return True
+
+    def check_setup(
+        self, channels: int, image_size: tuple[int, int] | None, *, has_labels: bool, pad_multiple: int | None = None
+    ) -> None:
+        """Everything about the data the loaded prior must agree with (call after ``load_prior``):
+        channels, the tasks' operators at the data's geometry, class labels for a
+        class-conditional prior or for classifier guidance."""
+        if self.prior is None:
+            self.check_tasks(channels, image_size, pad_multiple=pad_multiple)
+            return
+        model_channels = self.prior.in_channels
+        if channels != model_channels:
+            raise ValueError(
+                f"the checkpoint '{self.checkpoint}' restores {model_channels}-channel images but data.channels={channels}; "
+                f"set --data.channels {model_channels}"
+            )
+        self.check_tasks(model_channels, image_size, pad_multiple=pad_multiple)
+        needs_labels = []
+        if self.prior.num_classes:
+            needs_labels.append(f"the checkpoint '{self.checkpoint}' is class-conditional ({self.prior.num_classes} classes)")
+        if self.classifier_name and self.classifier_scale > 0:
+            needs_labels.append(f"classifier guidance is on (--model.classifier {self.classifier_name})")
+        if needs_labels and not has_labels:
+            raise ValueError(
+                f"{' and '.join(needs_labels)}, so the images need class labels, but the data has none; "
+                "use --data.source hf with --data.label_column <integer column>"
+                + ("" if self.prior.num_classes else ", or --model.classifier_scale 0")
+            )
+
+    def configure_model(self) -> None:
+        if getattr(self, "network", None) is not None:
+            return
+        self.load_prior()
         self.network = self.prior.eps_model()
         self.network.requires_grad_(False).eval()
         if self.channels_last:
@@ -152,16 +205,29 @@ class DDRMRestorer(L.LightningModule):
             self._operators[key] = op.to(self.device)
         return self._operators[key]
 
-    def check_tasks(self, channels: int, image_size: tuple[int, int] | None) -> None:
+    def check_tasks(
+        self, channels: int, image_size: tuple[int, int] | None, *, pad_multiple: int | None = None
+    ) -> None:
         """Build every task's operator once for the data's geometry, so a bad name or
         parameter (unknown operator, factor not dividing the size, color on gray) fails
-        before any image is restored. ``image_size`` None (sizes vary) checks names only."""
-        height, width = image_size or (64, 64)
+        before any image is restored. ``image_size`` None (sizes vary) checks names only,
+        unless ``pad_multiple`` is given: padded sizes are multiples of it, so the
+        operators are built at pad_multiple × pad_multiple."""
+        if image_size is None and pad_multiple is not None:
+            height, width = pad_multiple, pad_multiple
+        else:
+            height, width = image_size or (64, 64)
+        exact = image_size is not None or pad_multiple is not None
         for task in self.tasks:
             try:
                 build_operator(task.operator, channels, height, width, **task.params)
             except ValueError as error:
-                if image_size is not None or "divide" not in str(error):
+                if exact and "divide" in str(error) and image_size is None:
+                    raise ValueError(
+                        f"task '{task.name}': {error}; with geometry pad every image is padded to a multiple of "
+                        f"data.pad_multiple={pad_multiple}: set --data.pad_multiple to a multiple of the factor"
+                    ) from None
+                if exact or "divide" not in str(error):
                     raise ValueError(f"task '{task.name}': {error}") from None
 
     # ----------------------------------------------------------------- metrics
@@ -201,18 +267,29 @@ class DDRMRestorer(L.LightningModule):
             index = torch.tensor(ok, device=batch["image"].device)
             sub = {k: (v.index_select(0, index) if isinstance(v, Tensor) else [v[i] for i in ok]) for k, v in batch.items()}
             for task in self.tasks:
-                results.extend(self.restore_task(task, sub))
+                try:
+                    op = self._operator_for(task, sub["image"])
+                except ValueError as error:
+                    # Only for sizes no check could foresee (pad, measurement mode): this batch's
+                    # images get an error row for the task and the sweep goes on.
+                    message = f"task '{task.name}': {' '.join(str(error).split())}"
+                    results.extend(self._failed(sub, i, task, message) for i in range(len(sub["id"])))
+                    continue
+                results.extend(self.restore_task(task, sub, op))
         return results
 
-    def restore_task(self, task: Task, batch: dict) -> list[Restoration]:
+    def _operator_for(self, task: Task, image: Tensor) -> SVDOperator:
+        if self.measurement:
+            return self.operator(task, *_image_size_for_measurement(task.operator, *image.shape[-2:]))
+        return self.operator(task, *image.shape[-2:])
+
+    def restore_task(self, task: Task, batch: dict, op: SVDOperator | None = None) -> list[Restoration]:
         """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
         image, seeds = batch["image"].float(), batch["seed"]
+        op = self._operator_for(task, image) if op is None else op
         if self.measurement:
-            height, width = _image_size_for_measurement(task.operator, *image.shape[-2:])
-            op = self.operator(task, height, width)
             y, original = op.measurement_from_image(image), None
         else:
-            op = self.operator(task, *image.shape[-2:])
             y, original = degrade(image, op, task.sigma_y, seeds), image
 
         start = time.perf_counter()
@@ -229,6 +306,8 @@ class DDRMRestorer(L.LightningModule):
         if "wiener" in self.baselines:
             # λ = σ₀² / (variance of the image), the image's variance estimated from what is observed.
             methods["wiener"] = wiener(y, op, task.sigma_0, observed.flatten(1).var(1))
+        # A sample whose DDRM run went non-finite is an error row: it must not reach FID/KID either.
+        failed = (bad_step >= 0) | ~torch.isfinite(restored).flatten(1).all(1)
         # `pad` geometry: everything is judged and written at the image's own size.
         crop = _crop_box(batch["orig_size"], image.shape[-2:]) if not self.measurement else None
         scores = {name: {"consistency": consistency(op.H(x), y)} for name, x in methods.items()}
@@ -239,11 +318,27 @@ class DDRMRestorer(L.LightningModule):
             for name, x in methods.items():
                 scores[name].update(psnr=psnr(to_unit(x), to_unit(original)), ssim=ssim(to_unit(x), to_unit(original)))
                 if self.sweep_metrics is not None:
-                    scores[name].update(self.sweep_metrics[task.name].update(to_unit(x), to_unit(original), method=name))
+                    keep = ~failed if name == "ddrm" else torch.ones_like(failed)
+                    scores[name].update(self._sweep_update(task, name, to_unit(x), to_unit(original), keep))
         degraded = op.measurement_image(y)
         if degraded.shape[-2:] == image.shape[-2:]:
             degraded = _crop(degraded, crop)
         return self._package(task, batch, degraded, original, methods, extra, scores, seconds, bad_step)
+
+    def _sweep_update(self, task: Task, method: str, x: Tensor, original: Tensor, keep: Tensor) -> dict[str, Tensor]:
+        """Sweep metrics of the ``keep`` rows only; the other rows' per-image values are NaN."""
+        metrics = self.sweep_metrics[task.name]
+        if bool(keep.all()):
+            return metrics.update(x, original, method=method)
+        if not bool(keep.any()):
+            return {name: torch.full((x.shape[0],), float("nan"), device=x.device) for name in metrics.per_image_names}
+        index = keep.nonzero().squeeze(1)
+        part = metrics.update(x.index_select(0, index), original.index_select(0, index), method=method)
+        out = {}
+        for name, values in part.items():
+            full = torch.full((x.shape[0],), float("nan"), device=values.device, dtype=values.dtype)
+            out[name] = full.index_copy(0, index.to(values.device), values)
+        return out
 
     def _sample(self, op, y, sigma_0, seeds, labels, k: int = 0) -> tuple[Tensor, Tensor]:
         """One DDRM restoration per row of y; also the first step (or -1) where a sample went non-finite."""
@@ -294,10 +389,12 @@ class DDRMRestorer(L.LightningModule):
             failed = not bool(finite[i]) or int(bad_step[i]) >= 0
             for name, x in methods.items():
                 row = {k: float(v[i]) for k, v in scores[name].items()}
-                row.update(method=name, seconds=seconds if name == "ddrm" else 0.0, status="ok", message="")
+                row.update(method=name, status="ok", message="")
+                if name == "ddrm":  # the baselines' cost is negligible and not measured
+                    row["seconds"] = seconds
                 if name == "ddrm" and failed:
                     step = int(bad_step[i]) if int(bad_step[i]) >= 0 else self.timesteps - 1
-                    row.update(status="error", message=f"non-finite values at DDRM step {step + 1}/{self.timesteps}")
+                    row.update(status="error", message=f"non-finite values (NaN/inf) at DDRM step {step + 1}/{self.timesteps}; no image written")
                     row.update({k: float("nan") for k in scores[name]})
                 result.rows.append(row)
                 if name == "ddrm" and failed:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import yaml
 
-from .results import atomic_write_text
+from .results import atomic_write_text, remove_temporaries
 
 # Settings that change no number of the sweep (which samples run, how they are batched):
 # resuming with other values is fine.
@@ -28,6 +29,8 @@ def prepare_out_dir(out_dir: Path, config: dict, *, input_dirs: list, overwrite:
 
     Refuses an out_dir equal to or inside an input folder, an unwritable one, and one
     already holding results of a different configuration (unless ``overwrite``).
+    With ``write`` (the process that writes the tables) it also deletes temporary files
+    a killed run left behind.
     """
     out = Path(out_dir).resolve()
     for folder in input_dirs:
@@ -44,6 +47,8 @@ def prepare_out_dir(out_dir: Path, config: dict, *, input_dirs: list, overwrite:
                 f"{out_dir} holds results of a different configuration ({', '.join(changed[:5])} changed); "
                 "use another --out_dir, or --overwrite true to replace them"
             )
+    if write:
+        remove_temporaries(out)
     if overwrite and write:
         _clear_tables(out)
     if write:
@@ -72,12 +77,23 @@ def differences(old, new, prefix: str = "") -> list[str]:
 
 
 def _check_writable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"--out_dir {out} is a file, not a folder; choose another --out_dir")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputDirError(f"cannot create --out_dir {out}: {error.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputDirError(f"--out_dir {out} is not writable; choose a folder you can write to")
+        raise OutputDirError(
+            f"cannot create --out_dir {out}: {error.strerror or error}; choose a folder you can write to"
+        ) from None
+    # os.access can answer wrongly (NFS root squashing, ACLs): try to write a file.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputDirError(
+            f"--out_dir {out} is not writable ({error.strerror or error}); choose a folder you can write to"
+        ) from None
 
 
 def _clear_tables(out: Path) -> None:

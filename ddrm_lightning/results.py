@@ -23,19 +23,64 @@ SHARD_DIR = "shards"
 KEY = ("id", "task", "method")
 
 
+class OutputWriteError(OSError):
+    """A result file could not be written (disk full, read-only file system, …); one-line message."""
+
+
+def write_failure(path: Path, error: OSError) -> OutputWriteError:
+    """``error`` as an ``OutputWriteError`` naming ``path`` and the reason (e.g. 'No space left on device')."""
+    if isinstance(error, OutputWriteError):
+        return error
+    reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
+    code = f" (errno {error.errno})" if error.errno else ""
+    failure = OutputWriteError(f"cannot write {path}: {reason}{code}")
+    failure.errno = error.errno
+    return failure
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename.
+
+    Raises ``OutputWriteError`` when the file cannot be written; the old file, if any, is kept.
+    """
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise write_failure(path, error) from error
         raise
+
+
+def remove_temporaries(out_dir: Path, depth: int = 3) -> int:
+    """Delete the temporary files (``.<name>.<random>.tmp``) a killed run left in ``out_dir``
+    and its sub-folders down to ``depth`` levels; returns how many. Finished files are never
+    temporaries: they only get their name by the final rename."""
+    removed = 0
+    folders = [(Path(out_dir), 0)]
+    while folders:
+        folder, level = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if level < depth:
+                    folders.append((Path(entry.path), level + 1))
+            elif entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def columns_of(rows: list[dict]) -> list[str]:
@@ -67,6 +112,12 @@ def write_shard(out_dir: Path, rank: int, rows: list[dict]) -> Path:
     path = Path(out_dir) / SHARD_DIR / f"rank{rank}-{uuid.uuid4().hex}.csv"
     atomic_write_text(path, rows_to_csv(rows))
     return path
+
+
+def has_shards(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds shards not yet merged into ``metrics.csv``."""
+    folder = Path(out_dir) / SHARD_DIR
+    return folder.is_dir() and any(folder.glob("rank*.csv"))
 
 
 def all_rows(out_dir: Path) -> list[dict]:

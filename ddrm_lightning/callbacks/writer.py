@@ -12,6 +12,8 @@ Layout of ``out_dir``::
 
 Writing happens on a background thread so the network never waits for PNG encoding;
 files go through a temporary name and a rename, so a crash leaves no half-written file.
+A batch's CSV shard is written only after all of its pictures are on disk: an id that
+the tables call finished (and a resumed sweep skips) always has its files.
 """
 
 from __future__ import annotations
@@ -30,18 +32,36 @@ from ..reports.sweep_files import image_path, sample_path
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:
-    """Save a (C, H, W) [0, 1] tensor as an 8-bit PNG, atomically."""
+    """Save a (C, H, W) [0, 1] tensor as an 8-bit PNG, atomically.
+
+    Raises ``results.OutputWriteError`` when the file cannot be written (disk full, …).
+    """
     array = (image.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     picture = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             picture.save(handle, format="PNG")
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise results.write_failure(path, error) from error
         raise
+
+
+def _write_rows_after(pictures: list[Future], out_dir: Path, rank: int, rows: list[dict]) -> None:
+    """Write a batch's shard once its pictures are written; none if one of them failed.
+
+    Runs on the pool after the pictures' jobs, which the pool (first in, first out) has
+    already started, so waiting for them cannot deadlock.
+    """
+    for picture in pictures:
+        picture.result()
+    results.write_shard(out_dir, rank, rows)
 
 
 class RestorationWriter(BasePredictionWriter):
@@ -61,26 +81,32 @@ class RestorationWriter(BasePredictionWriter):
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self.summary: list[dict] = []
+        self.merged = False  # metrics.csv holds every shard of this sweep (set by rank 0 at the end)
 
     def on_predict_start(self, trainer, pl_module) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise results.write_failure(self.out_dir, error) from error
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
+        self.merged = False
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
-        rows = []
+        rows, pictures = [], []
         for result in prediction:
             task_dir = self.out_dir / result.task
             if self.write_images:
                 for kind, picture in result.images.items():
-                    self._submit(save_png, picture, image_path(task_dir, kind, result.id))
+                    pictures.append(self._submit(save_png, picture, image_path(task_dir, kind, result.id)))
                 if result.samples:
                     for k, picture in enumerate([result.images["restored"], *result.samples]):
-                        self._submit(save_png, picture, sample_path(task_dir, result.id, k))
+                        pictures.append(self._submit(save_png, picture, sample_path(task_dir, result.id, k)))
             base = {"id": result.id, "task": result.task, "source": result.source, "operator": result.operator,
                     "sigma_y": result.sigma_y, "seed": result.seed}
             rows.extend({**base, **row} for row in result.rows)
         if rows:
-            self._submit(results.write_shard, self.out_dir, trainer.global_rank, rows)
+            self._submit(_write_rows_after, [p for p in pictures if p is not None], self.out_dir,
+                         trainer.global_rank, rows)
         self._raise_failures(done_only=True)
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
@@ -92,17 +118,27 @@ class RestorationWriter(BasePredictionWriter):
             rows = results.merge(self.out_dir)
             self.summary = results.summarize(rows, sweep_rows)
             results.write_summary(self.out_dir, self.summary)
+            self.merged = True
         trainer.strategy.barrier("ddrm-merged")
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        # Whatever finished restoring is kept: flush it so a rerun resumes after it.
+        # Whatever finished restoring is kept: flush it so a rerun resumes after it, and fold
+        # this process's shards (and any other rank's already written) into metrics.csv.
+        # Merging needs no barrier: a shard is only deleted after it was read.
         self._drain(raise_errors=False)
+        if trainer.is_global_zero and results.has_shards(self.out_dir):
+            try:
+                results.merge(self.out_dir)
+            except OSError:
+                pass  # the shards stay; the next run merges them
 
-    def _submit(self, fn, *args) -> None:
+    def _submit(self, fn, *args) -> Future | None:
         if self._pool is None:
             fn(*args)
-        else:
-            self._pending.append(self._pool.submit(fn, *args))
+            return None
+        future = self._pool.submit(fn, *args)
+        self._pending.append(future)
+        return future
 
     def _raise_failures(self, done_only: bool) -> None:
         still = []

@@ -14,7 +14,7 @@ from ddrm_lightning.data.decoding import check_channels
 from ddrm_lightning.data.folder_source import FolderSource
 from ddrm_lightning.data.geometry import check_geometry, check_pad_multiple, draft_size_for, image_size_hw, padded_size
 from ddrm_lightning.data.hf_source import HFSource, load_hf
-from ddrm_lightning.data.sample_datasets import MapSamples, StreamSamples
+from ddrm_lightning.data.sample_datasets import IndexStream, MapSamples, StreamSamples
 from ddrm_lightning.data.samples import AS_IS, SamplePrep
 from ddrm_lightning.data.sharding import rank_rows
 from ddrm_lightning.data.sources import SOURCES
@@ -240,9 +240,15 @@ class RestorationDataModule(L.LightningDataModule):
             rows = rank_rows(source, rank, world_size, self.num_workers, self.limit, self._excluded)
             dataset, batch_size = StreamSamples(rows, source, prep), self.effective_batch_size()
         else:
-            # Map-style: Lightning adds its non-repeating distributed sampler for predict.
             indices = self.selected_indices()
-            dataset, batch_size = MapSamples(source, indices, prep), self.effective_batch_size(indices)
+            rank, world_size = self._rank_world()
+            if len(indices) >= max(world_size, 1):
+                # Map-style: Lightning adds its non-repeating distributed sampler for predict.
+                dataset = MapSamples(source, indices, prep)
+            else:
+                # Some rank gets no image: split here, as a stream (see IndexStream).
+                dataset = IndexStream(source, indices[rank::world_size], prep)
+            batch_size = self.effective_batch_size(indices)
         return DataLoader(
             dataset,
             batch_size=batch_size,

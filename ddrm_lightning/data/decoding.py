@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ddrm_lightning.data.records import ImageRecord
 
@@ -126,9 +126,20 @@ def probe_size(data: ImageData) -> tuple[int, int]:
         return _display_size(img)
 
 
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words a user can act on, for the decoder errors that say it badly."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image Pillow can read (not an image file, an unsupported format, or a damaged header)"
+    if isinstance(exc, OSError) and "truncated" in text.lower():
+        return f"{text} (the file is incomplete: copy or download it again)"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"{text} (too many pixels to decode safely)"
+    return text or "no details"
+
+
 def one_line_error(where: str, exc: BaseException) -> str:
-    reason = " ".join(str(exc).split()) or "no details"
-    return f"{where}: {type(exc).__name__}: {reason}"
+    return f"{where}: {type(exc).__name__}: {_reason(exc)}"
 
 
 def load_record(
