@@ -15,6 +15,7 @@ import os
 import tempfile
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 FIRST_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "consistency"]
@@ -38,20 +39,21 @@ def write_failure(path: Path, error: OSError) -> OutputWriteError:
     return failure
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename.
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    Raises ``OutputWriteError`` when the file cannot be written; the old file, if any, is kept.
+    Whatever writes to the temporary path (PIL, matplotlib, torch) leaves either the old
+    file or the complete new one. Raises ``OutputWriteError`` when writing fails.
     """
     path = Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.close(fd)
+        yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp's 0600 would hide results from the user's group
         os.replace(tmp, path)
     except BaseException as error:
         if tmp is not None:
@@ -59,6 +61,23 @@ def atomic_write_text(path: Path, text: str) -> None:
         if isinstance(error, OSError):
             raise write_failure(path, error) from error
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def remove_temporaries(out_dir: Path, depth: int = 3) -> int:

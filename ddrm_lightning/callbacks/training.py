@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from lightning.pytorch.callbacks import Callback
+
+from ..results import atomic_path
 
 
 class ExportEMA(Callback):
@@ -37,15 +37,8 @@ class ExportEMA(Callback):
 
 
 def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class LossPlot(Callback):
@@ -91,6 +84,7 @@ def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smoo
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
     return out_png

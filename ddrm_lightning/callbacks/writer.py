@@ -38,19 +38,8 @@ def save_png(image: torch.Tensor, path: Path) -> None:
     """
     array = (image.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     picture = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            picture.save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException as error:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise results.write_failure(path, error) from error
-        raise
+    with results.atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
 
 
 def _write_rows_after(pictures: list[Future], out_dir: Path, rank: int, rows: list[dict]) -> None:

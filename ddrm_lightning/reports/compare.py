@@ -8,10 +8,12 @@ says which.
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..results import atomic_write_text
 from .document import markdown_table
 from .giqa_files import GIQA_METRICS, read_giqa_summary
 from .sweep_files import MAIN_METHOD, read_summary, sweep_tasks
@@ -75,16 +77,17 @@ def compare_sweeps(
     stem = Path(out_path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([row["prior"], row["task"], *("" if row[m] is None else repr(float(row[m])) for m in metrics),
-                             row["giqa_source"]])
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row["prior"], row["task"], *("" if row[m] is None else repr(float(row[m])) for m in metrics),
+                         row["giqa_source"]])
+    atomic_write_text(csv_path, table.getvalue())
     md_rows = [[r["prior"], r["task"], *(fmt(r[m]) if r[m] is not None else "n/a" for m in metrics), r["giqa_source"]]
                for r in rows]
     lines = [f"# Comparison of sweeps ({method})", "", markdown_table(header, md_rows), ""]
     lines += [f"* n/a {', '.join(sorted(m, key=metric_sort_key))}: {note}" for note, m in sorted(unavailable.items())]
     lines += [f"* {note}" for note in notes]
-    md_path.write_text("\n".join(lines).rstrip() + "\n")
+    atomic_write_text(md_path, "\n".join(lines).rstrip() + "\n")
     return csv_path, md_path

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
+from ..results import atomic_path  # noqa: E402
 from .sweep_files import BASELINE_KINDS, IMAGE_KINDS, image_path, load_image, sample_paths  # noqa: E402
 
 
@@ -45,7 +46,8 @@ def write_grid(task_dir: Path, ids: list[str], target: Path, kinds: list[str] | 
     size = tuple(load_image(image_path(task_dir, "original", ids[0])).shape[-2:])
     tiles = [_tile(load_image(image_path(task_dir, kind, i)), size) for kind in kinds for i in ids]
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(make_grid(tiles, nrow=len(ids), padding=2, pad_value=1.0), target)
+    with atomic_path(target) as tmp:
+        save_image(make_grid(tiles, nrow=len(ids), padding=2, pad_value=1.0), tmp, format="png")
     return target
 
 
@@ -73,6 +75,7 @@ def save_std_maps(maps: dict[str, tuple[int, torch.Tensor]], target_dir: Path, v
     for stem, (n, std) in maps.items():
         target = target_dir / f"{stem}.png"  # mirrors the id's subfolders, as samples/ does
         target.parent.mkdir(parents=True, exist_ok=True)
-        plt.imsave(target, std.numpy(), cmap="magma", vmin=0.0, vmax=vmax)
+        with atomic_path(target) as tmp:
+            plt.imsave(tmp, std.numpy(), cmap="magma", vmin=0.0, vmax=vmax, format="png")
         rows.append({"id": stem, "samples": n, "mean_std": float(std.mean()), "path": target})
     return rows

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..results import atomic_path  # noqa: E402
 from .sweep_files import MAIN_METHOD, config_value, read_config, read_summary, sweep_tasks  # noqa: E402
 
 
@@ -83,6 +84,7 @@ def plot_psnr_vs_steps(
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(out_png, dpi=120)
+    with atomic_path(out_png) as tmp:
+        figure.savefig(tmp, dpi=120, format="png")
     plt.close(figure)
     return out_png

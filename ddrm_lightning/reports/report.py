@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from ..results import atomic_write_text
 from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
 from .giqa_files import GIQA_SUMMARY, read_giqa_summary
 from .images import complete_ids, grid_kinds, safe_name, save_std_maps, std_maps, write_grid
@@ -190,6 +191,6 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         blocks += [Heading(2, "Configuration"), Code(yaml.safe_dump(config, sort_keys=False), "yaml")]
 
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(to_markdown(blocks))
-    html_path.write_text(to_html("Sweep report", blocks))
+    atomic_write_text(md_path, to_markdown(blocks))
+    atomic_write_text(html_path, to_html("Sweep report", blocks))
     return md_path, html_path
