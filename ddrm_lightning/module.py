@@ -258,6 +258,13 @@ class DDRMRestorer(L.LightningModule):
 
     # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
+        # The Trainer's precision (e.g. bf16-mixed) is for the network alone: degradation,
+        # SVD arithmetic, baselines and scores stay in float32.
+        self._network_autocast = _autocast_state(self.device.type)
+        with torch.autocast(self.device.type, enabled=False):
+            return self._predict(batch)
+
+    def _predict(self, batch: dict) -> list[Restoration]:
         results: list[Restoration] = []
         ok = [i for i, err in enumerate(batch["error"]) if not err]
         for i, err in enumerate(batch["error"]):
@@ -346,7 +353,7 @@ class DDRMRestorer(L.LightningModule):
         gens = generators(sample_seeds, "sampler", device=self.device)
         labels = labels.to(self.device)
         bad_step = torch.full((y.shape[0],), -1, device=self.device, dtype=torch.long)
-        autocast = _autocast_state(self.device.type)
+        autocast = getattr(self, "_network_autocast", None) or _autocast_state(self.device.type)
 
         def eps_model(x: Tensor, t: Tensor) -> Tensor:
             with autocast:
