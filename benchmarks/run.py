@@ -183,7 +183,7 @@ def _summary(section: str, row: dict) -> str:
         cpu = row.get("sweep_vs_loop_cpu_pct")
         return (f"sweep {row['operator']}: {row['sweep_img_per_s']:.4g} img/s sweep vs {row['loop_img_per_s']:.4g} "
                 f"img/s loop = {row['sweep_vs_loop_pct']:.1f} % wall" + (f" / {cpu:.1f} % CPU time" if cpu else "")
-                + f" (end to end {row['end_to_end_img_per_s']:.4g} img/s)")
+                + f", in situ {row['sweep_in_situ_pct']:.1f} % (end to end {row['end_to_end_img_per_s']:.4g} img/s)")
     if section == "operators":
         return (f"operator {row['operator']}: max {row['max_ms']:.3g} ms = {row['max_pct_of_forward']:.3f} % "
                 f"of a {row['forward_ms']:.0f} ms forward")

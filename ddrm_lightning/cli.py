@@ -24,13 +24,19 @@ from lightning.pytorch.cli import LightningCLI
 
 from . import results
 from .callbacks import DDRMProgressBar, RestorationWriter
+from .cli_args import DEFAULT_CONFIG, rewrite
 from .data import RestorationDataModule
 from .module import DDRMRestorer
 from .options import MetricsOptions
+from .restore_trainer import RestoreTrainer, quiet_lightning
 from .outputs import prepare_out_dir
 from .summary_table import print_summary
 
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+SHORTCUTS = (
+    "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "
+    "(measurement mode); --task NAME [--sigma_y S] sets one task; --device cpu|cuda|auto; "
+    "--verbose shows Lightning's own messages."
+)
 # Mistakes of the user's (settings, files): one line on stderr instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, argparse.ArgumentError)
 # How long rank 0 of an interrupted DDP sweep waits for the other ranks to write their last batch.
@@ -93,7 +99,8 @@ class RestoreCLI(LightningCLI):
         parser.add_argument("--out_dir", type=str, default="outputs/restore", help="Output folder of the sweep.")
         parser.add_argument(
             "--overwrite", type=bool, default=False,
-            help="Reuse an out_dir written with a different configuration (its results are replaced).",
+            help="Replace the results of an earlier run in out_dir (any configuration); files restore.py did "
+                 "not write are kept.",
         )
         parser.add_argument("--report", type=bool, default=True, help="Write report.md / report.html at the end.")
         parser.add_class_arguments(MetricsOptions, "metrics")
@@ -108,31 +115,27 @@ class RestoreCLI(LightningCLI):
 
 
 def with_default_config(args: list[str] | None) -> list[str]:
-    """The demo sweep's config comes first unless the user gives a --config of their own."""
-    args = list(sys.argv[1:] if args is None else args)
-    if any(a == "--config" or a.startswith("--config=") for a in args):
-        return args
-    return ["--config", str(DEFAULT_CONFIG), *args]
+    """The user's command line as LightningCLI should read it (see ``cli_args.rewrite``)."""
+    return rewrite(list(sys.argv[1:] if args is None else args)).args
 
 
 def build_cli(args: list[str] | None = None) -> RestoreCLI:
+    rewritten = rewrite(list(sys.argv[1:] if args is None else args))
+    quiet_lightning(rewritten.verbose)
     with warnings.catch_warnings():
         # We pass sys.argv (plus the default config) as args on purpose.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
         return RestoreCLI(
             DDRMRestorer,
             RestorationDataModule,
+            trainer_class=RestoreTrainer,
             run=False,
             save_config_callback=None,
-            args=with_default_config(args),
+            auto_configure_optimizers=False,  # predict never optimizes: no --optimizer/--lr_scheduler
+            args=rewritten.args,
             # A parse error raises (one line from main) instead of printing the whole usage.
-            parser_kwargs={"exit_on_error": False},
-            trainer_defaults={
-                "logger": False,
-                "enable_checkpointing": False,
-                "inference_mode": False,  # classifier guidance needs autograd inside predict
-                "callbacks": [DDRMProgressBar()],
-            },
+            parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS},
+            trainer_defaults={"callbacks": [DDRMProgressBar()]},
         )
 
 
@@ -159,45 +162,50 @@ def run(args: list[str] | None = None) -> int:
     model.metrics_options = cli.config_init.metrics
     check_before_work(model, data, trainer)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
-    prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
-                    write=trainer.global_rank == 0)
-    done = results.finished_ids(out_dir, [t.name for t in model.tasks])
-    if done:
-        data.exclude_ids(done)
-        if trainer.global_rank == 0:
-            print(f"Resuming in {out_dir}: {_images(len(done))} already restored skipped.")
-    writer = RestorationWriter(str(out_dir))
-    stop = GracefulStop()
-    trainer.callbacks.extend([writer, stop])  # the writer takes each batch before the stop check
-    stop.install()
+    # Rank 0 holds out_dir's lock until the run ends, however it ends; the other ranks are its children.
+    lock = prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
+                           write=trainer.global_rank == 0)
     try:
-        trainer.predict(model, datamodule=data, return_predictions=False)
-    except SweepInterrupted as interrupted:
-        if trainer.global_rank == 0:
-            if _wait_for_other_ranks(trainer) and results.has_shards(out_dir):
-                results.merge(out_dir)  # their last batches
-            restored = _restored_ids(out_dir)
-            print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
-                  f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
-            raise
-        return 0  # the other ranks' status would make Lightning's process observer kill rank 0
-    finally:
-        stop.uninstall()
-    if trainer.global_rank != 0:
-        return 0
-    if not writer.merged:  # nothing was left to restore: Lightning skipped the loop's hooks
-        writer.summary = results.summarize(results.merge(out_dir))
-        results.write_summary(out_dir, writer.summary)
-    if config.report:
-        from .reports import write_report
+        done = results.finished_ids(out_dir, [t.name for t in model.tasks])
+        if done:
+            data.exclude_ids(done)
+            if trainer.global_rank == 0:
+                print(f"Resuming in {out_dir}: {_images(len(done))} already restored skipped.")
+        writer = RestorationWriter(str(out_dir))
+        stop = GracefulStop()
+        trainer.callbacks.extend([writer, stop])  # the writer takes each batch before the stop check
+        stop.install()
+        try:
+            trainer.predict(model, datamodule=data, return_predictions=False)
+        except SweepInterrupted as interrupted:
+            if trainer.global_rank == 0:
+                if _wait_for_other_ranks(trainer) and results.has_shards(out_dir):
+                    results.merge(out_dir)  # their last batches
+                restored = _restored_ids(out_dir)
+                print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
+                      f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
+                raise
+            return 0  # the other ranks' status would make Lightning's process observer kill rank 0
+        finally:
+            stop.uninstall()
+        if trainer.global_rank != 0:
+            return 0
+        if not writer.merged:  # nothing was left to restore: Lightning skipped the loop's hooks
+            writer.summary = results.summarize(results.merge(out_dir))
+            results.write_summary(out_dir, writer.summary)
+        if config.report:
+            from .reports import write_report
 
-        write_report(out_dir)
-    print_summary(writer.summary or results.summarize(results.read_rows(out_dir / "metrics.csv")), out_dir)
-    restored = _restored_ids(out_dir)
-    if not restored:
-        print("restore.py: error: no image was restored; see the status and message columns of "
-              f"{out_dir / 'metrics.csv'}", file=sys.stderr)
-    return 0 if restored else 1
+            write_report(out_dir)
+        rows = results.read_rows(out_dir / "metrics.csv")
+        print_summary(writer.summary or results.summarize(rows), out_dir, rows=rows, report=config.report)
+        restored = _restored_ids(out_dir)
+        if not restored:
+            print("restore.py: error: no image was restored; see the status and message columns of "
+                  f"{out_dir / 'metrics.csv'}", file=sys.stderr)
+        return 0 if restored else 1
+    finally:
+        lock.release()
 
 
 def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer) -> None:

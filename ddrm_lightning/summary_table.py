@@ -1,45 +1,134 @@
-"""The sweep summary as a rich table on the terminal."""
+"""The sweep summary on the terminal: a table that fits 80 columns, the failed files, a closing count.
+
+Full precision stays in summary.csv; the table rounds (PSNR 2 decimals, SSIM and the
+other scores 3) and leaves out the columns nothing filled in.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-SHOWN = ("psnr", "ssim", "consistency", "lpips_alex", "lpips_vgg", "seconds", "errors")
+from .reports.sweep_files import MAIN_METHOD
+
+# (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
+# per task are not a column: the failed files are listed under the table, with their reasons.
+SHOWN = (
+    ("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("consistency", "consistency", 3),
+    ("lpips_alex", "LPIPS\nalex", 3), ("lpips_vgg", "LPIPS\nvgg", 3), ("seconds", "s/image", None),
+)
+# Without ± std the values are narrower than this header.
+NARROW_HEADERS = {"consistency": "consis-\ntency"}
+# Beyond this many, the failed files are counted, not listed: metrics.csv has them all.
+MAX_FAILURE_LINES = 20
 
 
-def print_summary(summary: list[dict], out_dir: Path, console: Console | None = None) -> None:
-    """One row per (task, method), one column per metric: mean ± std."""
+def print_summary(summary: list[dict], out_dir: Path, console: Console | None = None, *,
+                  rows: list[dict] | None = None, report: bool = True) -> None:
+    """The summary table (one block per task, one row per method), the notes of unavailable
+    metrics, one line per failed file of ``rows`` (metrics.csv), the count of restored and
+    failed images, and where the results are (``report.md`` only when ``report``)."""
     console = console or Console()
-    metrics = [m for m in SHOWN if any(r["metric"] == m for r in summary)]
-    table = Table(title=f"DDRM restoration — {out_dir}")
-    table.add_column("task")
-    table.add_column("method")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    keys = sorted({(r["task"], r["method"]) for r in summary if r.get("task")}, key=lambda k: (k[0], k[1] != "ddrm", k[1]))
-    for task, method in keys:
-        cells = []
-        for metric in metrics:
-            row = next((r for r in summary if (r["task"], r["method"], r["metric"]) == (task, method, metric)), None)
-            cells.append(_cell(row, metric))
-        table.add_row(task, method, *cells)
-    console.print(table)
+    console.print(summary_table(summary, f"DDRM restoration — {out_dir}", console.width))
     by_note: dict[str, list[str]] = {}
     for row in summary:
         if row.get("note") and row["metric"] not in by_note.setdefault(row["note"], []):
             by_note[row["note"]].append(row["metric"])
     for note, metrics_noted in by_note.items():
-        console.print(f"[yellow]{', '.join(metrics_noted)}: {note}[/yellow]")
-    console.print(f"Results in {out_dir}: metrics.csv, summary.csv, <task>/restored/, report.md")
+        console.print(Text(f"{', '.join(metrics_noted)}: {note}", style="yellow"))
+    if rows is not None:
+        lines, restored, failed = failures(rows)
+        for line in lines:
+            console.print(Text(line, style="red"), soft_wrap=True)  # one line per file, even when long
+        console.print(f"restored {restored}, failed {failed} (see metrics.csv)", markup=False)
+    listed = "metrics.csv, summary.csv, <task>/restored/" + (", report.md" if report else "")
+    console.print(Text(f"Results in {out_dir}: {listed}"))
 
 
-def _cell(row: dict | None, metric: str) -> str:
-    if row is None or row.get("mean") in ("", None):
-        return "—"
+def summary_table(summary: list[dict], title: str = "", width: int = 80) -> Table:
+    """The table, with ± std when it fits ``width`` columns and without otherwise."""
+    table = _table(summary, title, with_std=True)
+    if Console(width=10_000).measure(table).maximum > width:
+        table = _table(summary, title, with_std=False)
+        table.caption = "mean over images; ± std in summary.csv"
+    return table
+
+
+def failures(rows: list[dict]) -> tuple[list[str], int, int]:
+    """(one line per failed image, restored count, failed count) from metrics.csv rows.
+
+    An image counts as failed when DDRM failed on it in any task; its line names the file
+    and the reason (and the tasks, when not all of them failed alike).
+    """
+    by_id: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row.get("method") == MAIN_METHOD:
+            by_id[row.get("id", "")].append(row)
+    failed = sorted(i for i, group in by_id.items() if any(r.get("status") != "ok" for r in group))
+    lines = [_failure_line(sample_id, by_id[sample_id]) for sample_id in failed[:MAX_FAILURE_LINES]]
+    if len(failed) > MAX_FAILURE_LINES:
+        lines.append(f"failed: … and {len(failed) - MAX_FAILURE_LINES} more (see metrics.csv)")
+    return lines, len(by_id) - len(failed), len(failed)
+
+
+def _failure_line(sample_id: str, group: list[dict]) -> str:
+    bad = [r for r in group if r.get("status") != "ok"]
+    source = bad[0].get("source") or sample_id
+    by_message: dict[str, list[str]] = defaultdict(list)
+    for row in bad:
+        by_message[" ".join(str(row.get("message") or "no message recorded").split())].append(row.get("task", ""))
+    if len(by_message) == 1 and len(bad) == len(group):  # every task, one reason: the file itself
+        message = next(iter(by_message))
+        # Loading errors already start with the file's path.
+        named = message.startswith((f"{source}: ", f"{sample_id}: "))
+        return f"failed: {message}" if named else f"failed: {source}: {message}"
+    parts = [f"({', '.join(sorted(tasks))}) {message}" for message, tasks in by_message.items()]
+    return f"failed: {source}: {'; '.join(parts)}"
+
+
+def _table(summary: list[dict], title: str, with_std: bool) -> Table:
+    keys = sorted({(r["task"], r["method"]) for r in summary if r.get("task")},
+                  key=lambda k: (k[0], k[1] != MAIN_METHOD, k[1]))
+    index = {(r["task"], r["method"], r["metric"]): r for r in summary if r.get("task")}
+    cells = {key: [_cell(index.get((*key, metric)), decimals, with_std) for metric, _, decimals in SHOWN]
+             for key in keys}
+    keep = [j for j in range(len(SHOWN)) if any(cells[k][j] for k in keys)]  # unavailable metrics: no column
+    table = Table(title=Text(title) if title else None, title_justify="left")
+    table.add_column("task / method", overflow="fold")  # the only column that may wrap
+    for j in keep:
+        metric, header, _ = SHOWN[j]
+        table.add_column(header if with_std else NARROW_HEADERS.get(metric, header), justify="right", no_wrap=True)
+    tasks = list(dict.fromkeys(task for task, _ in keys))
+    for n, task in enumerate(tasks):
+        table.add_row(Text(task, style="bold"), *[""] * len(keep))
+        methods = [k for k in keys if k[0] == task]
+        for m, key in enumerate(methods):
+            style = "bold" if key[1] == MAIN_METHOD else ""
+            table.add_row(Text(f"  {key[1]}", style=style), *[cells[key][j] for j in keep],
+                          end_section=m == len(methods) - 1 and n < len(tasks) - 1)
+    return table
+
+
+def _cell(row: dict | None, decimals: int | None, with_std: bool) -> str:
+    if row is None or row.get("mean") in ("", None, "nan"):
+        return ""
     mean, std = float(row["mean"]), float(row.get("std") or 0.0)
-    if metric == "errors":
-        return f"{int(mean)}"
-    return f"{mean:.4g} ± {std:.2g}" if std else f"{mean:.4g}"
+    if decimals is None:
+        return _significant(mean)
+    text = _fixed(mean, decimals)
+    return f"{text}±{_fixed(std, decimals)}" if with_std and std else text
+
+
+def _fixed(value: float, decimals: int) -> str:
+    """``decimals`` decimals, or 2 significant digits for a small nonzero value that would read 0."""
+    if value != 0 and abs(value) < 10 ** -decimals:
+        return f"{value:.1e}"
+    return f"{value:.{decimals}f}"
+
+
+def _significant(value: float) -> str:
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"

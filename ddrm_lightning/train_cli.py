@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from .callbacks.training import ExportEMA, LossPlot
+from .callbacks.training import ExportEMA, LossPlot, TrainProgressBar
 from .data.training import TrainingDataModule
 from .prior import DiffusionPrior
 
@@ -25,7 +25,7 @@ class TrainCLI(LightningCLI):
 def build_cli(args: list[str] | None = None) -> TrainCLI:
     return TrainCLI(DiffusionPrior, TrainingDataModule, run=False, save_config_kwargs={"overwrite": True}, args=args,
                     trainer_defaults={"gradient_clip_val": 1.0, "max_steps": 1000, "log_every_n_steps": 10,
-                                      "callbacks": [RichProgressBar()]})
+                                      "callbacks": [TrainProgressBar()]})
 
 
 def main(args: list[str] | None = None) -> int:
@@ -35,12 +35,14 @@ def main(args: list[str] | None = None) -> int:
     export = Path(cli.config.export or out_dir / "prior.pt")
     # The run's own logger and callbacks, wired here so every run has them whatever the config says.
     trainer.loggers = [CSVLogger(str(out_dir), name="logs")]
-    extra = [ExportEMA(str(export), half=cli.config.export_half), LossPlot(str(out_dir / "loss.png")),
+    plot = LossPlot(str(out_dir / "loss.png"))
+    extra = [ExportEMA(str(export), half=cli.config.export_half), plot,
              ModelCheckpoint(dirpath=str(out_dir / "checkpoints"), save_last=True, every_n_train_steps=500)]
     trainer.callbacks.extend(extra)
     trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path="last" if (out_dir / "checkpoints" / "last.ckpt").exists() else None)
     if trainer.is_global_zero:
-        print(f"EMA network written to {export}; loss curve {out_dir / 'loss.png'}")
+        curve = f"; loss curve {plot.path}" if plot.written else " (no loss curve: no step logged a loss)"
+        print(f"EMA network written to {export}{curve}")
     return 0
 
 

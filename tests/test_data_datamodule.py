@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from ddrm_lightning.data import BATCH_KEYS, RestorationDataModule
-from ddrm_lightning.seeding import sample_seed
+from ddrm_lightning.randomness import sample_seed
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from PIL import Image
 from ddrm_lightning.data import ImageRecord, SamplePrep, apply_geometry, center_crop, pad, padded_size, resize
 from ddrm_lightning.data.geometry import draft_size_for, image_size_hw
 from ddrm_lightning.data.samples import AS_IS, to_model_tensor
-from ddrm_lightning.seeding import sample_seed
+from ddrm_lightning.randomness import sample_seed
 
 
 def _noise(width: int, height: int, seed: int = 0) -> Image.Image:

@@ -99,18 +99,21 @@ def test_knn_score_by_hand():
     reference = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
     query = np.array([[0.0, 1.0]])  # L1 distances 1, 2, 2
     assert GIQA(k=1).fit(reference).knn_score(query) == pytest.approx([1.0])
-    assert GIQA(k=2).fit(reference).knn_score(query) == pytest.approx([1.5])
+    # the inverse of the mean distance to the K nearest (Gu et al.), not a sum of inverses
+    assert GIQA(k=2).fit(reference).knn_score(query) == pytest.approx([1 / 1.5])
     capped = GIQA(k=10).fit(reference)  # K capped at the 3 reference points
-    assert capped.k_ == 3 and capped.knn_score(query) == pytest.approx([2.0])
+    assert capped.k_ == 3 and capped.knn_score(query) == pytest.approx([3 / 5])
+    assert any("K = 10 neighbours but only 3" in note for note in capped.notes_)
     assert GIQA().fit(reference).knn_score(reference[:1])[0] == pytest.approx(1e12)
 
 
 def test_one_component_gmm_is_the_gaussian_log_density():
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(40, 3)) @ np.array([[1.0, 0.2, 0.0], [0.0, 0.5, 0.1], [0.0, 0.0, 2.0]])
-    giqa = GIQA(n_components=1, reg_covar=1e-6).fit(reference)
+    giqa = GIQA(n_components=1, reg_covar=1e-3).fit(reference)
     mean = reference.mean(axis=0)
-    cov = np.cov(reference, rowvar=False, bias=True) + 1e-6 * np.eye(3)
+    cov = np.cov(reference, rowvar=False, bias=True)
+    cov += 1e-3 * np.trace(cov) / 3 * np.eye(3)  # the ridge is relative to the mean variance
     query = rng.normal(size=(5, 3))
     assert np.allclose(giqa.gmm_score(query), multivariate_normal(mean, cov).logpdf(query))
 
@@ -120,10 +123,22 @@ def test_tiny_reference_sets_follow_the_documented_rule():
     few = GIQA(n_components=5).fit(rng.normal(size=(6, 20)))  # N < D + 1
     assert few.gmm_dims_ == 5 and few.n_components_ == 1
     assert np.isfinite(few.gmm_score(rng.normal(size=(3, 20)))).all()
+    assert len(few.notes_) == 2 and "6 reference images are too few" in few.notes_[0] and "needs at least 21" in few.notes_[0]
+    assert "need at least 30 reference images, got 6; fitted 1" in few.notes_[1]
     some = GIQA(n_components=5).fit(rng.normal(size=(30, 4)))  # 30 // (4 + 1) = 6 >= 5
-    assert some.gmm_dims_ == 4 and some.n_components_ == 5
+    assert some.gmm_dims_ == 4 and some.n_components_ == 5 and some.notes_ == []
     fewer = GIQA(n_components=5).fit(rng.normal(size=(12, 4)))  # 12 // 5 = 2 components
-    assert fewer.n_components_ == 2
+    assert fewer.n_components_ == 2 and "fitted 2" in fewer.notes_[0]
+
+
+def test_the_ridge_makes_giqa_scale_free():
+    """Features scaled by c shift every log-likelihood by -d·log c and leave the KNN ranking alone."""
+    rng = np.random.default_rng(4)
+    reference, query = rng.normal(size=(8, 30)), rng.normal(size=(4, 30))  # degenerate: 8 images, 30 dims
+    small, large = GIQA(n_components=2).fit(reference), GIQA(n_components=2).fit(1e3 * reference)
+    shift = small.gmm_score(query) - large.gmm_score(1e3 * query)
+    assert np.allclose(shift, shift[0]) and shift[0] == pytest.approx(small.gmm_dims_ * np.log(1e3), rel=1e-6)
+    assert np.allclose(small.knn_score(query), 1e3 * large.knn_score(1e3 * query))
 
 
 def test_fit_is_deterministic_given_random_state():
@@ -179,3 +194,71 @@ def test_reference_features_from_files_and_folders(tmp_path):
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def _crop_features(net, images, size):
+    from ddrm_lightning.data.geometry import center_crop
+
+    arrays = [np.asarray(center_crop(im.convert("RGB"), size), dtype=np.float32) / 255 for im in images]
+    return extract_features(net, torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
+
+
+def test_a_dataset_can_be_the_reference(tmp_path):
+    """bundled photos (the embedded prior's training set), a saved Hugging Face dataset, any iterable."""
+    import datasets
+
+    from ddrm_lightning.data.bundled import TRAINING_PHOTOS, load_bundled
+
+    net = EdgeAndColour()
+    first = [im for name in TRAINING_PHOTOS[:2] for im in load_bundled(name)]  # stereo_motorcycle holds two
+    expected = _crop_features(net, first[:3], 32)
+    from_training = reference_features("bundled:training", net, image_size=32, limit=3)
+    assert torch.allclose(from_training, expected, atol=1e-5)
+    named = reference_features(f"bundled:{TRAINING_PHOTOS[0]},{TRAINING_PHOTOS[1]}", net, image_size=32)
+    assert named.shape == (len(first), 24) and torch.allclose(named[:3], expected, atol=1e-5)
+
+    faces = load_bundled("lfw_subset")[:6]
+    saved = tmp_path / "faces"
+    datasets.Dataset.from_dict({"label": list(range(6)), "image": faces}).cast_column(
+        "image", datasets.Image()).save_to_disk(str(saved))
+    from_hf = reference_features(f"hf:{saved}@train", net, image_size=16, limit=4)
+    assert torch.allclose(from_hf, _crop_features(net, faces[:4], 16), atol=1e-5)
+
+    class Faces(torch.utils.data.Dataset):  # map-style, no __iter__
+        def __len__(self):
+            return len(faces)
+
+        def __getitem__(self, index):
+            return {"image": faces[index]}
+
+    assert torch.allclose(reference_features(Faces(), net, image_size=16), _crop_features(net, faces, 16), atol=1e-5)
+    tensors = smooth_images(5, 3)
+    assert torch.allclose(reference_features(tensors, net), extract_features(net, tensors))
+    assert torch.allclose(reference_features(list(tensors), net), extract_features(net, tensors))
+
+
+@pytest.mark.parametrize("source, message", [
+    ("bundled:nope", "unknown bundled photo"),
+    ("hf:", "names no dataset"),
+    ("/no/such/folder", "does not exist"),
+])
+def test_bad_reference_sources_are_refused_up_front(source, message):
+    from ddrm_lightning.metrics import SweepMetrics
+
+    with pytest.raises(ValueError, match=message):
+        SweepMetrics(lpips=False, fid=False, kid=False, feature_extractor=EdgeAndColour(), giqa_reference=source)
+
+
+def test_a_reference_that_fails_later_makes_giqa_unavailable_not_the_sweep(tmp_path):
+    from ddrm_lightning.metrics import SweepMetrics, Unavailable
+
+    (tmp_path / "not_a_dataset").mkdir()
+    metrics = SweepMetrics(lpips=False, kid=False, feature_extractor=EdgeAndColour(),
+                           giqa_reference=f"hf:{tmp_path / 'not_a_dataset'}")
+    clean = smooth_images(6, 4)
+    out = metrics.update(noisy(clean, 0.1, 1), clean)
+    assert set(out) == {"giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}
+    assert all(torch.isnan(v).all() for v in out.values())
+    result = metrics.compute()
+    assert isinstance(result["giqa_knn"], Unavailable) and "could not be loaded" in result["giqa_knn"].reason
+    assert isinstance(result["fid"], float)

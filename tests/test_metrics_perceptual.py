@@ -8,7 +8,7 @@ from ddrm_lightning.metrics import LPIPS, Unavailable, load_lpips, lpips_backbon
 
 @pytest.fixture
 def no_downloads(monkeypatch, tmp_path):
-    """Any download attempt fails the test; the torch hub cache is an empty folder."""
+    """Any download attempt fails the test; the torch hub cache is an empty folder; fetching is off."""
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a download was attempted: {args[:1]}")
@@ -17,6 +17,7 @@ def no_downloads(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", refuse)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("DDRM_LIGHTNING_OFFLINE", "1")  # the project's own fetching is off too
 
 
 def _save_backbone(net: str, folder, *, full: bool = False, seed: int = 0):

@@ -12,7 +12,7 @@ from ddrm_lightning.metrics import InceptionPool3, SweepMetrics, Unavailable, lo
 
 @pytest.fixture
 def no_downloads(monkeypatch, tmp_path):
-    """Any download attempt fails the test; the torch hub cache is an empty folder."""
+    """Any download attempt fails the test; the torch hub cache is an empty folder; fetching is off."""
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a download was attempted: {args[:1]}")
@@ -25,6 +25,7 @@ def no_downloads(monkeypatch, tmp_path):
 
         monkeypatch.setattr(fidelity_inception, "load_state_dict_from_url", refuse)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("DDRM_LIGHTNING_OFFLINE", "1")  # the project's own fetching is off too
 
 
 class BlockMeans(nn.Module):

@@ -53,6 +53,8 @@ def test_tiny_reference_outputs_reproduced(reference_dir, family):
     with torch.no_grad():
         out = network(*_inputs(data))
     assert out.shape == data["out"].shape
+    # Another implementation on another CPU: float32 convolutions and attention sum in another order
+    # (BLAS/oneDNN kernels, thread count); the reference README's tolerance for these outputs.
     assert (out - data["out"]).abs().max().item() < 1e-4
 
 

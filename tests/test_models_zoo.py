@@ -88,3 +88,15 @@ def test_linear_betas_rejects_bad_arguments(args, message):
 def test_unknown_zoo_name():
     with pytest.raises(UnknownCheckpointError, match="allowed: celeba_hq"):
         zoo_entry("celeba")
+
+
+def test_names_by_role():
+    """--model.checkpoint takes embedded and the zoo's diffusion models, --model.classifier its classifiers."""
+    from ddrm_lightning.models.choices import names, role_of
+
+    priors, classifiers = names("prior"), names("classifier")
+    assert priors[0] == "embedded" and set(priors[1:]) | set(classifiers) == NAMES
+    assert classifiers == ["classifier_256", "classifier_512"] and not set(priors) & set(classifiers)
+    assert all(role_of(ZOO[name]) == "prior" and ZOO[name].family in ("ddpm", "adm") for name in priors[1:])
+    # Every classifier a conditional prior names is one --model.classifier accepts.
+    assert {e.classifier for e in ZOO.values() if e.classifier} == set(classifiers)

@@ -9,7 +9,14 @@ from ddrm_lightning.operators import build_operator
 
 OPERATORS = ["deno", "sr2", "sr4", "sr8", "sr16", "sr_bicubic4", "sr_bicubic8", "sr_bicubic16",
              "deblur_uni", "deblur_gauss", "deblur_aniso", "color", "cs2", "cs4", "inp"]
+# float32 arithmetic of two different implementations (sums in other orders, other BLAS kernels):
+# the reference README's tolerance for every stored quantity of a well-posed operator.
 TOL = 1e-4
+# The legacy deblurring operator pairs singular values with the wrong singular vectors, so its
+# pseudo-inverse depends on which basis LAPACK picks inside near-degenerate singular subspaces:
+# the published code itself, on another x86-64 CPU, reproduces its stored pinv_H_x only to 2.7e-3
+# (deblur_gauss). The reference README gives 1e-2 for exactly this quantity.
+LEGACY_PINV_TOL = 1e-2
 
 
 def _load(reference_dir, name):
@@ -45,7 +52,8 @@ def test_operator_matches_reference(reference_dir, name, legacy):
     assert op.m == ref["y_numel"] and y.shape == (x.shape[0], ref["y_numel"])
     assert _max_error(y.norm(dim=1), ref["y_norm"]) < TOL
     assert _max_error(op.Ht(y), ref["Ht_H_x"]) < TOL
-    assert _max_error(op.H_pinv(y), ref["pinv_H_x"]) < TOL
+    pinv_tol = LEGACY_PINV_TOL if legacy and name.startswith("deblur") else TOL
+    assert _max_error(op.H_pinv(y), ref["pinv_H_x"]) < pinv_tol
     # The reference's bicubic operator lists its singular values unsorted; compare as sorted lists.
     expected = torch.sort(ref["singulars"], descending=True).values
     assert _max_error(op.singulars(), expected) < TOL

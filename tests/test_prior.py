@@ -11,7 +11,7 @@ import yaml
 from conftest import TINY_DDPM, restore_args, write_images
 
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
-from ddrm_lightning.embedded import EMBEDDED_PRIOR
+from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
 from ddrm_lightning.models import load_model
 from ddrm_lightning.prior import DiffusionPrior
 

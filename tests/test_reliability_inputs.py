@@ -274,6 +274,7 @@ def test_full_disk_stops_with_one_line_and_loses_nothing(tiny_prior, image_folde
     assert main(restore_args(tiny_prior, image_folder, out, *ONE_TASK, "--data.batch_size", "1")) == 1
     lines = errors_of(capsys)
     assert len(lines) == 1 and "No space left on device" in lines[0] and "rerun the same command" in lines[0]
+    assert not (out / ".lock").exists()
     monkeypatch.setattr(Image.Image, "save", real_save)
     done = {r["id"] for r in read_csv(out / "metrics.csv")}
     assert 0 < len(done) < 5
@@ -308,12 +309,12 @@ def test_non_finite_sample_is_an_error_row_and_writes_no_image(tiny_prior, image
             return eps
 
     def restore_task(self, task, batch, op=None):
-        self._eps_forward.ids, self._eps_forward.calls = list(batch["id"]), 0
+        self.restoration_prior.network.ids, self.restoration_prior.network.calls = list(batch["id"]), 0
         return real_restore(self, task, batch, op)
 
     def configure_model(self):
         real_configure(self)
-        self._eps_forward = Poisoned(self._eps_forward)
+        self.restoration_prior.network = Poisoned(self.restoration_prior.network)
 
     monkeypatch.setattr(DDRMRestorer, "configure_model", configure_model)
     monkeypatch.setattr(DDRMRestorer, "restore_task", restore_task)
@@ -343,7 +344,7 @@ def test_a_killed_runs_temporaries_are_removed_and_results_kept(tmp_path):
     kept = [out / "metrics.csv", out / "task" / "restored" / "im0.png", out / "task" / "restored" / "notes.tmp"]
     for path in leftovers + kept:
         path.write_text("x")
-    prepare_out_dir(out, {"model": {}}, input_dirs=[], overwrite=False, write=True)
+    prepare_out_dir(out, {"model": {}}, input_dirs=[], overwrite=False, write=True).release()
     assert not any(p.exists() for p in leftovers)
     assert all(p.read_text() == "x" for p in kept)
     assert not results.remove_temporaries(out)  # nothing left to remove

@@ -10,6 +10,7 @@ from conftest import restore_args, write_images
 from PIL import Image
 
 from ddrm_lightning.reports import (
+    SweepTask,
     compare_sweeps,
     image_path,
     plot_psnr_vs_steps,
@@ -18,6 +19,7 @@ from ddrm_lightning.reports import (
     sweep_tasks,
     write_report,
 )
+from ddrm_lightning.reports.images import Grid, tile_captions, write_grid
 
 IDS = ["a.png", "sub/b.jpg", "c.png"]
 # name -> (operator, sigma_y, DDRM's PSNR); listed in config.yaml in this order
@@ -25,7 +27,6 @@ TASKS = {"sr4_sigma0.05": ("sr4", 0.05, 25.0), "deno_sigma0.1": ("deno", 0.1, 30
 METRIC_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "consistency",
                   "lpips_alex", "seconds", "status", "message"]
 SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note"]
-TILE = 18  # a 16-pixel tile and its 2-pixel padding
 
 
 def _png(path: Path, value: int, size: int = 16) -> None:
@@ -112,9 +113,21 @@ def make_flat_sweep(root: Path) -> Path:
     return root
 
 
-def grid_size(path: Path) -> tuple[int, int]:
+def pixels(path: Path) -> np.ndarray:
     with Image.open(path) as image:
-        return image.size
+        return np.asarray(image.convert("RGB"))
+
+
+def assert_grid(task: SweepTask, grid_png: Path, ids: list[str], kinds: list[str], scratch: Path) -> Grid:
+    """The report's grid is, pixel for pixel, the labelled grid of exactly these columns and rows; tiles unresampled."""
+    expected = write_grid(task.folder, ids, scratch / f"{grid_png.stem}.png", kinds, tile_captions(task.rows))
+    drawn = pixels(grid_png)
+    assert drawn.shape == pixels(expected.path).shape and (drawn == pixels(expected.path)).all()
+    for (kind, sample_id), (left, top, right, bottom) in expected.tiles.items():
+        source = pixels(image_path(task.folder, kind, sample_id))
+        if source.shape[:2] == (bottom - top, right - left):
+            assert (drawn[top:bottom, left:right] == source).all()
+    return expected
 
 
 def test_file_conventions():
@@ -168,17 +181,26 @@ def test_report_has_a_section_per_task_with_tables_and_grid(tmp_path):
     assert "| seconds | observed" not in md  # baselines are not timed: no verdict
     # the overview lists every task × method
     assert "| sr4_sigma0.05 | observed | 20 |" in md and "| deno_sigma0.1 | wiener | 28 |" in md
+    # ... with the timing and error count too (baselines are not timed)
+    assert "| task | method | psnr | ssim | lpips_alex | kid | seconds | errors |" in md
+    assert "| sr4_sigma0.05 | ddrm | 25 | 0.8123 | 0.2 | 0.0123 | 1.5 | 1 of 3 |" in md
+    assert "| sr4_sigma0.05 | observed | 20 | n/a | n/a | n/a | not timed | n/a |" in md
+    assert "| ground truth | yes |" in md
     # an unavailable metric is named once with its reason, and is not a row of n/a cells
     assert md.count("unavailable: Inception-v3 (FID) weights not found") == 1
     assert "| fid | unavailable: Inception-v3 (FID) weights not found |" in md and "| fid | n/a" not in md
     assert "| sr4_sigma0.05 | c.png | ddrm | boom: NaN |" in md and "| failed rows | 2 |" in md
     assert "| steps | 20 |" in md and "timesteps: 20" in md and "timesteps: 20" in page
-    for task in TASKS:
-        grid = out / "grids" / f"{task}.png"
-        assert f"](grids/{task}.png)" in md and f"src='grids/{task}.png'" in page
+    for task in sweep_tasks(out):
+        grid = out / "grids" / f"{task.name}.png"
+        assert f"](grids/{task.name}.png)" in md and f"src='grids/{task.name}.png'" in page
         # c.png failed in every task: two columns; rows original, degraded, restored, observed, wiener
-        assert grid_size(grid) == (2 * TILE + 2, 5 * TILE + 2)
-    assert md.count("Rows: original, degraded, restored, observed, wiener. Columns: a.png, sub/b.jpg.") == 2
+        layout = assert_grid(task, grid, ["a.png", "sub/b.jpg"], ["original", "degraded", "restored", "observed",
+                                                                   "wiener"], tmp_path / "expected")
+        # each restored tile is captioned with its PSNR from metrics.csv
+        assert layout.captions[("restored", "a.png")][0] == f"PSNR {TASKS[task.name][2]:.2f} dB"
+    assert md.count("Rows: original, degraded, restored, observed, wiener. Columns: a.png, sub/b.jpg. ") == 2
+    assert "Under each restored image its PSNR" in md and "### Photos" not in md  # photo table: measurement mode only
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "25 ± 1.25 (n=3)" in page
     assert "http" not in page  # self-contained: nothing fetched from elsewhere
 
@@ -186,18 +208,24 @@ def test_report_has_a_section_per_task_with_tables_and_grid(tmp_path):
 def test_grid_rows_are_the_kinds_written(tmp_path):
     out = make_sweep(tmp_path / "sweep", baselines=("observed",))
     md = write_report(out)[0].read_text()
-    assert grid_size(out / "grids" / "deno_sigma0.1.png") == (3 * TILE + 2, 4 * TILE + 2)
-    assert "Rows: original, degraded, restored, observed. Columns: a.png, c.png, sub/b.jpg." in md
-    with Image.open(out / "grids" / "sr4_sigma0.05.png") as image:
-        # the 4×4 measurement is enlarged with nearest neighbour: a tile of 4×4 blocks of one value each
-        tile = np.asarray(image.convert("RGB"))[2 + TILE : 2 + TILE + 16, 2:18, 0]
-    assert tile[0, 0] == 255 - 50 and tile[-1, -1] == 50 and len(np.unique(tile[:4, :4])) == 1
+    sr4, deno = sweep_tasks(out)
+    ids, kinds = ["a.png", "c.png", "sub/b.jpg"], ["original", "degraded", "restored", "observed"]
+    assert_grid(deno, out / "grids" / "deno_sigma0.1.png", ids, kinds, tmp_path / "expected")
+    assert "Rows: original, degraded, restored, observed. Columns: a.png, c.png, sub/b.jpg. " in md
+    layout = assert_grid(sr4, out / "grids" / "sr4_sigma0.05.png", ids, kinds, tmp_path / "expected")
+    left, top, right, bottom = layout.tiles[("degraded", "a.png")]
+    # the 4×4 measurement is enlarged with nearest neighbour: a tile of 4×4 blocks of one value each
+    tile = pixels(out / "grids" / "sr4_sigma0.05.png")[top:bottom, left:right, 0]
+    assert tile.shape == (16, 16) and tile[0, 0] == 255 - 50 and tile[-1, -1] == 50 and len(np.unique(tile[:4, :4])) == 1
+    assert layout.captions[("degraded", "a.png")][0] == "4×4 px (×4)"
 
 
 def test_grid_sample_limit(tmp_path):
     out = make_sweep(tmp_path / "sweep")
-    write_report(out, max_grid_samples=1)
-    assert grid_size(out / "grids" / "sr4_sigma0.05.png") == (TILE + 2, 5 * TILE + 2)
+    md = write_report(out, max_grid_samples=1)[0].read_text()
+    assert_grid(sweep_tasks(out)[0], out / "grids" / "sr4_sigma0.05.png", ["a.png"],
+                ["original", "degraded", "restored", "observed", "wiener"], tmp_path / "expected")
+    assert "Columns: a.png (the first 1 of 3 images)." in md
     with pytest.raises(ValueError):
         write_report(out, max_grid_samples=0)
 
@@ -220,7 +248,8 @@ def test_flat_sweeps_still_get_a_report(tmp_path):
     out = make_flat_sweep(tmp_path / "flat")
     md = write_report(out)[0].read_text()
     assert "## sr4 σ_y=0.05" in md and "| psnr | 24 ± 0.5 (n=3) |" in md
-    assert grid_size(out / "grids" / "all.png") == (3 * TILE + 2, 3 * TILE + 2)
+    assert_grid(sweep_tasks(out)[0], out / "grids" / "all.png", ["a.png", "c.png", "sub/b.jpg"],
+                ["original", "degraded", "restored"], tmp_path / "expected")
 
 
 def test_report_needs_a_summary(tmp_path):
@@ -299,9 +328,10 @@ def test_a_real_sweep_gets_a_report_with_a_grid_per_task(tiny_prior, tmp_path):
     out = tmp_path / "out"
     assert main(restore_args(tiny_prior, tmp_path / "images", out, "--report", "true", "--model.samples", "2")) == 0
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
-    tasks = [t.name for t in sweep_tasks(out)]
+    tasks = sweep_tasks(out)
     assert len(tasks) == 3
     for task in tasks:
-        assert f"## Task {task}" in md and f"<h2>Task {task}" in page
-        assert grid_size(out / "grids" / f"{task}.png") == (2 * TILE + 2, 5 * TILE + 2)
-        assert (out / "grids" / "std" / task / "im0.png").is_file()
+        assert f"## Task {task.name}" in md and f"<h2>Task {task.name}" in page
+        assert_grid(task, out / "grids" / f"{task.name}.png", ["im0.png", "im1.png"],
+                    ["original", "degraded", "restored", "observed", "wiener"], tmp_path / "expected")
+        assert (out / "grids" / "std" / task.name / "im0.png").is_file()

@@ -119,6 +119,9 @@ def test_originals_score_above_restorations_above_degraded_inputs(tmp_path):
     with open(out / "giqa_summary.csv", newline="") as handle:
         written = list(csv.DictReader(handle))
     assert len(written) == len(summary) == 2 * 3 * 4 and "leave-one-out" in written[0]["reference"]
+    # 8 originals in 5 dimensions hold one full-covariance component, not the 5 asked for: said in every row
+    assert all("5 mixture components in 5 dimensions need at least 30 reference images, got 8; fitted 1" in r["note"]
+               for r in written)
 
 
 def test_a_reference_folder_is_used_as_given(tmp_path):
@@ -156,6 +159,26 @@ def test_missing_features_give_a_reason_not_a_crash(tmp_path, capsys):
     assert main([str(out), "--inception-weights", str(empty)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("giqa: unavailable: ")
+
+
+def test_without_download_the_inception_note_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("DDRM_LIGHTNING_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    out = make_sweep(tmp_path / "sweep")
+    assert main([str(out), "--no-download"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fetching is off" in err[0]
+    assert str(tmp_path / "torch_home" / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth") in err[0]
+
+
+def test_a_bundled_dataset_can_be_the_reference(tmp_path):
+    out = make_sweep(tmp_path / "sweep")
+    summary = score_sweep_giqa(out, ColourAndTexture(), reference="bundled:lfw_subset", reference_size=SIZE,
+                               reference_limit=20)
+    with open(out / "giqa_summary.csv", newline="") as handle:
+        assert next(csv.DictReader(handle))["reference"] == "bundled:lfw_subset"
+    assert all(np.isfinite(r["mean"]) for r in summary)
 
 
 def test_bad_inputs_are_refused(tmp_path, capsys):

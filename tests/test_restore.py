@@ -31,7 +31,12 @@ def numbers(rows: list[dict]) -> dict:
 
 
 def assert_same_numbers(a: list[dict], b: list[dict], tol: float) -> None:
-    """Same rows, same metric values up to float noise of different batch compositions."""
+    """Same rows, same metric values up to float noise of different batch compositions.
+
+    Callers use 1e-5 on PSNR/SSIM/consistency: batches of other sizes (or other ranks) run the
+    network's convolutions with other kernel choices and summation orders, which moves float32
+    results by ~1e-6; a real dependence on the batch (shared noise, shared norm) moves them by ≫ 1e-3.
+    """
     a, b = numbers(a), numbers(b)
     assert a.keys() == b.keys()
     for key in a:

@@ -7,7 +7,7 @@ import yaml
 
 from ddrm_lightning import results
 from ddrm_lightning.outputs import OutputDirError, prepare_out_dir
-from ddrm_lightning.task import Task
+from ddrm_lightning.restoration.task import Task
 
 
 def _row(i, task="deno", method="ddrm", status="ok", psnr=20.0):
@@ -58,17 +58,18 @@ def test_out_dir_inside_input_is_refused(tmp_path):
 
 def test_out_dir_with_other_config_needs_overwrite(tmp_path):
     config = {"model": {"timesteps": 20, "cache_dir": None}, "data": {"seed": 0, "batch_size": 4}, "trainer": {"devices": 1}}
-    prepare_out_dir(tmp_path, config, input_dirs=[], overwrite=False, write=True)
+    prepare_out_dir(tmp_path, config, input_dirs=[], overwrite=False, write=True).release()
     assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == config
     # Batch size and devices change no number: resuming with them is fine.
     same = {"model": {"timesteps": 20, "cache_dir": "x"}, "data": {"seed": 0, "batch_size": 8}, "trainer": {"devices": 2}}
-    prepare_out_dir(tmp_path, same, input_dirs=[], overwrite=False, write=True)
+    prepare_out_dir(tmp_path, same, input_dirs=[], overwrite=False, write=True).release()
     (tmp_path / "metrics.csv").write_text("id\n")
     other = {"model": {"timesteps": 50}, "data": {"seed": 0, "batch_size": 8}}
     with pytest.raises(OutputDirError, match="model.timesteps"):
         prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=False, write=True)
     assert (tmp_path / "metrics.csv").exists()
-    prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=True, write=True)
+    assert not (tmp_path / ".lock").exists()  # a refused run gives the lock back
+    prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=True, write=True).release()
     assert not (tmp_path / "metrics.csv").exists()
 
 

@@ -6,11 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ddrm_lightning.data.degradation import degrade
-from ddrm_lightning.operators import build_operator
-from ddrm_lightning.sampling import ddrm
+from ddrm_lightning.operators import Degradation, build_operator
+from ddrm_lightning.randomness import SampleRandomness, sample_seed
+from ddrm_lightning.restoration import Prior, SamplerSettings, restore_batch
 from ddrm_lightning.sampling.noise import noise_source
-from ddrm_lightning.seeding import generators, sample_seed
 
 from .common import PeakMemory, best_of, paired_overhead_pct, timed, timed_clocks
 from .network import Recorder, Stopwatch
@@ -31,13 +30,13 @@ def sample_seeds(ids: list[str], seed: int = 0) -> list[int]:
     return [sample_seed(seed, i) for i in ids]
 
 
-def restore(eps, y: Tensor, operator, seeds: list[int], alphas_cumprod: Tensor, steps: int, sigma_0: float,
+def restore(eps, images: Tensor, operator, seeds: list[int], alphas_cumprod: Tensor, steps: int, sigma_y: float,
             device: torch.device) -> Tensor:
-    """One DDRM restoration as ``DDRMRestorer`` runs it: per-sample generators, SVD arithmetic in float32."""
-    gens = generators(seeds, "sampler", device=device)
-    with torch.autocast(device.type, enabled=False):
-        return ddrm(eps, y, operator, sigma_0=sigma_0, alphas_cumprod=alphas_cumprod, timesteps=steps,
-                    eta=ETA, eta_b=ETA_B, generator=gens)
+    """One restoration exactly as ``DDRMRestorer`` runs it (``restoration.restore_batch``: measurement,
+    per-sample generators, SVD arithmetic in float32), without the baselines."""
+    prior = Prior(network=lambda x, t, labels: eps(x, t), alphas_cumprod=alphas_cumprod, channels=operator.channels)
+    settings = SamplerSettings(timesteps=steps, eta=ETA, eta_b=ETA_B, baselines=())
+    return restore_batch(prior, Degradation(operator, sigma_y), images, SampleRandomness(seeds, device), settings).restored
 
 
 def measure_operator(eps, operator_name: str, *, batch: int, channels: int, size: int, steps: int,
@@ -47,13 +46,11 @@ def measure_operator(eps, operator_name: str, *, batch: int, channels: int, size
     operator = build_operator(operator_name, channels, size, size).to(device)
     images = smooth_images(batch, channels, size).to(device) * 2 - 1
     seeds = sample_seeds([f"bench{i}" for i in range(batch)])
-    y = degrade(images, operator, sigma_y, seeds).float()
-    sigma_0 = 2.0 * sigma_y
 
     recorder = Recorder(eps)
-    first_s, _ = timed(lambda: restore(recorder, y, operator, seeds, alphas_cumprod, steps, sigma_0, device), device)
+    first_s, _ = timed(lambda: restore(recorder, images, operator, seeds, alphas_cumprod, steps, sigma_y, device), device)
     for _ in range(max(0, warmup - 1)):
-        restore(eps, y, operator, seeds, alphas_cumprod, steps, sigma_0, device)
+        restore(eps, images, operator, seeds, alphas_cumprod, steps, sigma_y, device)
 
     peak = PeakMemory(device)
     whole, network = [], []  # (wall, cpu) per repeat, measured back to back so both see the same load
@@ -66,7 +63,7 @@ def measure_operator(eps, operator_name: str, *, batch: int, channels: int, size
                 network.append(timed_clocks(recorder.replay, device))
             watch = Stopwatch(eps, device)
             whole.append(timed_clocks(
-                lambda: restore(watch, y, operator, seeds, alphas_cumprod, steps, sigma_0, device), device))
+                lambda: restore(watch, images, operator, seeds, alphas_cumprod, steps, sigma_y, device), device))
             outside.append((whole[-1][1] if device.type == "cpu" else whole[-1][0]) - watch.inside)
             if r == 0:
                 peak_mib = peak.read_mib()
@@ -77,7 +74,7 @@ def measure_operator(eps, operator_name: str, *, batch: int, channels: int, size
     noise_s = noise_draw_seconds(batch, operator.n, device, repeats=max(3, repeats))
     # The sampler alone: the same restoration with an ε-model that costs nothing. Short and
     # noise-free, it pins down what the difference of two long noisy timings estimates.
-    sampler_s = best_of(lambda: restore(_zero_eps, y, operator, seeds, alphas_cumprod, steps, sigma_0, device),
+    sampler_s = best_of(lambda: restore(_zero_eps, images, operator, seeds, alphas_cumprod, steps, sigma_y, device),
                         device, warmup=1, repeats=max(3, repeats))
     on_cpu = device.type == "cpu"
     return {
@@ -107,7 +104,7 @@ def noise_draw_seconds(batch: int, dim: int, device: torch.device, repeats: int 
                        per_sample: bool = True) -> float:
     """Fastest draw of one (batch, dim) noise tensor the way the sampler draws it."""
     if per_sample:
-        gens = generators(range(batch), "sampler", device=device)
+        gens = SampleRandomness(range(batch), device).generators("sampler")
     else:
         gens = torch.Generator(device=device).manual_seed(0)
     draw = noise_source(gens, batch, device=device, dtype=torch.float32)

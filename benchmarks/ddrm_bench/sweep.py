@@ -21,7 +21,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
-from ddrm_lightning.data.degradation import degrade
 from ddrm_lightning.operators import build_operator
 
 from .common import PRECISIONS, synchronize, timed_clocks
@@ -84,8 +83,7 @@ def measure_loop(eps, folder: Path, operator_name: str, *, batch: int, steps: in
         seeds = sample_seeds(ids[start:start + batch], SWEEP_SEED)
 
         def one_batch():
-            y = degrade(x, operator, sigma_y, seeds).float()
-            return restore(eps, y, operator, seeds, alphas_cumprod, steps, 2.0 * sigma_y, device)
+            return restore(eps, x, operator, seeds, alphas_cumprod, steps, sigma_y, device)
 
         elapsed, cpu = timed_clocks(one_batch, device)
         if k > 0:
@@ -138,6 +136,32 @@ def sweep_arguments(prior: Path, folder: Path, out_dir: Path, timer_path: Path, 
     return args
 
 
+@contextlib.contextmanager
+def _restorations_timed(calls: list, device: torch.device):
+    """Time every ``ddrm`` call the restorer makes: (wall start, wall seconds, this thread's CPU seconds).
+
+    Patches the name ``ddrm`` in ``ddrm_lightning.restoration.core`` for the duration (measurement
+    only: the call, its arguments and its result are untouched).
+    """
+    import ddrm_lightning.restoration.core as restorer_module
+
+    original = restorer_module.ddrm
+
+    def timed_ddrm(*args, **kwargs):
+        synchronize(device)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        out = original(*args, **kwargs)
+        synchronize(device)
+        calls.append((wall, time.perf_counter() - wall, time.thread_time() - cpu))
+        return out
+
+    restorer_module.ddrm = timed_ddrm
+    try:
+        yield
+    finally:
+        restorer_module.ddrm = original
+
+
 def measure_sweep(prior: Path, folder: Path, work_dir: Path, **settings) -> dict:
     """Run ``restore.py`` (``ddrm_lightning.cli.main``) over the folder; steady-state and end-to-end rates."""
     from ddrm_lightning import cli
@@ -147,9 +171,9 @@ def measure_sweep(prior: Path, folder: Path, work_dir: Path, **settings) -> dict
     timer_path = Path(work_dir) / "sweep-timer.json"
     timer_path.unlink(missing_ok=True)
     args = sweep_arguments(prior, folder, out_dir, timer_path, **settings)
-    errors = io.StringIO()
+    errors, calls = io.StringIO(), []
     start = time.perf_counter()
-    with contextlib.redirect_stderr(_Tee(errors, sys.stderr)):
+    with contextlib.redirect_stderr(_Tee(errors, sys.stderr)), _restorations_timed(calls, settings["device"]):
         status = cli.main(args)
     wall = time.perf_counter() - start
     if status != 0 or not timer_path.is_file():
@@ -158,7 +182,17 @@ def measure_sweep(prior: Path, folder: Path, work_dir: Path, **settings) -> dict
     record = json.loads(timer_path.read_text())
     images = sum(record["images"])
     steady_images = images - record["images"][0]
+    # In situ: the share of the steady window's work spent inside ddrm — CPU time of the restoring
+    # thread over the whole process's CPU time on the CPU (writer threads included), wall time on CUDA.
+    steady_calls = [c for c in calls if c[0] >= record["batch_end"][0]]
+    if settings["device"].type == "cpu":
+        window = record["end_cpu"] - record["batch_end_cpu"][0]
+        inside = sum(c[2] for c in steady_calls)
+    else:
+        window = record["end"] - record["batch_end"][0]
+        inside = sum(c[1] for c in steady_calls)
     return {
+        "sweep_in_situ_pct": 100.0 * inside / window if steady_calls and window > 0 else float("nan"),
         "images": images,
         "sweep_img_per_s": _rate(steady_images, record["end"] - record["batch_end"][0]),
         "sweep_img_per_cpu_s": _rate(steady_images, record["end_cpu"] - record["batch_end_cpu"][0]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 
 from ..results import atomic_path
 
@@ -46,14 +46,21 @@ class LossPlot(Callback):
 
     def __init__(self, path: str, metric: str = "train/loss", smooth: int = 50) -> None:
         self.path, self.metric, self.smooth = Path(path), metric, smooth
+        self.written = False  # whether this run drew the plot (a run shorter than log_every_n_steps logs none)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or trainer.logger is None or not trainer.log_dir:
             return
         trainer.logger.save()
         table = Path(trainer.log_dir) / "metrics.csv"
-        if table.exists():
+        if table.exists() and _has_metric(table, self.metric):
             plot_loss(table, self.path, self.metric, self.smooth)
+            self.written = True
+
+
+def _has_metric(metrics_csv: Path, metric: str) -> bool:
+    with open(metrics_csv, newline="") as handle:
+        return any(row.get(metric) for row in csv.DictReader(handle))
 
 
 def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smooth: int = 50) -> Path:
@@ -88,3 +95,19 @@ def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smoo
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return out_png
+
+
+class TrainProgressBar(RichProgressBar):
+    """Lightning's rich bar, labelled by optimizer steps when training is bounded by ``max_steps``.
+
+    Lightning labels the bar "Epoch e/max_epochs-1", which reads "Epoch 1/-2" when only
+    ``max_steps`` bounds the run (max_epochs = -1), as in every recipe of this project.
+    """
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        trainer = self.trainer
+        if trainer.max_epochs is not None and trainer.max_epochs >= 0:
+            return super()._get_train_description(current_epoch)
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            return f"Epoch {current_epoch} · step {trainer.global_step}/{trainer.max_steps}"
+        return f"Epoch {current_epoch}"

@@ -1,11 +1,10 @@
-"""Data layer: image sources, geometry, per-sample seeds, synthetic degradation and the restoration DataModule.
+"""Data layer: image sources, geometry, per-sample seeds and the restoration DataModule.
 
-This is the lowest layer of the package: it imports nothing above ``ddrm_lightning.seeding``.
+This is the lowest layer of the package: it imports nothing above ``ddrm_lightning.randomness``.
 """
 
 from ddrm_lightning.data.collate import BATCH_KEYS, RestorationCollate
 from ddrm_lightning.data.datamodule import RestorationDataModule
-from ddrm_lightning.data.degradation import degrade, sigma0_from_sigma_y
 from ddrm_lightning.data.geometry import GEOMETRIES, apply_geometry, center_crop, pad, padded_size, resize
 from ddrm_lightning.data.samples import SamplePrep, to_model_tensor
 from ddrm_lightning.data.sharding import rank_rows, shard_stream
@@ -25,12 +24,10 @@ __all__ = [
     "SamplePrep",
     "apply_geometry",
     "center_crop",
-    "degrade",
     "pad",
     "padded_size",
     "rank_rows",
     "resize",
     "shard_stream",
-    "sigma0_from_sigma_y",
     "to_model_tensor",
 ]

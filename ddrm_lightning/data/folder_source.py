@@ -41,7 +41,7 @@ class FolderSource:
     yields a record with ``error`` set instead of raising.
 
     Args:
-        root: the folder.
+        root: the folder, or one image file (then its folder is the root and it is the only sample).
         recursive: also look into sub-folders (hidden files and folders are skipped).
         channels: 3 (RGB) or 1 (grayscale) in the decoded images.
         draft_size: (H, W) the decoded image must cover; lets large JPEGs decode at a
@@ -61,12 +61,20 @@ class FolderSource:
         file_list: str | os.PathLike | None = None,
     ) -> None:
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise ValueError(f"image folder {str(self.root)!r} does not exist or is not a directory")
         self.recursive = recursive
         self.channels = check_channels(channels)
         self.draft_size = draft_size
-        ids = list_images(self.root, recursive)
+        if self.root.is_file():
+            # One photo (restore.py photo.png …): its folder is the root, its name the only id.
+            if self.root.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise ValueError(
+                    f"{str(self.root)!r} is not an image file; accepted extensions: {accepted_extensions()}"
+                )
+            self.root, ids = self.root.parent, [self.root.name]
+        elif not self.root.is_dir():
+            raise ValueError(f"image folder {str(self.root)!r} does not exist or is not a directory")
+        else:
+            ids = list_images(self.root, recursive)
         if not ids:
             raise ValueError(
                 f"no images in {str(self.root)!r} (recursive={recursive}); accepted extensions: {accepted_extensions()}"

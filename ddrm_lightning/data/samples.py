@@ -11,7 +11,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from ddrm_lightning.data.geometry import apply_geometry, check_geometry, image_size_hw, padded_size
 from ddrm_lightning.data.records import ImageRecord
-from ddrm_lightning.seeding import sample_seed
+from ddrm_lightning.randomness import sample_seed
 
 # Measurement mode: the image is already the degraded observation and is used as it is.
 AS_IS = "as_is"

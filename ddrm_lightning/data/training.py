@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.functional import hflip, pil_to_tensor
 
-from ..seeding import sample_seed
+from ..randomness import sample_seed
 from .bundled import TRAINING_PHOTOS, load_bundled
 
 

@@ -1,10 +1,10 @@
 """Image feature extractors for FID, KID and GIQA: Inception pool3, or any network.
 
 Inception-v3 here is the TensorFlow FID network as torch-fidelity ports it (the network
-torchmetrics' FID/KID use), 2048-d pool3 features. Its weights are read from a local
-file, never downloaded; accepted names, in order:
+torchmetrics' FID/KID use), 2048-d pool3 features. Its weights file, accepted under two names:
 
-* ``weights-inception-2015-12-05-6726825d.pth`` (torch-fidelity, the file torchmetrics loads)
+* ``weights-inception-2015-12-05-6726825d.pth`` (torch-fidelity, the file torchmetrics loads;
+  the one fetched into the torch hub cache on first use, 91 MiB)
 * ``pt_inception-2015-12-05-6726825d.pth`` (pytorch-fid; same weights and layout)
 
 A custom extractor is any module or callable mapping RGB images in [0, 1], (B, 3, H, W),
@@ -23,12 +23,10 @@ from torch import Tensor, nn
 
 from ._rng import global_rng_untouched
 from .availability import Unavailable, short_error
-from .weights import find_weights
+from .fetching import obtain_weight
+from .weights import weight_file
 
-INCEPTION_FILES = (
-    "weights-inception-2015-12-05-6726825d.pth",
-    "pt_inception-2015-12-05-6726825d.pth",
-)
+INCEPTION_FILES = weight_file("inception").file_names
 INCEPTION_SIZE = 299
 
 
@@ -60,11 +58,17 @@ class InceptionPool3(nn.Module):
         return self.net(to_uint8(images01)).float()
 
 
-def load_inception(inception_weights: str | Path | None = None) -> InceptionPool3 | Unavailable:
-    """The Inception pool3 extractor if torch-fidelity and the weights are there, else ``Unavailable``."""
+def load_inception(
+    inception_weights: str | Path | None = None, *, download: bool = True, progress: bool = True
+) -> InceptionPool3 | Unavailable:
+    """The Inception pool3 extractor if torch-fidelity and the weights are there, else ``Unavailable``.
+
+    ``inception_weights``: the weights file (any name) or a folder holding it; None = the torch
+    hub cache, fetched into on first use when ``download`` is True.
+    """
     if importlib.util.find_spec("torch_fidelity") is None:
         return Unavailable("the Inception network needs the torch-fidelity package (pip install torch-fidelity)")
-    found = find_weights(INCEPTION_FILES, inception_weights, "Inception-v3 (FID)")
+    found = obtain_weight("inception", inception_weights, download=download, progress=progress)
     if isinstance(found, Unavailable):
         return found
     try:
@@ -112,12 +116,16 @@ def _device_of(extractor: object) -> torch.device:
 
 
 def feature_network(
-    feature_extractor: Callable[[Tensor], Tensor] | None, inception_weights: str | Path | None
+    feature_extractor: Callable[[Tensor], Tensor] | None,
+    inception_weights: str | Path | None,
+    *,
+    download: bool = True,
+    progress: bool = True,
 ) -> nn.Module | Unavailable:
     """The extractor the distribution metrics and GIQA use: the custom one if given, else Inception."""
     if feature_extractor is not None:
         return feature_extractor if isinstance(feature_extractor, CustomFeatures) else CustomFeatures(feature_extractor)
-    return load_inception(inception_weights)
+    return load_inception(inception_weights, download=download, progress=progress)
 
 
 @torch.no_grad()

@@ -1,32 +1,36 @@
 """GIQA: generated image quality assessment (Gu et al., ECCV 2020).
 
 An image is scored by how typical its features are of a reference set of real images
-(higher = better). Two scores:
+(higher = better). Two scores, as the paper defines them:
 
-* GMM-GIQA: a Gaussian mixture (full covariances) is fitted to the reference features;
-  the score is the log-likelihood log p(f) of an image's features f.
-* KNN-GIQA: the score is Σ_{j=1..K} 1 / d_j, d_j the L1 distance from f to its j-th nearest
-  reference feature (K = 1 by default, as in the paper's code).
+* GMM-GIQA: a Gaussian mixture of K components with full covariances is fitted to the
+  reference features; the score is the log-likelihood log p(f) of an image's features f.
+* KNN-GIQA: the score is the inverse of the mean distance from f to its K nearest reference
+  features, K / Σ_{j=1..K} d_j (d_j the L1 distance, as in the paper's code; K = 1 by default).
 
 Features are Inception pool3 (2048-d, input resized to 299) as in the paper, or any extractor
 (``features.py``). An optional PCA keeping a fraction of the variance (the paper's code uses
 95 %) is fitted on the reference and applied to every feature before both scores.
 
-Tiny reference sets (N images, D dimensions after the optional PCA) follow one rule: a full
-covariance needs more samples than dimensions, so
+Small reference sets (N images, D dimensions after the optional PCA): a full covariance needs
+more samples than dimensions, and a 2048-d full-covariance mixture fitted on ~50 images is
+degenerate (its covariances are singular and its log-likelihoods meaningless). So
 
-1. when N < D + 1 the GMM works on the leading N − 1 principal components of the reference;
-2. the number of components is min(n_components, max(1, N // (d + 1))), d the GMM's dimension,
-   so each component has at least d + 1 samples on average;
-3. ``reg_covar`` (added to every covariance diagonal) keeps the covariances invertible.
+1. when N < D + 1 the mixture works on the leading N − 1 principal components of the reference;
+2. the number of components is min(K, max(1, N // (d + 1))), d the mixture's dimension, so each
+   component has at least d + 1 samples on average;
+3. every covariance gets a ridge of ``reg_covar`` times the mean per-dimension variance of the
+   reference (scale-free, so features of any magnitude are regularised alike).
 
-The effective values are ``n_components_`` and ``gmm_dims_``. K is capped at N. An L1 distance
-is floored at 1e-12 so an image equal to a reference image scores 1e12, not infinity.
+Each adjustment is said in ``notes_`` (one line each); the effective values are
+``n_components_``, ``gmm_dims_`` and ``k_`` (K capped at N). A distance is floored at 1e-12, so
+an image equal to a reference image scores 1e12 (K = 1), not infinity.
 
 Normalisation against the originals (``relative_score``): a restored (or degraded) image's
 score s relative to its original's score s₀ is 100 · (1 + (s − s₀)/|s₀|) %. Originals score
 100 %; for positive scores (KNN) this is 100 · s/s₀; for log-likelihoods, which may be
-negative, it still rises with s.
+negative, it still rises with s. No min–max normalisation over the evaluated set: that would
+make an image's score depend on which other images happen to be scored with it.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class GIQA:
         n_components: mixture components requested (fewer on tiny sets, see the module docstring).
         k: neighbours summed by KNN-GIQA.
         pca_variance: fraction of the reference variance a PCA keeps, in (0, 1]; None = no PCA.
-        reg_covar: added to the covariance diagonals of the mixture.
+        reg_covar: ridge added to the mixture's covariance diagonals, as a fraction of the mean
+            per-dimension variance of the reference features the mixture is fitted on.
         max_iter: EM iterations of the mixture fit.
         random_state: seed of the mixture's k-means initialisation.
     """
@@ -72,7 +77,7 @@ class GIQA:
         n_components: int = 5,
         k: int = 1,
         pca_variance: float | None = None,
-        reg_covar: float = 1e-6,
+        reg_covar: float = 1e-4,
         max_iter: int = 100,
         random_state: int = 0,
     ) -> None:
@@ -99,6 +104,7 @@ class GIQA:
         n = x.shape[0]
         if n < 2:
             raise ValueError(f"GIQA needs at least 2 reference images, got {n}")
+        self.notes_: list[str] = []
         self._pca = None
         if self.pca_variance is not None and self.pca_variance < 1.0:
             self._pca = PCA(n_components=self.pca_variance, svd_solver="full").fit(x)
@@ -108,16 +114,30 @@ class GIQA:
         if n < x.shape[1] + 1:
             self._gmm_pca = PCA(n_components=n - 1, svd_solver="full").fit(x)
             z = self._gmm_pca.transform(x)
+            self.notes_.append(
+                f"GIQA: {n} reference images are too few for a full covariance in {x.shape[1]} dimensions "
+                f"(needs at least {x.shape[1] + 1}); the mixture is fitted on their {n - 1} leading principal components"
+            )
         self.gmm_dims_ = z.shape[1]
         self.n_components_ = min(self.n_components, max(1, n // (self.gmm_dims_ + 1)))
+        if self.n_components_ < self.n_components:
+            self.notes_.append(
+                f"GIQA: {self.n_components} mixture components in {self.gmm_dims_} dimensions need at least "
+                f"{self.n_components * (self.gmm_dims_ + 1)} reference images, got {n}; fitted {self.n_components_}"
+            )
+        # The ridge follows the features' scale; sklearn's reg_covar is absolute.
+        scale = float(np.mean(np.var(z, axis=0)))
+        self.reg_covar_ = self.reg_covar * (scale if scale > 0 else 1.0)
         self._gmm = GaussianMixture(
             n_components=self.n_components_,
             covariance_type="full",
-            reg_covar=self.reg_covar,
+            reg_covar=max(self.reg_covar_, 1e-12),
             max_iter=self.max_iter,
             random_state=self.random_state,
         ).fit(z)
         self.k_ = min(self.k, n)
+        if self.k_ < self.k:
+            self.notes_.append(f"GIQA: K = {self.k} neighbours but only {n} reference images; K = {n} used")
         self._knn = NearestNeighbors(n_neighbors=self.k_, metric="manhattan").fit(x)
         self.n_reference_ = n
         self._fitted = True
@@ -140,13 +160,19 @@ class GIQA:
         return self._gmm.score_samples(z)
 
     def knn_score(self, features: Tensor | np.ndarray) -> np.ndarray:
-        """KNN-GIQA per image: Σ over its K nearest reference features of 1 / (L1 distance)."""
+        """KNN-GIQA per image: 1 / (mean L1 distance to its K nearest reference features)."""
         distances, _ = self._knn.kneighbors(self._projected(features))
-        return (1.0 / np.maximum(distances, _MIN_DISTANCE)).sum(axis=1)
+        return inverse_mean_distance(distances)
 
     def score(self, features: Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """Both scores per image, as ``giqa_gmm`` and ``giqa_knn``."""
         return {"giqa_gmm": self.gmm_score(features), "giqa_knn": self.knn_score(features)}
+
+
+def inverse_mean_distance(distances: np.ndarray) -> np.ndarray:
+    """KNN-GIQA from the (Q, K) distances to each query's K nearest references: K / Σ_j d_j."""
+    d = np.asarray(distances, dtype=float)
+    return 1.0 / np.maximum(d.mean(axis=1), _MIN_DISTANCE)
 
 
 def relative_score(score: np.ndarray, original_score: np.ndarray) -> np.ndarray:
@@ -206,4 +232,4 @@ def score_restoration(
     return scores
 
 
-__all__ = ["GIQA", "relative_score", "score_restoration"]
+__all__ = ["GIQA", "inverse_mean_distance", "relative_score", "score_restoration"]

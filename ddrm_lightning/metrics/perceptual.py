@@ -1,16 +1,15 @@
-"""LPIPS (Zhang et al., CVPR 2018) with AlexNet or VGG16 features, from local weights only.
+"""LPIPS (Zhang et al., CVPR 2018) with AlexNet or VGG16 features.
 
 The network is torchmetrics' LPIPS (the one behind ``LearnedPerceptualImagePatchSimilarity``):
-its linear calibration layers ship inside torchmetrics (``lpips_models/alex.pth``,
-``lpips_models/vgg.pth``), but its backbone is torchvision's ImageNet classifier, which
-torchvision would download. Here the backbone is read from a local file instead:
+its linear calibration layers (LPIPS v0.1) ship inside torchmetrics (``lpips_models/alex.pth``,
+``lpips_models/vgg.pth``); its backbone is torchvision's ImageNet classifier:
 
-* alex: ``alexnet-owt-7be5be79.pth`` (torchvision ``AlexNet_Weights.IMAGENET1K_V1``)
-* vgg:  ``vgg16-397923af.pth``       (torchvision ``VGG16_Weights.IMAGENET1K_V1``)
+* alex: ``alexnet-owt-7be5be79.pth`` (torchvision ``AlexNet_Weights.IMAGENET1K_V1``, 233 MiB)
+* vgg:  ``vgg16-397923af.pth``       (torchvision ``VGG16_Weights.IMAGENET1K_V1``, 528 MiB)
 
-looked up in the folder given as ``lpips_weights`` (or its ``checkpoints/``), else in the
-torch hub cache. When it is not there the metric is ``Unavailable``; nothing is downloaded
-and nothing is computed with random weights.
+read from the folder given as ``lpips_weights`` (or its ``checkpoints/``), else from the torch
+hub cache, where it is fetched on first use (``fetching.py``) unless ``download`` is False. When
+it cannot be had the metric is ``Unavailable``; nothing is computed with random weights.
 """
 
 from __future__ import annotations
@@ -24,10 +23,12 @@ from torchmetrics.functional.image.lpips import _NoTrainLpips
 
 from ._rng import global_rng_untouched
 from .availability import Unavailable, short_error
-from .weights import find_weights
+from .fetching import obtain_weight
+from .weights import lpips_linear_file, weight_file
 
 # LPIPS backbone name -> (torchvision architecture, its weights enum)
 _BACKBONES = {"alex": ("alexnet", "AlexNet_Weights"), "vgg": ("vgg16", "VGG16_Weights")}
+_WEIGHT_KEYS = {"alex": "alexnet", "vgg": "vgg16"}
 LPIPS_NETS = tuple(_BACKBONES)
 
 
@@ -91,11 +92,20 @@ class LPIPS(nn.Module):
         return self.lpips(a, b, normalize=True).reshape(a.shape[0])
 
 
-def load_lpips(net: str, lpips_weights: str | Path | None = None) -> LPIPS | Unavailable:
-    """LPIPS with backbone ``net`` ('alex' or 'vgg') if its weights are on disk, else ``Unavailable``."""
+def load_lpips(
+    net: str, lpips_weights: str | Path | None = None, *, download: bool = True, progress: bool = True
+) -> LPIPS | Unavailable:
+    """LPIPS with backbone ``net`` ('alex' or 'vgg') if its weights can be had, else ``Unavailable``.
+
+    ``lpips_weights``: a folder (or a file in it) holding the backbone file; None = the torch hub
+    cache, fetched into on first use when ``download`` is True.
+    """
     _check_net(net)
-    filename = lpips_backbone_filename(net)
-    found = find_weights([filename], lpips_weights, f"LPIPS-{net} backbone", accept_any_file=False)
+    linear = lpips_linear_file(net)
+    if not linear.is_file():
+        return Unavailable(f"LPIPS-{net} linear layers not found at {linear} (they ship with torchmetrics: reinstall it)")
+    weight = weight_file(_WEIGHT_KEYS[net])
+    found = obtain_weight(weight, lpips_weights, download=download, progress=progress, accept_any_file=False)
     if isinstance(found, Unavailable):
         return found
     try:

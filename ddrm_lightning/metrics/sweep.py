@@ -2,12 +2,14 @@
 
 The LightningModule owns one ``SweepMetrics``: Lightning moves it to the device, and
 ``update`` is called per predict batch, ``compute`` once at the end. Which metrics run is
-decided at construction: a metric whose weights (or GIQA reference) are missing is
+decided at construction: the weight files are fetched into the torch hub cache then (when
+``download`` allows), and a metric whose weights (or GIQA reference) cannot be had is
 ``Unavailable`` from the start and costs nothing afterwards.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,12 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .availability import Unavailable
+from .availability import Unavailable, short_error
 from .distribution import DistributionMetrics
 from .features import feature_network
+from .fetching import obtain_weights
 from .giqa import GIQA, relative_score
 from .perceptual import LPIPS_NETS, load_lpips
-from .reference import reference_features
+from .reference import check_reference, reference_features
 
 GIQA_NAMES = ("giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel")
 
@@ -35,10 +38,15 @@ class SweepMetrics(nn.Module):
         inception_weights: Inception-v3 FID weights file or folder (default: the torch hub cache).
         lpips_weights: folder (or file in it) with the torchvision AlexNet/VGG16 ImageNet weights
             (default: the torch hub cache).
+        download: fetch weights missing from the torch hub cache (never into a given folder).
+        progress: show a progress bar while fetching.
         feature_extractor: a module/callable images in [0, 1] -> (B, D) used instead of Inception
             for FID, KID and GIQA (numbers then only compare with the same extractor).
-        giqa_reference: reference features (tensor/array, ``.pt``/``.npy`` file) or a folder of
-            clean images of the domain, not the evaluated originals.
+        giqa_reference: clean images of the domain, not the evaluated originals: any source of
+            ``reference.reference_features`` (a folder, ``bundled:<names>``, ``hf:<dataset>[@split]``,
+            a dataset or tensor of images, or features: tensor/array, ``.pt``/``.npy`` file).
+        giqa_reference_size: centre-crop reference images to this size first (None: as stored).
+        giqa_reference_limit: use only the first this many reference images (None: all).
         giqa_components, giqa_k, giqa_pca: GIQA's mixture size, neighbours, PCA variance (None = off).
         kid_subsets: number of KID subsets.
         seed: seed of KID's subset draws and of the GIQA mixture fit.
@@ -54,8 +62,12 @@ class SweepMetrics(nn.Module):
         giqa: bool = True,
         inception_weights: str | Path | None = None,
         lpips_weights: str | Path | None = None,
+        download: bool = True,
+        progress: bool = True,
         feature_extractor: Callable[[Tensor], Tensor] | None = None,
         giqa_reference: Tensor | np.ndarray | str | Path | None = None,
+        giqa_reference_size: int | None = None,
+        giqa_reference_limit: int | None = None,
         giqa_components: int = 5,
         giqa_k: int = 1,
         giqa_pca: float | None = None,
@@ -68,21 +80,38 @@ class SweepMetrics(nn.Module):
             raise ValueError(f"methods must be a non-empty sequence of names, got {methods!r}")
         self.methods = tuple(methods)
         self.unavailable: dict[str, Unavailable] = {}
+        self.notes: dict[str, str] = {}
+
+        set_level = [name for name, on in (("fid", fid), ("kid", kid), ("kid_std", kid)) if on]
+        self._giqa_settings = dict(n_components=giqa_components, k=giqa_k, pca_variance=giqa_pca, random_state=seed)
+        self._reference_options = dict(image_size=giqa_reference_size, limit=giqa_reference_limit)
+        if giqa:  # bad settings are refused now, before any network is loaded
+            GIQA(**self._giqa_settings)
+            if giqa_reference is not None:
+                check_reference(giqa_reference)
+        giqa_on = giqa and giqa_reference is not None
+        needs_features = bool(set_level) or giqa_on
+
+        needs_inception = (needs_features and feature_extractor is None and inception_weights is None
+                           and importlib.util.find_spec("torch_fidelity") is not None)
+        wanted = [w for w, on in (("alexnet", lpips and lpips_weights is None), ("vgg16", lpips and lpips_weights is None),
+                                  ("inception", needs_inception)) if on]
+        if wanted:  # the missing ones are fetched now, their servers probed at once
+            obtain_weights(wanted, download=download, progress=progress)
 
         self.lpips_nets = nn.ModuleDict()
         for net in LPIPS_NETS if lpips else ():
-            loaded = load_lpips(net, lpips_weights)
+            loaded = load_lpips(net, lpips_weights, download=download, progress=progress)
             if isinstance(loaded, Unavailable):
                 self.unavailable[f"lpips_{net}"] = loaded
             else:
                 self.lpips_nets[net] = loaded
 
-        set_level = [name for name, on in (("fid", fid), ("kid", kid), ("kid_std", kid)) if on]
         self.features = None
-        if set_level or giqa:
-            features = feature_network(feature_extractor, inception_weights)
+        if needs_features:
+            features = feature_network(feature_extractor, inception_weights, download=download, progress=progress)
             if isinstance(features, Unavailable):
-                for name in set_level + (list(GIQA_NAMES) if giqa else []):
+                for name in set_level + (list(GIQA_NAMES) if giqa_on else []):
                     self.unavailable[name] = features
             else:
                 self.features = features
@@ -94,19 +123,11 @@ class SweepMetrics(nn.Module):
                     self.features.num_features, fid=fid, kid=kid, kid_subsets=kid_subsets, seed=seed
                 )
 
-        self._giqa_settings = dict(n_components=giqa_components, k=giqa_k, pca_variance=giqa_pca, random_state=seed)
-        if giqa:
-            GIQA(**self._giqa_settings)  # validates the settings now rather than at the first batch
         self._giqa: GIQA | None = None
-        self._giqa_reference = None
-        if giqa and self.features is not None:
-            if giqa_reference is None:
-                reason = Unavailable("no GIQA reference set (pass giqa_reference: clean images or their features)")
-                self.unavailable.update({name: reason for name in GIQA_NAMES})
-            else:
-                if isinstance(giqa_reference, (str, Path)) and not Path(giqa_reference).expanduser().exists():
-                    raise ValueError(f"GIQA reference {giqa_reference} does not exist")
-                self._giqa_reference = giqa_reference
+        self._giqa_reference = giqa_reference if giqa_on and self.features is not None else None
+        if giqa and giqa_reference is None:
+            reason = Unavailable("no GIQA reference set (pass giqa_reference: clean images, a dataset or their features)")
+            self.unavailable.update({name: reason for name in GIQA_NAMES})
 
         # The feature networks are frozen pretrained weights read from their own files:
         # keep them out of the owner's checkpoints.
@@ -124,10 +145,24 @@ class SweepMetrics(nn.Module):
 
     # --------------------------------------------------------------- per batch
     def prepare_giqa(self, device: torch.device | str = "cpu") -> GIQA | None:
-        """Fit GIQA on the reference (once; done by the first ``update`` if not called before)."""
-        if self._giqa is None and self._giqa_reference is not None:
-            reference = reference_features(self._giqa_reference, self.features, device=device)
-            self._giqa = GIQA(**self._giqa_settings).fit(reference)
+        """Fit GIQA on the reference (once; done by the first ``update`` if not called before).
+
+        A reference that cannot be read or fitted makes GIQA ``Unavailable`` (its columns NaN)
+        rather than stopping the sweep; the fit's adjustments to a small set are in ``notes``.
+        """
+        if self._giqa is None and self._giqa_reference is not None and "giqa_gmm" not in self.unavailable:
+            try:
+                reference = reference_features(self._giqa_reference, self.features, device=device,
+                                               **self._reference_options)
+                self._giqa = GIQA(**self._giqa_settings).fit(reference)
+            except Exception as error:  # a bad reference must not cost the sweep's other numbers
+                source = self._giqa_reference
+                named = source if isinstance(source, (str, Path)) else type(source).__name__
+                reason = Unavailable(f"GIQA reference {named}: {short_error(error)}")
+                self.unavailable.update({name: reason for name in GIQA_NAMES})
+                return None
+            for index, note in enumerate(self._giqa.notes_):
+                self.notes[f"giqa_{index}"] = note
         return self._giqa
 
     @torch.no_grad()
@@ -165,6 +200,8 @@ class SweepMetrics(nn.Module):
 
     def _giqa_scores(self, restored_features: Tensor, original_features: Tensor, device) -> dict[str, Tensor]:
         giqa = self.prepare_giqa(device)
+        if giqa is None:
+            return {name: torch.full((restored_features.shape[0],), float("nan"), device=device) for name in GIQA_NAMES}
         restored_scores = giqa.score(restored_features)
         original_scores = giqa.score(original_features)
         out = dict(restored_scores)

@@ -1,4 +1,5 @@
-"""Load diffusion networks and classifiers from zoo names or files.
+"""Load diffusion networks and classifiers from names (``embedded``, the prior shipped with the
+package, and the zoo's) or files.
 
 A file can hold
 (a) a raw published state dict (guided-diffusion ``.pt``, ``celeba_hq.ckpt``,
@@ -19,6 +20,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import embedded
+from .choices import Role, check_role, role_of, unavailable_message, unknown_message, wrong_role_message
 from .download import cache_root, download_file
 from .errors import (
     ArchitectureMismatchError,
@@ -71,33 +74,48 @@ class LoadedClassifier(NamedTuple):
     entry: ZooEntry | None
 
 
-def _unavailable_message(entry: ZooEntry, dest: Path, reason: str) -> str:
-    note = f" ({entry.url_note})" if entry.url_note else ""
-    return (f"checkpoint '{entry.name}' is not available: {reason}. Download it from {entry.url}{note} "
-            f"and put it at {dest}, or pass the path of a local copy to load_model")
+def _is_name(name_or_path: str | os.PathLike) -> bool:
+    return isinstance(name_or_path, str) and (name_or_path == embedded.EMBEDDED_NAME or name_or_path in ZOO)
+
+
+def check_name(name_or_path: str | os.PathLike, role: Role | None = None) -> None:
+    """Raise what ``resolve`` would for a name of the other ``role`` or for neither a checkpoint name nor
+    an existing file; downloads and reads nothing."""
+    check_role(role)
+    if _is_name(name_or_path):
+        own = "prior" if name_or_path == embedded.EMBEDDED_NAME else role_of(ZOO[name_or_path])
+        if role is not None and own != role:
+            raise CheckpointError(wrong_role_message(name_or_path, role))
+    elif not Path(name_or_path).expanduser().is_file():
+        raise UnknownCheckpointError(unknown_message(name_or_path, role))
 
 
 def resolve(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
-            download: bool = True) -> tuple[Path, ZooEntry | None]:
-    """The local file for a zoo name (cached or downloaded) or a path, and the zoo entry of a name."""
-    if isinstance(name_or_path, str) and name_or_path in ZOO:
-        entry = ZOO[name_or_path]
-        dest = cache_root(cache_dir) / entry.file_name
-        if dest.is_file():
-            return dest, entry
-        if not download:
-            raise CheckpointUnavailableError(_unavailable_message(entry, dest, "it is not cached and download=False"))
-        try:
-            download_file(entry.url, dest, checksum=entry.checksum)
-        except CheckpointUnavailableError as err:
-            raise CheckpointUnavailableError(_unavailable_message(entry, dest, str(err))) from None
+            download: bool = True, *, role: Role | None = None) -> tuple[Path, ZooEntry | None]:
+    """The local file for a checkpoint name (``embedded``, or a zoo name: cached or downloaded) or a
+    path, and the zoo entry of a zoo name.
+
+    ``role`` ("prior" or "classifier") refuses names of the other role before anything is
+    downloaded and makes the error for an unknown name list that role's names only;
+    None accepts and lists both.
+    """
+    check_name(name_or_path, role)
+    if name_or_path == embedded.EMBEDDED_NAME:
+        return embedded.embedded_prior_path(), None
+    if not _is_name(name_or_path):
+        return Path(name_or_path).expanduser(), None
+    entry = ZOO[name_or_path]
+    dest = cache_root(cache_dir) / entry.file_name
+    if dest.is_file():
         return dest, entry
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise UnknownCheckpointError(
-            f"'{name_or_path}' is neither a zoo checkpoint ({', '.join(ZOO)}) nor an existing file"
-        )
-    return path, None
+    if not download:
+        reason = "it is not in the cache and downloading is off (download=False)"
+        raise CheckpointUnavailableError(unavailable_message(entry, dest, reason))
+    try:
+        download_file(entry.url, dest, checksum=entry.checksum)
+    except CheckpointUnavailableError as err:
+        raise CheckpointUnavailableError(unavailable_message(entry, dest, str(err))) from None
+    return dest, entry
 
 
 def _interpret(payload: Any, path: Path, entry: ZooEntry | None):
@@ -152,11 +170,11 @@ def _instantiate(family: str, config: Mapping[str, Any], state: dict[str, Tensor
     return network.eval()
 
 
-def _load(name_or_path, cache_dir, download, map_location, weights_only):
-    path, entry = resolve(name_or_path, cache_dir, download)
+def _load(name_or_path, cache_dir, download, map_location, weights_only, role: Role):
+    path, entry = resolve(name_or_path, cache_dir, download, role=role)
     payload = read_checkpoint(path, map_location, weights_only)
     family, config, state, betas, entry = _interpret(payload, path, entry)
-    name = name_or_path if isinstance(name_or_path, str) and name_or_path in ZOO else str(path)
+    name = name_or_path if _is_name(name_or_path) else str(path)
     return family, config, _instantiate(family, config, state, str(path)), betas, name, entry
 
 
@@ -168,16 +186,20 @@ def load_model(
     map_location: Any = "cpu",
     weights_only: bool = False,
 ) -> LoadedModel:
-    """A diffusion network from a zoo name (cached, else downloaded) or a checkpoint file.
+    """A diffusion network from ``embedded`` (the prior shipped with the package, as
+    ``restore.py --model.checkpoint embedded``), a zoo name (cached, else downloaded) or a checkpoint file.
 
     The network is in eval mode on ``map_location``; its parameters keep ``requires_grad``
     (so it can be fine-tuned): call ``requires_grad_(False)`` for inference.
     ``weights_only=True`` refuses files that hold arbitrary Python objects
     (see ``read_checkpoint``). Raises a ``CheckpointError`` subclass on any problem.
     """
-    family, config, network, betas, name, entry = _load(name_or_path, cache_dir, download, map_location, weights_only)
+    family, config, network, betas, name, entry = _load(
+        name_or_path, cache_dir, download, map_location, weights_only, "prior"
+    )
     if family == "adm_classifier":
-        raise CheckpointError(f"{name} holds a classifier, not a diffusion network; load it with load_classifier")
+        raise CheckpointError(f"{name} holds a classifier, not a diffusion network: give it as --model.classifier "
+                              "(Python: load_classifier)")
     return LoadedModel(
         network=network, family=family, config=config, image_size=network.image_size,
         in_channels=network.in_channels, num_classes=network.num_classes,
@@ -195,7 +217,10 @@ def load_classifier(
     weights_only: bool = False,
 ) -> LoadedClassifier:
     """A noisy-image classifier (``classifier_256``, ``classifier_512`` or a file) in eval mode, and its entry."""
-    family, _, network, _, name, entry = _load(name_or_path, cache_dir, download, map_location, weights_only)
+    family, _, network, _, name, entry = _load(
+        name_or_path, cache_dir, download, map_location, weights_only, "classifier"
+    )
     if family != "adm_classifier":
-        raise CheckpointError(f"{name} holds a {family} diffusion network, not a classifier; load it with load_model")
+        raise CheckpointError(f"{name} holds a {family} diffusion network, not a classifier: give it as "
+                              "--model.checkpoint (Python: load_model)")
     return LoadedClassifier(network, entry)

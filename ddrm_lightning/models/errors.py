@@ -17,7 +17,7 @@ class CheckpointError(ValueError):
 
 
 class UnknownCheckpointError(CheckpointError):
-    """A name that is neither a zoo entry nor an existing file."""
+    """A name that is neither a checkpoint name (``embedded``, a zoo entry) nor an existing file."""
 
 
 class CheckpointUnavailableError(CheckpointError):

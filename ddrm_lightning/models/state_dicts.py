@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .errors import CheckpointError, CorruptCheckpointError
+from .unreadable import ACCEPTED, looks_intact, unreadable_message
 from .zoo import ZOO, ZooEntry, zoo_signature
 
 _SHOWN_KEYS = 3
@@ -30,22 +32,34 @@ def read_checkpoint(path: Path, map_location: Any = "cpu", weights_only: bool = 
     holds other Python objects (typical of Lightning checkpoints) is unpickled
     fully unless ``weights_only`` is True: only load such files from sources you trust.
     """
+    path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # Said of any non-torch pickle by the tensors-only loader, which is only a first try here.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" not in str(err):
-            raise CorruptCheckpointError(f"{path} is not a readable checkpoint ({one_line(err)}); "
-                                         "it may be truncated or corrupt: delete it and fetch it again") from None
-        if weights_only:
+        holds_objects = "Unsupported global" in str(err)
+        if holds_objects and weights_only:
             raise CheckpointError(f"{path} holds Python objects besides tensors and weights_only=True refuses them; "
                                   "pass weights_only=False if you trust the file") from None
-    except Exception as err:  # torch reports damaged files with many exception types
-        raise CorruptCheckpointError(f"{path} is not a readable checkpoint ({one_line(err)}); "
-                                     "it may be truncated or corrupt: delete it and fetch it again") from None
+        # The tensors-only loader refuses some valid files for other reasons than a global;
+        # a file laid out like a complete torch.save file gets the full loader too.
+        if not (holds_objects or (not weights_only and looks_intact(path))):
+            raise CorruptCheckpointError(unreadable_message(path)) from None
+    except Exception:  # torch reports damaged files with many exception types
+        raise CorruptCheckpointError(unreadable_message(path)) from None
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:
-        raise CorruptCheckpointError(f"{path} is not a readable checkpoint ({one_line(err)})") from None
+    except (ImportError, AttributeError) as err:
+        if not looks_intact(path):
+            raise CorruptCheckpointError(unreadable_message(path)) from None
+        raise CorruptCheckpointError(
+            f"{path} is not a readable checkpoint: it holds Python objects this installation cannot rebuild "
+            f"({one_line(err)}); {ACCEPTED}"
+        ) from None
+    except Exception:
+        raise CorruptCheckpointError(unreadable_message(path)) from None
 
 
 def shapes_of(state_dict: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:

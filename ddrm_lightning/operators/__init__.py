@@ -2,12 +2,15 @@
 
 from .base import SVDOperator, flatten_image
 from .blur import Deblurring, blur_matrix, gaussian_kernel
+from .boundary import BOUNDARIES
 from .color import Colorization
 from .compressed_sensing import WalshHadamardCS, fwht
 from .dense import DenseOperator
 from .identity import Denoising
 from .inpainting import Inpainting, box_mask, file_mask, random_mask, text_mask
-from .registry import available_operators, build_operator, parameters_of
+from .degradation import Degradation, sigma_0_of
+from .errors import GeometryError
+from .registry import available_operators, build_operator, image_size_behind, parameters_of
 from .separable import SeparableOperator
 from .superres import BicubicSuperResolution, SuperResolution, bicubic_kernel
 
@@ -15,6 +18,10 @@ __all__ = [
     "SVDOperator",
     "flatten_image",
     "build_operator",
+    "image_size_behind",
+    "Degradation",
+    "GeometryError",
+    "sigma_0_of",
     "available_operators",
     "parameters_of",
     "Denoising",
@@ -22,6 +29,7 @@ __all__ = [
     "BicubicSuperResolution",
     "SeparableOperator",
     "Deblurring",
+    "BOUNDARIES",
     "Colorization",
     "WalshHadamardCS",
     "Inpainting",

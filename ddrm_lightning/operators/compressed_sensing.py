@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .base import SVDOperator
+from .errors import GeometryError
 from .layout import as_flat, as_image, inverse_permutation
 
 
@@ -82,7 +83,10 @@ class WalshHadamardCS(SVDOperator):
         super().__init__(channels, height, width)
         size = height * width
         if size & (size - 1):
-            raise ValueError(f"Walsh–Hadamard compressive sensing needs H·W to be a power of two, got {height}×{width}")
+            raise GeometryError(
+                f"Walsh–Hadamard compressive sensing needs H·W to be a power of two (e.g. 256×256, 512×1024), "
+                f"got {height}×{width} (H·W = {size})"
+            )
         if isinstance(factor, bool) or not isinstance(factor, int) or not 1 <= factor <= size:
             raise ValueError(f"compression factor must be an integer in [1, H·W={size}], got {factor!r}")
         self.factor = factor

@@ -13,6 +13,7 @@ from .blur import DEFAULT_ZERO_THRESHOLD, Deblurring, gaussian_kernel, resolve_a
 from .color import Colorization
 from .compressed_sensing import WalshHadamardCS
 from .dense import DenseOperator
+from .errors import GeometryError
 from .identity import Denoising
 from .inpainting import LOREM, Inpainting, box_mask, check_mask, file_mask, random_mask, text_mask
 from .superres import BicubicSuperResolution, SuperResolution
@@ -36,9 +37,10 @@ def _sr_bicubic(c, h, w, factor, *, zero_threshold=DEFAULT_ZERO_THRESHOLD):
     return BicubicSuperResolution(c, h, w, factor, zero_threshold=zero_threshold)
 
 
-def _deblur_uni(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+def _deblur_uni(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False, boundary="zero"):
     k = uniform_kernel()
-    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=_check_legacy(legacy))
+    legacy = _check_legacy(legacy)
+    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=legacy, boundary=boundary)
 
 
 def _kernel_dtype(legacy: bool) -> torch.dtype:
@@ -46,27 +48,27 @@ def _kernel_dtype(legacy: bool) -> torch.dtype:
     return torch.float32 if legacy else torch.float64
 
 
-def _deblur_gauss(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+def _deblur_gauss(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False, boundary="zero"):
     k = gaussian_kernel(10.0, 2, dtype=_kernel_dtype(_check_legacy(legacy)))
-    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=legacy)
+    return Deblurring(c, h, w, k, k, zero_threshold=zero_threshold, legacy=legacy, boundary=boundary)
 
 
-def _deblur_aniso(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False):
+def _deblur_aniso(c, h, w, *, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False, boundary="zero"):
     dtype = _kernel_dtype(_check_legacy(legacy))
     rows, cols = gaussian_kernel(1.0, 4, dtype=dtype), gaussian_kernel(20.0, 4, dtype=dtype)
-    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy)
+    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy, boundary=boundary)
 
 
 def _deblur(
     c, h, w, *, kernel_rows=None, kernel_cols=None, kernel=None, sigma_rows=None, sigma_cols=None, sigma=None,
-    radius=None, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False,
+    radius=None, zero_threshold=DEFAULT_ZERO_THRESHOLD, legacy=False, boundary="zero",
 ):
     if radius is not None and sigma is None and sigma_rows is None and sigma_cols is None:
         raise ValueError("radius only applies to Gaussian kernels (sigma, sigma_rows, sigma_cols)")
     dtype = _kernel_dtype(_check_legacy(legacy))
     rows = resolve_axis_kernel("rows", kernel, kernel_rows, sigma, sigma_rows, radius, dtype)
     cols = resolve_axis_kernel("cols", kernel, kernel_cols, sigma, sigma_cols, radius, dtype)
-    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy)
+    return Deblurring(c, h, w, rows, cols, zero_threshold=zero_threshold, legacy=legacy, boundary=boundary)
 
 
 def _color(c, h, w):
@@ -164,3 +166,19 @@ def _lookup(name: str) -> tuple[str, Callable[..., SVDOperator], int | None]:
 
 def _keywords(builder: Callable) -> list[str]:
     return [p.name for p in inspect.signature(builder).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+
+# Operators whose measurement is the image downscaled by their factor K.
+_DOWNSCALING = ("sr{K}", "sr_bicubic{K}")
+
+
+def image_size_behind(name: str, height: int, width: int, **params) -> tuple[int, int]:
+    """The (H, W) of the image whose measurement by operator ``name`` is a (height, width) image:
+    K times larger for super-resolution, the same for every other operator."""
+    pattern, _, factor = _lookup(name)
+    if pattern in _DOWNSCALING:
+        return height * factor, width * factor
+    return height, width
+
+
+__all__ = ["GeometryError", "available_operators", "build_operator", "image_size_behind", "parameters_of"]

@@ -5,8 +5,9 @@ With the 1-D SVDs A_r = U_r S_r V_rᵀ (h×H) and A_c = U_c S_c V_cᵀ (w×W),
     Y = U_r (S_r Z S_cᵀ) U_cᵀ,   Z = V_rᵀ X V_c,
 
 so the 2-D singular values are s_r[i]·s_c[j] (i < h, j < w), the same in every
-channel. Memory is O(H² + W²) for the 1-D factors plus O(C·H·W) for the
-index maps that put the spectral entries in descending order.
+channel. Memory is O(H² + W²) for the 1-D factors, O(H·W) for the index maps
+that put the spectral entries in descending order (O(C·H·W) in the legacy tiled
+mode) and O(C·H·W) for the singular values.
 """
 
 from __future__ import annotations
@@ -99,16 +100,21 @@ class SeparableOperator(SVDOperator):
         inside[:h, :w] = True
         null_positions = torch.nonzero(~inside.reshape(-1)).reshape(-1)
         order = torch.cat([i * width + j, null_positions])  # Z positions (H·W grid), spectral order
-        channel = torch.arange(channels)
-        spec_index = (channel[None, :] * (height * width) + order[:, None]).reshape(-1)
-        left_index = (channel[None, :] * (h * w) + by_value[:, None]).reshape(-1)
-        singulars = grid[by_value].repeat_interleave(channels)
         if tiled_singulars:
             if (h, w) != (height, width):
                 raise ValueError("tiled (legacy) singular values are defined for square blur matrices only")
+            # The re-sort mixes channels, so the index runs over all C·H·W entries.
+            channel = torch.arange(channels)
+            spec_index = (channel[None, :] * (height * width) + order[:, None]).reshape(-1)
+            left_index = (channel[None, :] * (h * w) + by_value[:, None]).reshape(-1)
             tiled = grid[by_value].repeat(channels)
             resort = torch.sort(tiled, descending=True, stable=True).indices
             spec_index, left_index, singulars = spec_index[resort], left_index[resort], tiled[resort]
+        else:
+            # Every channel shares one order, so an index over the H·W grid suffices (C times less memory).
+            spec_index, left_index = order, by_value
+            singulars = grid[by_value].to(torch.get_default_dtype()).repeat_interleave(channels)
+        self.per_channel_index = not tiled_singulars
         self.register_buffer("_singulars", singulars.to(dtype))
         self.register_buffer("spec_index", spec_index)
         self.register_buffer("spec_inverse", inverse_permutation(spec_index))
@@ -120,19 +126,32 @@ class SeparableOperator(SVDOperator):
         """(C, h, w): the shape of Y."""
         return (self.channels, self.low_height, self.low_width)
 
+    def _gather(self, grids: Tensor, index: Tensor) -> Tensor:
+        """(B, C, P) per-channel grids -> (B, C·P) spectral order (entry k·C + c)."""
+        if self.per_channel_index:
+            return grids.index_select(2, index).transpose(1, 2).reshape(grids.shape[0], -1)
+        return grids.reshape(grids.shape[0], -1).index_select(1, index)
+
+    def _scatter(self, z: Tensor, inverse: Tensor) -> Tensor:
+        """The inverse of ``_gather``: (B, C·P) -> (B, C, P)."""
+        batch, channels = z.shape[0], self.channels
+        if self.per_channel_index:
+            return z.reshape(batch, -1, channels).transpose(1, 2).index_select(2, inverse)
+        return z.index_select(1, inverse).reshape(batch, channels, -1)
+
     def Vt(self, x: Tensor) -> Tensor:
         z = self.V_r.mT @ as_image(x, self.image_shape) @ self.V_c
-        return z.reshape(x.shape[0], -1).index_select(1, self.spec_index)
+        return self._gather(z.reshape(x.shape[0], self.channels, -1), self.spec_index)
 
     def V(self, z: Tensor) -> Tensor:
-        grid = as_flat(z, self.n, "a spectral vector").index_select(1, self.spec_inverse)
+        grid = self._scatter(as_flat(z, self.n, "a spectral vector"), self.spec_inverse)
         return self.V_r @ grid.reshape(z.shape[0], *self.image_shape) @ self.V_c.mT
 
     def Ut(self, y: Tensor) -> Tensor:
         z = self.U_r.mT @ as_image(y, self.low_shape) @ self.U_c
-        return z.reshape(y.shape[0], -1).index_select(1, self.left_index)
+        return self._gather(z.reshape(y.shape[0], self.channels, -1), self.left_index)
 
     def U(self, z: Tensor) -> Tensor:
-        grid = as_flat(z, self.m, "a left-spectral vector").index_select(1, self.left_inverse)
+        grid = self._scatter(as_flat(z, self.m, "a left-spectral vector"), self.left_inverse)
         y = self.U_r @ grid.reshape(z.shape[0], *self.low_shape) @ self.U_c.mT
         return y.reshape(z.shape[0], -1)

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import SVDOperator
+from .errors import GeometryError
+from .boundary import boundary_index
 from .layout import as_flat, as_image
 from .separable import SeparableOperator
 
@@ -18,7 +20,7 @@ def check_factor(factor: int, height: int, width: int) -> None:
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise ValueError(f"super-resolution factor must be an integer >= 1, got {factor!r}")
     if height % factor or width % factor:
-        raise ValueError(f"super-resolution factor {factor} must divide the image size {height}×{width}")
+        raise GeometryError(f"super-resolution factor {factor} must divide the image size {height}×{width}")
 
 
 def dct_basis(size: int) -> Tensor:
@@ -105,21 +107,15 @@ def bicubic_kernel(factor: int) -> Tensor:
     return k / k.sum()
 
 
-def reflect_index(j: Tensor, size: int) -> Tensor:
-    """Whole-sample symmetric extension: −1 -> 0, size -> size − 1, repeated periodically (period 2·size)."""
-    j = j.remainder(2 * size)
-    return torch.where(j >= size, 2 * size - 1 - j, j)
-
-
 def strided_conv_matrix(kernel: Tensor, size: int, stride: int) -> Tensor:
-    """(size/stride, size) matrix of the strided correlation with reflective padding.
+    """(size/stride, size) matrix of the strided correlation with the ``reflect`` boundary (boundary.py).
 
     Output r is centred at pixel c = stride//2 + r·stride and reads taps t at
     pixels c − n/2 + t (n = kernel length), reflected into the image.
     """
     n = kernel.numel()
     centres = stride // 2 + stride * torch.arange(size // stride)
-    columns = reflect_index(centres[:, None] - n // 2 + torch.arange(n)[None, :], size)
+    columns = boundary_index(centres[:, None] - n // 2 + torch.arange(n)[None, :], size, "reflect")
     matrix = torch.zeros(size // stride, size, dtype=kernel.dtype)
     return matrix.scatter_add_(1, columns, kernel.expand(size // stride, n).contiguous())
 

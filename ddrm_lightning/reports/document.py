@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,21 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Picture:
-    """An image by path relative to the report (a block, or a table cell)."""
+    """An image by path relative to the report (a block, or a table cell).
+
+    ``full_size``: shown at its own pixel size in HTML (scrolling sideways when wider than the page),
+    for figures with text that shrinking would make unreadable.
+    """
 
     path: str
     alt: str
     width: int | None = None
+    full_size: bool = False
+
+
+def _url(path: str) -> str:
+    # Photo names may hold spaces, '#' or '(' which would end or break a Markdown link.
+    return quote(path, safe="/")
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,8 @@ Block = Heading | Paragraph | Picture | Table | Code
 
 def _md_cell(cell) -> str:
     if isinstance(cell, Picture):
-        return f"![{cell.alt}]({cell.path})"
+        alt = cell.alt.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({_url(cell.path)})"
     return str(cell).replace("|", "\\|").replace("\n", " ")
 
 
@@ -58,7 +70,10 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
 
 def _html_picture(picture: Picture) -> str:
     width = f" width='{picture.width}'" if picture.width else ""
-    return f"<img src='{html.escape(picture.path)}' alt='{html.escape(picture.alt)}'{width}>"
+    image = f"<img src='{html.escape(_url(picture.path))}' alt='{html.escape(picture.alt)}'{width}"
+    if picture.full_size:
+        return f"<div class='wide'>{image} class='full-size'></div>"
+    return image + ">"
 
 
 def _html_cell(cell) -> str:
@@ -95,6 +110,8 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 img { max-width: 100%; image-rendering: pixelated; }
+img.full-size { max-width: none; }
+div.wide { overflow-x: auto; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 """
 
@@ -110,7 +127,7 @@ def to_html(title: str, blocks: list[Block]) -> str:
         elif isinstance(block, Paragraph):
             parts.append(f"<p>{e(block.text)}</p>")
         elif isinstance(block, Picture):
-            parts.append(f"<p>{_html_picture(block)}</p>")
+            parts.append(_html_picture(block) if block.full_size else f"<p>{_html_picture(block)}</p>")
         elif isinstance(block, Table):
             parts.append(html_table(block.headers, block.rows))
         elif isinstance(block, Code):

@@ -1,11 +1,12 @@
 """GIQA of a finished sweep, after the fact: every original, degraded and restored image of every task.
 
-    python -m ddrm_lightning.reports.giqa_sweep OUT_DIR [--reference DIR] [--inception-weights FILE]
+    python -m ddrm_lightning.reports.giqa_sweep OUT_DIR [--reference DIR|bundled:NAMES|hf:DATASET[@SPLIT]]
 
 GIQA (``metrics.giqa``) needs a reference set of clean images of the domain. Two choices:
 
-* ``reference`` = a folder of clean images (or a features file): GIQA is fitted on it once and
-  every image is scored against it.
+* ``reference`` = clean images of the domain: a folder, a dataset (``bundled:training``, the
+  embedded prior's training photos, other ``bundled:<names>``, ``hf:<dataset>[@<split>]``) or a
+  features file: GIQA is fitted on it once and every image is scored against it.
 * by default, the sweep's own originals (one per id, whichever task wrote it first). Scored
   naively, an original would be its own nearest neighbour (a KNN score of 1e12), so KNN-GIQA
   is *leave-one-out*: every image of id i — its original, its degraded input and its
@@ -23,8 +24,11 @@ be averaged. Degraded images smaller than their original (super-resolution's y) 
 to the original's size first (bilinear, antialiased), as ``metrics.score_restoration`` does.
 
 Writes ``giqa.csv`` and ``giqa_summary.csv`` (``giqa_files``) into the sweep folder and returns
-the summary rows. Without features (no Inception weights and no extractor given), nothing is
-scored: every summary row carries the one-line reason and ``giqa.csv`` is removed.
+the summary rows; what the fit had to adjust for a small reference set (``GIQA.notes_``) is in
+the ``note`` of every row. Without features (no Inception weights that can be had, and no
+extractor given), nothing is scored: every summary row carries the one-line reason and
+``giqa.csv`` is removed. The Inception weights are fetched into the torch hub cache on first
+use unless ``download`` is False.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from torch.nn import functional as F
 from ..metrics.availability import Unavailable
 from ..metrics.features import feature_network
 from ..metrics.giqa import GIQA, relative_score
-from ..metrics.reference import reference_features
+from ..metrics.reference import check_reference, reference_features
 from .giqa_files import GIQA_CSV, GIQA_METRICS, GIQA_SUMMARY, write_giqa_csv, write_giqa_summary
 from .sweep_files import SweepTask, image_path, load_image, sweep_tasks
 
@@ -125,7 +129,7 @@ def _features(net: Callable[[Tensor], Tensor], images: list[_Scored], batch_size
 
 def leave_one_out_knn(queries: np.ndarray, query_ids: Sequence[str], reference: np.ndarray, reference_ids: Sequence[str],
                       k: int = 1) -> np.ndarray:
-    """KNN-GIQA, Σ_{j≤K} 1 / d_j (L1), of each query against the reference rows of *other* ids.
+    """KNN-GIQA, 1 / (mean L1 distance to the K nearest), of each query against the reference rows of *other* ids.
 
     K is capped at the number of reference rows a query may use.
     """
@@ -140,13 +144,15 @@ def leave_one_out_knn(queries: np.ndarray, query_ids: Sequence[str], reference: 
         for row, query_id in enumerate(query_ids[start : start + _QUERY_CHUNK]):
             if query_id in position:
                 distances[row, position[query_id]] = math.inf
-        # An excluded entry is infinitely far: should K reach it, it adds 1/inf = 0.
         nearest = distances.topk(min(int(k), len(reference_ids)), dim=1, largest=False).values
-        scores[start : start + len(chunk)] = (1.0 / nearest.clamp_min(_MIN_DISTANCE)).sum(dim=1).numpy()
+        # An excluded entry is infinitely far: it is among the K only when K exceeds what the query may use.
+        usable = torch.isfinite(nearest)
+        mean = torch.where(usable, nearest, 0.0).sum(dim=1) / usable.sum(dim=1).clamp_min(1)
+        scores[start : start + len(chunk)] = (1.0 / mean.clamp_min(_MIN_DISTANCE)).numpy()
     return scores
 
 
-def _summarise(tasks: list[SweepTask], rows: list[dict]) -> list[dict]:
+def _summarise(tasks: list[SweepTask], rows: list[dict], note: str = "") -> list[dict]:
     summary = []
     for task in tasks:
         for kind in GIQA_KINDS:
@@ -160,7 +166,7 @@ def _summarise(tasks: list[SweepTask], rows: list[dict]) -> list[dict]:
                 mean = float(np.mean(values))
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 summary.append({"task": task.name, "kind": kind, "metric": metric, "mean": mean, "std": std,
-                                "count": len(values), "note": ""})
+                                "count": len(values), "note": note})
     return summary
 
 
@@ -176,18 +182,25 @@ def score_sweep_giqa(
     seed: int = 0,
     batch_size: int = 32,
     device: torch.device | str = "cpu",
+    download: bool = True,
+    reference_size: int | None = None,
+    reference_limit: int | None = None,
 ) -> list[dict]:
     """Score a sweep's original, degraded and restored images with GMM- and KNN-GIQA (see the module docstring).
 
     Args:
         out_dir: a finished sweep folder.
         extractor: images in [0, 1] (B, 3, H, W) -> features (B, D); default Inception pool3.
-        reference: clean images (folder), or their features (tensor, array, .pt/.npy file) from the
-            same extractor; default the sweep's originals, leave-one-out.
+        reference: clean images (a folder, ``bundled:<names>``, ``hf:<dataset>[@split]``, a dataset),
+            or their features (tensor, array, .pt/.npy file) from the same extractor; default the
+            sweep's originals, leave-one-out.
         inception_weights: Inception-v3 FID weights file or folder (default: the torch hub cache).
         n_components, k, pca_variance: GIQA's mixture size, neighbours and PCA variance (None = no PCA).
         seed: seed of the mixture's initialisation.
         batch_size, device: feature extraction settings.
+        download: fetch the Inception weights into the torch hub cache when they are missing.
+        reference_size, reference_limit: centre-crop reference images to this size / use the first
+            this many (None: as stored / all).
 
     Returns the summary rows (task, kind, metric, mean, std, count, note), as written to giqa_summary.csv.
     """
@@ -197,15 +210,14 @@ def score_sweep_giqa(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     GIQA(n_components=n_components, k=k, pca_variance=pca_variance)  # validates the settings before any work
-    if isinstance(reference, (str, Path)) and not Path(reference).expanduser().exists():
-        raise ValueError(f"GIQA reference {reference} does not exist; give a folder of clean images or a features file")
+    check_reference(reference)
     tasks, images = _collect(out_dir)
     if not images:
         raise ValueError(f"{out_dir} holds no original, degraded or restored PNGs to score")
     reference_text = "the sweep's originals, leave-one-out (GMM fitted on all)" if reference is None else (
         str(reference) if isinstance(reference, (str, Path)) else "features given in memory")
 
-    net = feature_network(extractor, inception_weights)
+    net = feature_network(extractor, inception_weights, download=download)
     if isinstance(net, Unavailable):
         notes = [{"task": t.name, "kind": kind, "metric": m, "mean": None, "std": None, "count": None, "note": str(net)}
                  for t in tasks for kind in GIQA_KINDS for m in GIQA_METRICS]
@@ -229,7 +241,8 @@ def score_sweep_giqa(
         reference_ids = list(first)
         ref = features[[first[i] for i in reference_ids]]
     else:
-        ref = reference_features(reference, net, batch_size=int(batch_size), device=device).double().numpy()
+        ref = reference_features(reference, net, batch_size=int(batch_size), device=device, image_size=reference_size,
+                                 limit=reference_limit).double().numpy()
         if ref.ndim != 2 or ref.shape[1] != features.shape[1]:
             raise ValueError(f"reference features have shape {tuple(ref.shape)}, the extractor gives {features.shape[1]} dimensions")
 
@@ -255,7 +268,7 @@ def score_sweep_giqa(
             row[f"{metric}_rel"] = None if rel is None or not math.isfinite(rel) else rel
 
     write_giqa_csv(out_dir, rows)
-    summary = _summarise(tasks, rows)
+    summary = _summarise(tasks, rows, "; ".join(giqa.notes_))
     write_giqa_summary(out_dir, summary, reference_text)
     return summary
 
@@ -274,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command line; exit 0 when scored, 1 when the features are unavailable, 2 for a bad argument."""
     parser = argparse.ArgumentParser(prog="python -m ddrm_lightning.reports.giqa_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", help="a finished sweep folder")
-    parser.add_argument("--reference", default=None, help="folder of clean images (default: the sweep's originals, leave-one-out)")
+    parser.add_argument("--reference", default=None, help="folder of clean images, bundled:<names> (bundled:training), "
+                        "hf:<dataset>[@split] or a features file (default: the sweep's originals, leave-one-out)")
+    parser.add_argument("--reference-size", type=int, default=None, help="centre-crop reference images to this size")
+    parser.add_argument("--reference-limit", type=int, default=None, help="use only the first N reference images")
+    parser.add_argument("--no-download", action="store_true", help="do not fetch missing Inception weights")
     parser.add_argument("--inception-weights", default=None, help="Inception-v3 FID weights file or folder")
     parser.add_argument("--components", type=int, default=5, help="Gaussian mixture components (default 5)")
     parser.add_argument("--k", type=int, default=1, help="neighbours of KNN-GIQA (default 1)")
@@ -287,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = score_sweep_giqa(
             args.out_dir, reference=args.reference, inception_weights=args.inception_weights, n_components=args.components,
             k=args.k, pca_variance=args.pca, seed=args.seed, batch_size=args.batch_size, device=args.device,
+            download=not args.no_download, reference_size=args.reference_size, reference_limit=args.reference_limit,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"giqa_sweep: error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 Sections: the run (tasks, steps, images), an overview of every task and method, metrics that
 could not be computed and why, then per task a summary (metric × method), DDRM against each
-baseline, an image grid ``grids/<task>.png`` (rows original | degraded | restored, then the
-baselines written; one column per image) and the per-pixel standard deviation of the samples of
-each image when ``<task>/samples/`` exists (``grids/std/<task>/<id>.png``, one colour scale for
+baseline, a labelled image grid ``grids/<task>.png`` (rows original | degraded | restored, then
+the baselines written; one column per image, each restored tile captioned with its PSNR; in
+measurement mode, without ground truth, rows degraded | restored | baselines captioned with their
+consistency, and a table linking each photo's images) and the per-pixel standard deviation of the
+samples of each image when ``<task>/samples/`` exists (``grids/std/<task>/<id>.png``, one colour scale for
 the whole report); failed samples; GIQA scored after the sweep (``giqa_summary.csv``, see
 ``giqa_sweep``) when present; the configuration.
 """
@@ -19,13 +21,35 @@ import yaml
 from ..results import atomic_write_text
 from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
 from .giqa_files import GIQA_SUMMARY, read_giqa_summary
-from .images import complete_ids, grid_kinds, safe_name, save_std_maps, std_maps, write_grid
-from .sweep_files import MAIN_METHOD, SweepTask, config_value, read_config, read_metrics, read_summary, sampled_ids, sweep_tasks
+from .images import (
+    METHOD_KINDS,
+    complete_ids,
+    grid_kinds,
+    has_ground_truth,
+    safe_name,
+    save_std_maps,
+    std_maps,
+    tile_captions,
+    write_grid,
+)
+from .sweep_files import (
+    MAIN_METHOD,
+    WRITTEN_KINDS,
+    SweepTask,
+    config_value,
+    image_path,
+    read_config,
+    read_metrics,
+    read_summary,
+    sampled_ids,
+    sweep_tasks,
+    to_float,
+)
 from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, fmt, fmt_stat, metric_sort_key
 
-# Columns of the overview: the metrics published tables report.
+# Columns of the overview: the metrics published tables report, then those a sweep without ground truth has too.
 OVERVIEW_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "giqa_gmm", "giqa_knn",
-                    "giqa_gmm_rel", "giqa_knn_rel")
+                    "giqa_gmm_rel", "giqa_knn_rel", "consistency", "seconds", "errors")
 # Baselines are not timed (their rows say 0 s) and never fail: no verdict on these.
 NOT_COMPARED = {"seconds", "errors"}
 
@@ -75,15 +99,43 @@ def baseline_table(summary: list[dict]) -> Table:
     return Table(["metric", "baseline", MAIN_METHOD, "baseline value", f"{MAIN_METHOD} − baseline", "better"], rows)
 
 
+def _overview_cell(row: dict | None, method: str, metric: str) -> str:
+    if metric == "seconds" and method != MAIN_METHOD:
+        return "not timed"
+    if row is None or row["mean"] is None:
+        return "n/a"
+    if metric == "errors":
+        return f"{int(row['mean'])} of {row['count']}"
+    return fmt(row["mean"])
+
+
 def overview_table(tasks: list[SweepTask], summary: list[dict]) -> Table:
-    """Every task and method on one line: the means of the metrics that have any."""
-    means = {(r["task"], r["method"], r["metric"]): r["mean"] for r in summary}
+    """Every task and method on one line: the means of the metrics that have any; errors as a count."""
+    cells = {(r["task"], r["method"], r["metric"]): r for r in summary}
     metrics = [m for m in OVERVIEW_METRICS if any(r["metric"] == m and r["mean"] is not None for r in summary)]
     rows = []
     for task in tasks:
         for method in _methods([r for r in summary if r["task"] == task.name]):
-            rows.append([task.name or task.label, method, *(fmt(means.get((task.name, method, m))) or "n/a" for m in metrics)])
+            rows.append([task.name or task.label, method,
+                         *(_overview_cell(cells.get((task.name, method, m)), method, m) for m in metrics)])
     return Table(["task", "method", *metrics], rows)
+
+
+def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
+    """One row per photo: DDRM's consistency and each image written of it (degraded, restored, baselines)."""
+    consistency = {r["id"]: to_float(r.get("consistency")) for r in task.rows
+                   if (r.get("method") or MAIN_METHOD) == MAIN_METHOD and (r.get("status") or "ok") == "ok"}
+    kinds = [k for k in WRITTEN_KINDS if any(image_path(task.folder, k, i).is_file() for i in ids)]
+    names = {kind: next((m for m, k in METHOD_KINDS.items() if k == kind), kind) for kind in kinds}
+
+    def cell(kind: str, sample_id: str):
+        path = image_path(task.folder, kind, sample_id)
+        if not path.is_file():
+            return "not written"
+        return Picture(path.relative_to(out_dir).as_posix(), f"{sample_id} {names[kind]}", 160)
+
+    rows = [[i, fmt(consistency.get(i)) or "n/a", *(cell(k, i) for k in kinds)] for i in ids]
+    return Table(["photo", f"{MAIN_METHOD} consistency", *(names[k] for k in kinds)], rows)
 
 
 def unavailable_table(summary: list[dict]) -> Table:
@@ -125,7 +177,8 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
 
     grids, used_names = {}, set()
     for task in tasks:
-        shown = complete_ids(task.folder, _grid_ids(task))[: int(max_grid_samples)]
+        complete = complete_ids(task.folder, _grid_ids(task))
+        shown = complete[: int(max_grid_samples)]
         if not shown:
             continue
         name = safe_name(task.name)
@@ -133,8 +186,9 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
             name += "_"
         used_names.add(name)
         kinds = grid_kinds(task.folder, shown)
-        path = write_grid(task.folder, shown, out_dir / "grids" / f"{name}.png", kinds)
-        grids[task.name] = (path.relative_to(out_dir).as_posix(), shown, kinds, name)
+        grid = write_grid(task.folder, shown, out_dir / "grids" / f"{name}.png", kinds, tile_captions(task.rows))
+        grids[task.name] = {"path": grid.path.relative_to(out_dir).as_posix(), "shown": shown, "kinds": kinds,
+                            "name": name, "complete": complete}
 
     # One colour scale for every std map of the report, so maps of different tasks compare.
     maps = {t.name: std_maps(t.folder, sampled_ids(t.folder)[: int(max_grid_samples)]) for t in tasks}
@@ -142,12 +196,15 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
     std_rows = {}
     for task in tasks:
         if maps[task.name]:
-            folder = out_dir / "grids" / "std" / (grids[task.name][3] if task.name in grids else safe_name(task.name))
+            folder = out_dir / "grids" / "std" / (grids[task.name]["name"] if task.name in grids else safe_name(task.name))
             std_rows[task.name] = save_std_maps(maps[task.name], folder, vmax)
 
     failures = [r for r in metrics_rows if r.get("status") == "error"]
+    recorded = config_value(config, "data.measurement")
+    measurement = bool(recorded) if recorded is not None else bool(tasks) and not any(has_ground_truth(t.folder) for t in tasks)
     blocks = [Heading(1, "Sweep report"), Table(["", ""], [
         ["folder", str(out_dir)],
+        ["ground truth", "none: measurement mode, the inputs are the degraded images" if measurement else "yes"],
         ["tasks", ", ".join(t.title for t in tasks) or "none"],
         ["steps", str(config_value(config, "model.timesteps") or "not recorded")],
         ["images", str(len({r.get("id") for r in metrics_rows}))],
@@ -166,9 +223,16 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         blocks += [Heading(3, "DDRM against the baselines")]
         blocks += [baselines if baselines.rows else Paragraph("No baseline to compare with.")]
         if task.name in grids:
-            path, shown, kinds, _ = grids[task.name]
-            blocks += [Heading(3, "Images"), Picture(path, task.name or "all"),
-                       Paragraph(f"Rows: {', '.join(kinds)}. Columns: {', '.join(shown)}.")]
+            grid = grids[task.name]
+            shown, kinds, complete = grid["shown"], grid["kinds"], grid["complete"]
+            measured = "its consistency ‖Hx̂ − y‖/√m" if not has_ground_truth(task.folder) else "its PSNR"
+            first = f" (the first {len(shown)} of {len(complete)} images)" if len(shown) < len(complete) else ""
+            blocks += [Heading(3, "Images"), Picture(grid["path"], task.name or "all", full_size=True),
+                       Paragraph(f"Rows: {', '.join(kinds)}. Columns: {', '.join(shown)}{first}. Under each restored "
+                                 f"image {measured}; under an enlarged one its own size.")]
+            if not has_ground_truth(task.folder):
+                # Without ground truth the photos are the user's own: every one is listed, linked at full size.
+                blocks += [Heading(3, "Photos"), photo_table(task, out_dir, complete)]
         if task.name in std_rows:
             blocks += [Heading(3, "Sample diversity"), Paragraph(
                 "Per-pixel standard deviation over the samples of each image (mean over RGB; colour scale 0 to "

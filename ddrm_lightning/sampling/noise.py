@@ -2,7 +2,7 @@
 
 A sample's restoration must not depend on the other samples of its batch, so
 the usual source is one ``torch.Generator`` per sample (seeded from the sample's
-own seed, see ``ddrm_lightning.seeding``). A single generator for the whole batch
+own seed, see ``ddrm_lightning.randomness``). A single generator for the whole batch
 is accepted too (cheaper; then results depend on the batch composition).
 """
 

@@ -1,0 +1,27 @@
+"""Restoration as plain functions of tensors: tasks, priors, one batch restored, its records.
+
+Nothing here imports Lightning or writes files: the LightningModule (``module.py``), the Python
+API (``ddrm_lightning.restore``) and the benchmarks all call ``restore_batch``.
+"""
+
+from .checks import check_prior, check_tasks
+from .core import BASELINES, RestoredBatch, SamplerSettings, baselines, crop_to, restore_batch
+from .prior import Prior, alphas_cumprod_of
+from .records import Restoration, to_unit
+from .task import Task
+
+__all__ = [
+    "BASELINES",
+    "Prior",
+    "Restoration",
+    "RestoredBatch",
+    "SamplerSettings",
+    "Task",
+    "alphas_cumprod_of",
+    "baselines",
+    "check_prior",
+    "check_tasks",
+    "crop_to",
+    "restore_batch",
+    "to_unit",
+]

@@ -1,0 +1,65 @@
+"""A diffusion prior as the sampler needs it: ε(x_t, t, labels), ᾱ_t, and optional guidance."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..sampling import classifier_guidance
+
+# () -> a context manager the network runs under (e.g. the Trainer's autocast).
+NetworkContext = Callable[[], contextlib.AbstractContextManager]
+
+
+@dataclass
+class Prior:
+    """The ε-network of a loaded checkpoint with its schedule.
+
+    Args:
+        network: ``(x, t, labels) -> ε`` (an ``EpsModel``, possibly compiled).
+        alphas_cumprod: ᾱ_t (T,) of the training schedule.
+        channels: image channels the network restores.
+        num_classes: set for class-conditional networks (labels are passed to them only).
+        channels_last: feed the network channels-last tensors.
+        network_context: what the network runs under (autocast for reduced precision); the
+            sampler's own arithmetic always runs in float32 outside it.
+        classifier: a noisy-image classifier for guidance, with ``classifier_scale`` > 0.
+    """
+
+    network: Callable[..., Tensor]
+    alphas_cumprod: Tensor
+    channels: int
+    num_classes: int | None = None
+    channels_last: bool = False
+    network_context: NetworkContext = contextlib.nullcontext
+    classifier: nn.Module | None = None
+    classifier_scale: float = 0.0
+
+    @classmethod
+    def from_loaded(cls, loaded, **kwargs) -> Prior:
+        """From a ``models.LoadedModel`` (``load_model``'s result), network in eval mode, no gradients."""
+        network = loaded.eps_model().requires_grad_(False).eval()
+        return cls(network=network, alphas_cumprod=alphas_cumprod_of(loaded.betas), channels=loaded.in_channels,
+                   num_classes=loaded.num_classes, **kwargs)
+
+    def eps(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
+        """ε(x_t, t) in float32."""
+        with self.network_context():
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.network(x, t, labels if self.num_classes else None).float()
+
+    def guidance(self, labels: Tensor):
+        """The classifier-guidance term for these labels, or None when guidance is off."""
+        if self.classifier is None or self.classifier_scale <= 0:
+            return None
+        return classifier_guidance(self.classifier, labels, self.classifier_scale)
+
+
+def alphas_cumprod_of(betas: Tensor) -> Tensor:
+    """ᾱ_t = Π_{s≤t}(1 − β_s), in float64 (the sampler takes square roots of values near 0 and 1)."""
+    return torch.cumprod(1.0 - betas.double(), 0)

@@ -1,0 +1,83 @@
+"""A restored batch as per-(sample, task) records: the pictures and CSV rows the writer stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .core import RestoredBatch
+from .task import Task
+
+
+@dataclass
+class Restoration:
+    """What one (sample, task) produced; images are (C, H, W) in [0, 1] on the CPU."""
+
+    task: str
+    id: str
+    source: str
+    seed: int
+    operator: str
+    sigma_y: float
+    images: dict[str, Tensor] = field(default_factory=dict)  # restored, degraded, original, observed, wiener
+    samples: list[Tensor] = field(default_factory=list)  # extra posterior samples (--model.samples > 1)
+    rows: list[dict] = field(default_factory=list)  # one CSV row per method
+
+
+def to_unit(x: Tensor) -> Tensor:
+    """Model space [-1, 1] -> pixel space [0, 1], clamped."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def _record(task: Task, batch: dict, i: int) -> Restoration:
+    return Restoration(task=task.name, id=batch["id"][i], source=batch["source"][i], seed=int(batch["seed"][i]),
+                       operator=task.operator, sigma_y=task.sigma_y)
+
+
+def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, dict[str, Tensor]],
+            timesteps: int) -> list[Restoration]:
+    """One ``Restoration`` per sample: its pictures, and one row per method with ``scores``.
+
+    A sample whose DDRM run went non-finite gets an error row and no DDRM picture.
+    """
+    degraded = to_unit(result.degraded).cpu()
+    methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
+    scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
+    extra = [to_unit(x).cpu() for x in result.extra]
+    originals = None if result.original is None else to_unit(result.original).cpu()
+    bad_step = result.bad_step.cpu()
+    finite = torch.isfinite(methods["ddrm"]).flatten(1).all(1)
+    out = []
+    for i in range(len(batch["id"])):
+        record = _record(task, batch, i)
+        failed = not bool(finite[i]) or int(bad_step[i]) >= 0
+        for name, x in methods.items():
+            row = {k: float(v[i]) for k, v in scores[name].items()}
+            row.update(method=name, status="ok", message="")
+            if name == "ddrm":  # the baselines' cost is negligible and not measured
+                row["seconds"] = result.seconds
+            if name == "ddrm" and failed:
+                step = int(bad_step[i]) if int(bad_step[i]) >= 0 else timesteps - 1
+                row.update(status="error",
+                           message=f"non-finite values (NaN/inf) at DDRM step {step + 1}/{timesteps}; no image written")
+                row.update({k: float("nan") for k in scores[name]})
+            record.rows.append(row)
+            if name == "ddrm" and failed:
+                continue
+            record.images["restored" if name == "ddrm" else name] = x[i]
+        record.images["degraded"] = degraded[i]
+        if originals is not None:
+            record.images["original"] = originals[i]
+        if not failed:
+            record.samples = [x[i] for x in extra]
+        out.append(record)
+    return out
+
+
+def failed(task: Task, batch: dict, i: int, message: str) -> Restoration:
+    """The record of a sample that could not be restored at all (undecodable file, bad size)."""
+    record = _record(task, batch, i)
+    record.rows.append({"method": "ddrm", "status": "error", "message": message, "seconds": 0.0})
+    return record

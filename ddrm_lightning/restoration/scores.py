@@ -1,0 +1,63 @@
+"""Per-image scores of a restored batch: consistency always; PSNR, SSIM and the sweep metrics with ground truth."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..metrics.image import psnr, ssim
+from .core import RestoredBatch
+from .records import to_unit
+
+
+def score_batch(result: RestoredBatch, sweep_metrics=None) -> dict[str, dict[str, Tensor]]:
+    """method -> metric -> (B,) values.
+
+    ``sweep_metrics`` (a ``metrics.SweepMetrics``, or None) also takes every image for the sweep-level
+    metrics (FID, KID) — except DDRM restorations that failed, which must not reach them.
+    """
+    scores = {name: {"consistency": value} for name, value in result.consistency.items()}
+    if result.original is None:
+        return scores
+    original = to_unit(result.original)
+    for name, x in result.methods.items():
+        x = to_unit(x)
+        scores[name].update(psnr=psnr(x, original), ssim=ssim(x, original))
+        if sweep_metrics is not None:
+            keep = ~result.failed if name == "ddrm" else torch.ones_like(result.failed)
+            scores[name].update(_sweep_update(sweep_metrics, name, x, original, keep))
+    return scores
+
+
+def _sweep_update(metrics, method: str, x: Tensor, original: Tensor, keep: Tensor) -> dict[str, Tensor]:
+    """Sweep metrics of the ``keep`` rows only; the other rows' per-image values are NaN."""
+    if bool(keep.all()):
+        return metrics.update(x, original, method=method)
+    if not bool(keep.any()):
+        return {name: torch.full((x.shape[0],), float("nan"), device=x.device) for name in metrics.per_image_names}
+    index = keep.nonzero().squeeze(1)
+    part = metrics.update(x.index_select(0, index), original.index_select(0, index), method=method)
+    out = {}
+    for name, values in part.items():
+        full = torch.full((x.shape[0],), float("nan"), device=values.device, dtype=values.dtype)
+        out[name] = full.index_copy(0, index.to(values.device), values)
+    return out
+
+
+def sweep_summary_rows(sweep_metrics: dict, methods) -> list[dict]:
+    """Summary rows of the sweep-level metrics (FID, KID, …) per task and method; a metric that could
+    not be computed becomes a row with its ``note``. Every rank must call ``compute`` (it synchronises)."""
+    rows = []
+    for task, metrics in sweep_metrics.items():
+        for method in methods:
+            values = metrics.compute(method)
+            for name, value in values.items():
+                if name.endswith("_std"):
+                    continue
+                row = {"task": task, "method": method, "metric": name, "mean": "", "std": "", "count": "", "note": ""}
+                if isinstance(value, (int, float)):
+                    row.update(mean=float(value), std=values.get(f"{name}_std", ""))
+                else:
+                    row["note"] = str(value)
+                rows.append(row)
+    return rows

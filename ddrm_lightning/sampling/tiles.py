@@ -1,0 +1,195 @@
+"""Restore images of any size with a prior trained at a fixed size: tiled ε with blended overlaps.
+
+DDRM calls the ε-model once per step on the whole image and applies its update to the whole
+image in the spectral basis of the whole-image operator H = U Σ Vᵀ. Tiling therefore lives
+entirely inside the ε-model: ``TiledEps`` runs the network on overlapping tiles of the network's
+own size, at most ``max_batch`` tiles per call, and fuses their outputs into one full-size ε with
+smooth overlap weights that sum to 1 at every pixel — the fusion of overlapping denoiser outputs of
+MultiDiffusion (Bar-Tal, Yariv, Lipman, Dekel: "MultiDiffusion: Fusing Diffusion Paths for
+Controlled Image Generation", ICML 2023), here with raised-cosine instead of uniform weights.
+
+Because every tile sees the same x_t, fusing ε is the same as fusing the clean estimates:
+x̂₀ = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t is affine in ε, so for weights w_k with Σ_k w_k = 1,
+Σ_k w_k x̂₀(ε_k) = x̂₀(Σ_k w_k ε_k). The DDRM update itself stays global, so measurement
+consistency is exactly that of an untiled run and no tile border is ever a border of the update.
+No noise is drawn per tile (DDRM draws its noise for the whole image from the sample's
+generator), so a restoration does not depend on ``max_batch``.
+
+Peak memory of the network is that of ``max_batch`` tiles, whatever the image size; only a few
+image-sized tensors (x_t, the fused output, the weight normaliser) grow with the photo.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+MIN_TILE = 8
+
+
+def _check_settings(tile: int, overlap: int) -> None:
+    # overlap <= tile // 2 keeps a tile's two ramps from meeting, so on a regular grid a pixel lies in
+    # at most two tiles per axis and neighbouring ramps are an exact partition of unity.
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < MIN_TILE:
+        raise ValueError(f"tile must be an integer >= {MIN_TILE}, got {tile!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= tile // 2:
+        raise ValueError(f"overlap must be an integer in [0, tile // 2] = [0, {tile // 2}] for tile={tile}, "
+                         f"got {overlap!r}")
+
+
+def _starts(size: int, tile: int, stride: int) -> list[int]:
+    """Tile starts along one axis: 0, stride, 2·stride, … and a last tile flush with the far border."""
+    if size <= tile:
+        return [0]
+    count = math.ceil((size - tile) / stride) + 1
+    return [k * stride for k in range(count - 1)] + [size - tile]
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """The (top, left) corners of tiles of side ``tile`` covering a height × width image.
+
+    Neighbouring tiles share at least ``overlap`` pixels; the last row and column of tiles is
+    flush with the image border (so it may overlap its neighbour by more). Along an axis where
+    the image is no longer than ``tile`` there is one tile, clipped to the image: the network
+    then runs on the image's own extent on that axis (a caller who needs the network's native
+    size pads the image first, e.g. ``data.geometry=pad``). Row-major order.
+    """
+    _check_settings(tile, overlap)
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be at least 1×1, got {height}×{width}")
+    stride = tile - overlap
+    return [(top, left) for top in _starts(height, tile, stride) for left in _starts(width, tile, stride)]
+
+
+def _ramp(length: int, overlap: int, flat_start: bool, flat_end: bool, *, dtype, device) -> Tensor:
+    """1-D weights: sin² rising over the first ``overlap`` samples, falling over the last, 1 between.
+
+    Samples sit at half-integers, so the rise r(i) = sin²(π(i + ½)/(2·overlap)) and the fall of a
+    neighbour shifted by length − overlap add up to exactly 1 (sin² + cos²), and no weight is 0.
+    A side on the image border stays flat: no other tile covers it.
+    """
+    w = torch.ones(length, dtype=torch.float64)
+    if overlap > 0:
+        rise = torch.sin(math.pi * (torch.arange(overlap, dtype=torch.float64) + 0.5) / (2 * overlap)) ** 2
+        if not flat_start:
+            w[:overlap] = torch.minimum(w[:overlap], rise)
+        if not flat_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], rise.flip(0))
+    return w.to(device=device, dtype=dtype)
+
+
+def blend_weights(
+    tile: int,
+    overlap: int,
+    *,
+    flat_top: bool = False,
+    flat_bottom: bool = False,
+    flat_left: bool = False,
+    flat_right: bool = False,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Un-normalised (tile, tile) blending weights: a separable raised-cosine (sin²) ramp over the
+    ``overlap`` pixels of each side, 1 inside; a ``flat_*`` side (one on the image border) is not
+    ramped. On a regular grid the weights of neighbouring tiles sum to exactly 1; ``TiledEps``
+    still divides by the per-pixel sum, which makes any grid (flush last tiles) a partition of unity.
+    """
+    _check_settings(tile, overlap)
+    rows = _ramp(tile, overlap, flat_top, flat_bottom, dtype=dtype, device=device)
+    cols = _ramp(tile, overlap, flat_left, flat_right, dtype=dtype, device=device)
+    return rows[:, None] * cols[None, :]
+
+
+class _Plan:
+    """The grid of one image size and each tile's normalised weights (built once per size)."""
+
+    def __init__(self, height: int, width: int, tile: int, overlap: int, dtype: torch.dtype, device) -> None:
+        self.th, self.tw = min(tile, height), min(tile, width)
+        self.corners = tile_grid(height, width, tile, overlap)
+        tops = sorted({top for top, _ in self.corners})
+        lefts = sorted({left for _, left in self.corners})
+        ov_h, ov_w = min(overlap, self.th // 2), min(overlap, self.tw // 2)
+        row_w = {t: _ramp(self.th, ov_h, t == tops[0], t == tops[-1], dtype=torch.float64, device=device) for t in tops}
+        col_w = {c: _ramp(self.tw, ov_w, c == lefts[0], c == lefts[-1], dtype=torch.float64, device=device) for c in lefts}
+        total = torch.zeros(height, width, dtype=torch.float64, device=device)
+        for top, left in self.corners:
+            total[top : top + self.th, left : left + self.tw] += row_w[top][:, None] * col_w[left][None, :]
+        # Normalised in float64 so the weights of every pixel sum to 1 to the output dtype's precision.
+        self.weights = [
+            (row_w[top][:, None] * col_w[left][None, :] / total[top : top + self.th, left : left + self.tw]).to(dtype)
+            for top, left in self.corners
+        ]
+
+
+class TiledEps(nn.Module):
+    """An ε-model of any image size from one trained at a fixed size: overlapping tiles, blended.
+
+    ``TiledEps(eps_model, tile=64, overlap=16, max_batch=8)(x, t[, y])`` returns the network's
+    output for x (B, C, H, W), fused from tiles of side ``tile`` sharing ``overlap`` pixels (see
+    ``tile_grid``), with raised-cosine weights normalised to sum 1 per pixel (see
+    ``blend_weights``). The tiles of all B images are evaluated together, at most ``max_batch`` per
+    network call, each with its image's timestep ``t[b]`` (and class label ``y[b]`` when given).
+    An output with 2C channels (a learned-variance network: ε and the variance interpolation) is
+    fused channel by channel like ε. Blending ε equals blending x̂₀, since every tile shares x_t.
+
+    An image that fits in one tile is passed to the network unchanged, so the result is then
+    exactly the untiled network's. Weights are cached per image size, device and dtype.
+    """
+
+    def __init__(self, eps_model: Callable[..., Tensor], tile: int = 64, overlap: int = 16, max_batch: int = 8) -> None:
+        super().__init__()
+        _check_settings(tile, overlap)
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ValueError(f"max_batch must be an integer >= 1 (tiles per network call), got {max_batch!r}")
+        self.eps_model = eps_model  # registered as a submodule when it is one, so .to() moves it
+        self.tile, self.overlap, self.max_batch = tile, overlap, max_batch
+        self._plans: dict[tuple, _Plan] = {}
+
+    def extra_repr(self) -> str:
+        return f"tile={self.tile}, overlap={self.overlap}, max_batch={self.max_batch}"
+
+    def _plan(self, height: int, width: int, dtype: torch.dtype, device) -> _Plan:
+        key = (height, width, dtype, str(device))
+        if key not in self._plans:
+            self._plans[key] = _Plan(height, width, self.tile, self.overlap, dtype, device)
+        return self._plans[key]
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) image batch, got shape {tuple(x.shape)}")
+        batch, _, height, width = x.shape
+        if t.shape != (batch,):
+            raise ValueError(f"expected one timestep per image, t of shape ({batch},), got {tuple(t.shape)}")
+        if y is not None and y.shape[0] != batch:
+            raise ValueError(f"expected one label per image, y with {batch} rows, got shape {tuple(y.shape)}")
+        extra = () if y is None else (y,)
+        if height <= self.tile and width <= self.tile:
+            return self.eps_model(x, t, *extra)
+
+        plan = self._plan(height, width, torch.promote_types(x.dtype, torch.float32), x.device)
+        jobs = [(b, k) for b in range(batch) for k in range(len(plan.corners))]
+        out = None
+        for start in range(0, len(jobs), self.max_batch):
+            chunk = jobs[start : start + self.max_batch]
+            tiles = torch.stack([self._crop(x[b], plan, k) for b, k in chunk])
+            index = torch.tensor([b for b, _ in chunk], device=x.device)
+            part = self.eps_model(tiles, t[index], *(e[index] for e in extra))
+            if out is None:
+                out = torch.zeros(
+                    (batch, part.shape[1], height, width), device=x.device,
+                    dtype=torch.promote_types(part.dtype, plan.weights[0].dtype),
+                )
+                out_dtype = part.dtype
+            # Accumulated in job order whatever max_batch is, so the sum is the same bit for bit.
+            for (b, k), eps in zip(chunk, part):
+                top, left = plan.corners[k]
+                out[b, :, top : top + plan.th, left : left + plan.tw] += eps * plan.weights[k]
+        return out.to(out_dtype)
+
+    @staticmethod
+    def _crop(image: Tensor, plan: _Plan, k: int) -> Tensor:
+        top, left = plan.corners[k]
+        return image[:, top : top + plan.th, left : left + plan.tw]

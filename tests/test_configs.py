@@ -1,0 +1,74 @@
+"""Every shipped config resolves with the command it belongs to (parse only: nothing is loaded or run).
+
+restore.py configs: ``configs/paper``, ``configs/exp`` and the package default; train.py configs:
+``configs/train``; experiment files: ``configs/priors`` (their restore.py part through restore.py).
+A new folder under ``configs/`` must be given its command here, or the last test fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ddrm_lightning.cli import main as restore_main
+from ddrm_lightning.cli_args import DEFAULT_CONFIG
+from ddrm_lightning.experiments.config import load_experiment
+from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
+from ddrm_lightning.train_cli import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {"paper": "restore", "exp": "restore", "train": "train", "priors": "priors"}
+
+
+def _configs(folder: str) -> list[Path]:
+    return sorted((ROOT / "configs" / folder).glob("*.yaml"))
+
+
+def resolve(main, args: list[str], capsys) -> dict:
+    """The resolved configuration ``main(args + --print_config)`` prints."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--print_config"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0, err
+    return yaml.safe_load(out)
+
+
+@pytest.mark.parametrize("path", [*_configs("paper"), *_configs("exp"), DEFAULT_CONFIG], ids=lambda p: p.stem)
+def test_restore_config_resolves(path, capsys):
+    given = yaml.safe_load(path.read_text())
+    config = resolve(restore_main, ["--config", str(path)], capsys)
+    assert config["model"]["checkpoint"] == given["model"]["checkpoint"]
+    assert len(config["model"]["tasks"]) == len(given["model"]["tasks"]) >= 1
+    assert config["data"]["source"] == given["data"].get("source", config["data"]["source"])
+
+
+@pytest.mark.parametrize("path", _configs("train"), ids=lambda p: p.stem)
+def test_train_config_resolves(path, capsys):
+    given = yaml.safe_load(path.read_text())
+    config = resolve(train_main, ["--config", str(path)], capsys)
+    assert config["trainer"]["max_steps"] == given["trainer"]["max_steps"]
+    for key, value in given["model"].items():
+        assert config["model"][key] == value, key
+
+
+@pytest.mark.parametrize("path", _configs("priors"), ids=lambda p: p.stem)
+def test_prior_experiment_resolves_for_every_prior(path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # experiment files name restore.py configs relative to the project root
+    experiment = load_experiment(path, out_dir=tmp_path / "experiment")
+    if experiment.restore is not None:  # what the runner writes before the sweeps start
+        (tmp_path / "experiment").mkdir()
+        (tmp_path / "experiment" / RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    assert len(experiment.priors) >= 2
+    for prior in experiment.priors:
+        config = resolve(restore_main, restore_arguments(experiment, prior.label), capsys)
+        assert config["model"]["checkpoint"] == prior.checkpoint
+        assert config["out_dir"] == str(tmp_path / "experiment" / prior.label)
+
+
+def test_every_config_folder_has_a_command():
+    folders = {p.name for p in (ROOT / "configs").iterdir() if p.is_dir()}
+    assert folders == set(COMMANDS), f"give configs/{sorted(folders - set(COMMANDS))} a command in this file"
+    assert all(_configs(folder) for folder in COMMANDS)

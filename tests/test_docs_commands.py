@@ -1,0 +1,127 @@
+"""Every command the README and docs/ show resolves as written (``--print_config``: parse only).
+
+Commands are read from the ```bash blocks; a line continued with ``\\`` is joined, a trailing
+``# comment`` dropped. Synopses with placeholders (``<name>``, ``[options]``, ``$var``, ``…``) are
+not commands and are skipped. The README's stated defaults are checked against the resolved ones.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import write_images
+from test_configs import resolve
+
+from ddrm_lightning.cli import main as restore_main
+from ddrm_lightning.experiments.config import load_experiment
+from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
+from ddrm_lightning.train_cli import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PLACEHOLDER = re.compile(r"<[^>]*>|\[[a-z. ]+\]|\$|…|\.\.\.")
+
+
+def shell_commands(text: str) -> list[str]:
+    commands, blocks, inside = [], [], None
+    for line in text.splitlines():  # fences toggle; only shell (or unlabelled) blocks hold commands
+        if line.startswith("```"):
+            if inside is None:
+                inside = [] if line[3:].strip() in ("bash", "sh", "console", "") else False
+            else:
+                if inside is not False:
+                    blocks.append("\n".join(inside))
+                inside = None
+        elif isinstance(inside, list):
+            inside.append(line)
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def documented(prefix: str) -> list[tuple[str, str]]:
+    found = []
+    for document in DOCUMENTS:
+        for command in shell_commands(document.read_text()):
+            for part in command.split("&&"):
+                part = part.strip()
+                if part.startswith(prefix) and not PLACEHOLDER.search(part):
+                    found.append((document.name, part))
+    return found
+
+
+RESTORE = documented("python restore.py")
+TRAIN = documented("python train.py")
+PRIORS = documented("python -m ddrm_lightning.experiments.priors")
+
+
+def test_the_documents_show_commands():
+    assert len(RESTORE) >= 6 and TRAIN and PRIORS
+
+
+@pytest.mark.parametrize("where,command", RESTORE, ids=[c for _, c in RESTORE])
+def test_documented_restore_command_resolves(where, command, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)[2:]
+    if args and not args[0].startswith("-"):  # restore.py PHOTO …: the photo must exist
+        photo = tmp_path / args[0]
+        write_images(photo.parent, 1, size=(8, 8))
+        (photo.parent / "im0.png").rename(photo)
+        args[0] = str(photo)
+    config = resolve(restore_main, args, capsys)
+    for option, value in zip(args, args[1:]):
+        if option == "--data.root":
+            assert config["data"]["root"] == value and config["data"]["source"] == "folder", where
+        if option == "--model.checkpoint":
+            assert config["model"]["checkpoint"] == value, where
+
+
+@pytest.mark.parametrize("where,command", TRAIN, ids=[c for _, c in TRAIN])
+def test_documented_train_command_resolves(where, command, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert resolve(train_main, shlex.split(command)[2:], capsys)["model"]
+
+
+@pytest.mark.parametrize("where,command", PRIORS, ids=[c for _, c in PRIORS])
+def test_documented_experiment_command_resolves(where, command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)[3:]
+    assert args[0] == "--config"
+    experiment = load_experiment(args[1], out_dir=tmp_path)
+    if experiment.restore is not None:
+        (tmp_path / RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    for prior in experiment.priors:
+        assert resolve(restore_main, restore_arguments(experiment, prior.label, args[2:]), capsys)
+
+
+def _stated_defaults() -> dict[str, str]:
+    """``setting = value`` pairs of the README paragraph that starts with "Defaults of `python restore.py`"."""
+    paragraph = next(p for p in (ROOT / "README.md").read_text().split("\n\n")
+                     if p.startswith("Defaults of `python restore.py`"))
+    return dict(re.findall(r"`([a-z_.]+)` = `([^`]+)`", paragraph))
+
+
+def test_readme_states_the_resolved_defaults(capsys):
+    stated = _stated_defaults()
+    assert {"model.clip_denoised", "model.timesteps", "model.eta", "data.image_size"} <= set(stated)
+    config = resolve(restore_main, [], capsys)
+    for dotted, value in stated.items():
+        section, key = dotted.split(".")
+        assert yaml.safe_load(value) == config[section][key], dotted
+
+
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert blocks, "the README shows the Python API"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert namespace["restored"].size == (64, 64) and namespace["again"].size == (64, 64)
