@@ -22,14 +22,14 @@ import yaml
 from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningCLI
 
-from . import results
+from . import sweep_io
 from .callbacks import DDRMProgressBar, RestorationWriter
-from .cli_args import DEFAULT_CONFIG, rewrite
+from .cli_args import rewrite
 from .data import RestorationDataModule
 from .module import DDRMRestorer
 from .options import MetricsOptions
 from .restore_trainer import RestoreTrainer, quiet_lightning
-from .outputs import prepare_out_dir
+from .reports.sweep_files import is_restoration
 from .summary_table import print_summary
 
 SHORTCUTS = (
@@ -145,7 +145,7 @@ def main(args: list[str] | None = None) -> int:
         return run(args)
     except SweepInterrupted as stop:
         return 128 + stop.signum
-    except results.OutputWriteError as error:
+    except sweep_io.OutputWriteError as error:
         print(f"restore.py: error: {_one_line(error)}; the results written so far are kept: free space or fix "
               "the folder, then rerun the same command to resume", file=sys.stderr)
         return 1
@@ -163,10 +163,10 @@ def run(args: list[str] | None = None) -> int:
     check_before_work(model, data, trainer)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
     # Rank 0 holds out_dir's lock until the run ends, however it ends; the other ranks are its children.
-    lock = prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
+    lock = sweep_io.prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
                            write=trainer.global_rank == 0)
     try:
-        done = results.finished_ids(out_dir, [t.name for t in model.tasks])
+        done = sweep_io.finished_ids(out_dir, [t.name for t in model.tasks])
         if done:
             data.exclude_ids(done)
             if trainer.global_rank == 0:
@@ -179,8 +179,8 @@ def run(args: list[str] | None = None) -> int:
             trainer.predict(model, datamodule=data, return_predictions=False)
         except SweepInterrupted as interrupted:
             if trainer.global_rank == 0:
-                if _wait_for_other_ranks(trainer) and results.has_shards(out_dir):
-                    results.merge(out_dir)  # their last batches
+                if _wait_for_other_ranks(trainer) and sweep_io.has_shards(out_dir):
+                    sweep_io.merge(out_dir)  # their last batches
                 restored = _restored_ids(out_dir)
                 print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
                       f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
@@ -191,14 +191,14 @@ def run(args: list[str] | None = None) -> int:
         if trainer.global_rank != 0:
             return 0
         if not writer.merged:  # nothing was left to restore: Lightning skipped the loop's hooks
-            writer.summary = results.summarize(results.merge(out_dir))
-            results.write_summary(out_dir, writer.summary)
+            writer.summary = sweep_io.summarize(sweep_io.merge(out_dir))
+            sweep_io.write_summary(out_dir, writer.summary)
         if config.report:
             from .reports import write_report
 
             write_report(out_dir)
-        rows = results.read_rows(out_dir / "metrics.csv")
-        print_summary(writer.summary or results.summarize(rows), out_dir, rows=rows, report=config.report)
+        rows = sweep_io.read_rows(out_dir / "metrics.csv")
+        print_summary(writer.summary or sweep_io.summarize(rows), out_dir, rows=rows, report=config.report)
         restored = _restored_ids(out_dir)
         if not restored:
             print("restore.py: error: no image was restored; see the status and message columns of "
@@ -257,7 +257,7 @@ def _images(count: int) -> str:
 
 
 def _restored_ids(out_dir: Path) -> set[str]:
-    return {r["id"] for r in results.read_rows(out_dir / "metrics.csv") if r["method"] == "ddrm" and r["status"] == "ok"}
+    return {r["id"] for r in sweep_io.read_rows(out_dir / "metrics.csv") if is_restoration(r["method"]) and r["status"] == "ok"}
 
 
 def _wait_for_other_ranks(trainer) -> bool:

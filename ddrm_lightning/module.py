@@ -46,6 +46,9 @@ class DDRMRestorer(L.LightningModule):
         compile: ``torch.compile`` the network.
         clip_denoised: clamp DDRM's clean estimate to the image range at every step (not in
             the paper; off by default).
+        method: the sampler: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``
+            (``eta``/``eta_b`` are DDRM's; the others start from their published settings).
+        method_params: settings of the method that override its defaults (e.g. ``{zeta: 0.5}`` for dps).
     """
 
     def __init__(
@@ -64,15 +67,21 @@ class DDRMRestorer(L.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         clip_denoised: bool = False,
+        method: str = "ddrm",
+        method_params: dict | None = None,
     ) -> None:
         super().__init__()
         self.tasks = parse_tasks(tasks)
         self.settings = SamplerSettings(
             timesteps=int(timesteps), eta=float(eta), eta_b=float(eta_b), clip_denoised=bool(clip_denoised),
             samples=int(samples), baselines=tuple(("observed", "wiener") if baselines is None else baselines),
+            method=method, method_params=dict(method_params or {}),
         )
         self.checkpoint, self.cache_dir = checkpoint, cache_dir
         self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
+        if self._guided() and self.settings.method != "ddrm":
+            raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
+                             "set --model.classifier_scale 0 or --model.method ddrm")
         self.measurement = bool(measurement)
         self.channels_last, self.compile_network = bool(channels_last), bool(compile)
         self.metrics_options = MetricsOptions()  # replaced by the CLI's --metrics.* group
@@ -149,13 +158,13 @@ class DDRMRestorer(L.LightningModule):
     # ----------------------------------------------------------------- metrics
     def on_predict_start(self) -> None:
         if self.sweep_metrics is None and not self.measurement:
-            methods = ("ddrm", *self.baselines)
+            methods = (self.settings.method, *self.baselines)
             # A plain dict: the metric networks are not part of the restorer's state.
             self.sweep_metrics = {t.name: self.metrics_options.build(methods).to(self.device) for t in self.tasks}
 
     def compute_sweep_metrics(self) -> list[dict]:
         """Sweep-level metrics (FID, KID) and unavailable notes as summary rows; every rank must call it."""
-        return sweep_summary_rows(self.sweep_metrics or {}, ("ddrm", *self.baselines))
+        return sweep_summary_rows(self.sweep_metrics or {}, (self.settings.method, *self.baselines))
 
     # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
@@ -170,7 +179,7 @@ class DDRMRestorer(L.LightningModule):
         ok = [i for i, err in enumerate(batch["error"]) if not err]
         for i, err in enumerate(batch["error"]):
             if err:
-                results.extend(failed(task, batch, i, err) for task in self.tasks)
+                results.extend(failed(task, batch, i, err, self.settings.method) for task in self.tasks)
         if ok:
             index = torch.tensor(ok, device=batch["image"].device)
             sub = {k: (v.index_select(0, index) if isinstance(v, Tensor) else [v[i] for i in ok]) for k, v in batch.items()}
@@ -181,7 +190,8 @@ class DDRMRestorer(L.LightningModule):
                     # Only for sizes no check could foresee (pad, measurement mode): this batch's
                     # images get an error row for the task and the sweep goes on.
                     message = f"task '{task.name}': {' '.join(str(error).split())}"
-                    results.extend(failed(task, sub, i, message) for i in range(len(sub["id"])))
+                    results.extend(failed(task, sub, i, message, self.settings.method)
+                                   for i in range(len(sub["id"])))
                     continue
                 results.extend(self.restore_task(task, sub, op))
         return results
@@ -204,7 +214,7 @@ class DDRMRestorer(L.LightningModule):
             step_hook=(lambda step, total: hook(step, total)) if hook is not None else None,
         )
         scores = score_batch(result, None if self.sweep_metrics is None else self.sweep_metrics[task.name])
-        return package(task, batch, result, scores, self.timesteps)
+        return package(task, batch, result, scores, self.settings)
 
 
 def _autocast_like(device_type: str):

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .reports.sweep_files import MAIN_METHOD
+from .reports.sweep_files import is_restoration
 
 # (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
 # per task are not a column: the failed files are listed under the table, with their reasons.
@@ -66,7 +66,7 @@ def failures(rows: list[dict]) -> tuple[list[str], int, int]:
     """
     by_id: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
-        if row.get("method") == MAIN_METHOD:
+        if is_restoration(row.get("method")):
             by_id[row.get("id", "")].append(row)
     failed = sorted(i for i, group in by_id.items() if any(r.get("status") != "ok" for r in group))
     lines = [_failure_line(sample_id, by_id[sample_id]) for sample_id in failed[:MAX_FAILURE_LINES]]
@@ -92,7 +92,7 @@ def _failure_line(sample_id: str, group: list[dict]) -> str:
 
 def _table(summary: list[dict], title: str, with_std: bool) -> Table:
     keys = sorted({(r["task"], r["method"]) for r in summary if r.get("task")},
-                  key=lambda k: (k[0], k[1] != MAIN_METHOD, k[1]))
+                  key=lambda k: (k[0], not is_restoration(k[1]), k[1]))
     index = {(r["task"], r["method"], r["metric"]): r for r in summary if r.get("task")}
     cells = {key: [_cell(index.get((*key, metric)), decimals, with_std) for metric, _, decimals in SHOWN]
              for key in keys}
@@ -107,7 +107,7 @@ def _table(summary: list[dict], title: str, with_std: bool) -> Table:
         table.add_row(Text(task, style="bold"), *[""] * len(keep))
         methods = [k for k in keys if k[0] == task]
         for m, key in enumerate(methods):
-            style = "bold" if key[1] == MAIN_METHOD else ""
+            style = "bold" if is_restoration(key[1]) else ""
             table.add_row(Text(f"  {key[1]}", style=style), *[cells[key][j] for j in keep],
                           end_section=m == len(methods) - 1 and n < len(tasks) - 1)
     return table

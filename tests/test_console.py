@@ -10,7 +10,7 @@ import pytest
 from conftest import restore_args, write_images
 from rich.console import Console
 
-from ddrm_lightning import results
+from ddrm_lightning import sweep_io
 from ddrm_lightning.callbacks import DDRMProgressBar
 from ddrm_lightning.callbacks.progress import batch_counts, rate_text
 from ddrm_lightning.summary_table import MAX_FAILURE_LINES, failures, print_summary
@@ -51,7 +51,7 @@ def render(summary: list[dict], width: int = 80, **kwargs) -> str:
 def cells(rows: list[dict], metric: str, decimals: int, with_std: bool) -> list[str]:
     """The table's text of ``metric`` for every (task, method), from the summary's own numbers."""
     out = []
-    for row in results.summarize(rows):
+    for row in sweep_io.summarize(rows):
         if row["metric"] == metric:
             mean, std = f"{row['mean']:.{decimals}f}", f"{row['std']:.{decimals}f}"
             out.append(f"{mean}±{std}" if with_std else mean)
@@ -66,7 +66,7 @@ def assert_fits(text: str, width: int = 80) -> None:
 
 def test_the_paper_sweep_fits_80_columns_with_std(tmp_path):
     rows = metric_rows(PAPER_TASKS)
-    text = render(results.summarize(rows, UNAVAILABLE), rows=rows)
+    text = render(sweep_io.summarize(rows, UNAVAILABLE), rows=rows)
     assert_fits(text)
     lines = text.splitlines()
     for task in PAPER_TASKS:  # each task once, whole, on its own line
@@ -82,7 +82,7 @@ def test_the_paper_sweep_fits_80_columns_with_std(tmp_path):
 
 def test_more_columns_drop_the_std_rather_than_wrap():
     rows = metric_rows(PAPER_TASKS, lpips=True)
-    text = render(results.summarize(rows), rows=rows)
+    text = render(sweep_io.summarize(rows), rows=rows)
     assert_fits(text)
     assert "LPIPS" in text and "alex" in text and "vgg" in text
     assert "±" not in text.replace("± std in summary.csv", "") and "± std in summary.csv" in text
@@ -96,7 +96,7 @@ def test_more_columns_drop_the_std_rather_than_wrap():
 def test_a_long_task_name_wraps_in_its_own_column_and_numbers_stay_whole():
     long_name = "deblur_gauss_with_a_very_long_custom_name_sigma0.05"
     rows = metric_rows([long_name, "deno_sigma0.1"])
-    text = render(results.summarize(rows), rows=rows)
+    text = render(sweep_io.summarize(rows), rows=rows)
     assert_fits(text)
     assert long_name not in text  # folded over lines, not cut
     first_cells = [line.split("│")[1].strip() for line in text.splitlines() if line.count("│") > 2]
@@ -111,7 +111,7 @@ def test_failed_files_are_listed_with_their_reason_and_counted():
     rows += [{"id": "[b]odd.png", "task": "deno_sigma0.1", "method": "ddrm", "status": "ok", "psnr": 20.0},
              {"id": "[b]odd.png", "task": "sr4_sigma0.05", "method": "ddrm", "status": "error",
               "source": "in/[b]odd.png", "message": "non-finite values (NaN/inf) at DDRM step 2/3; no image written"}]
-    text = render(results.summarize(rows), rows=rows)
+    text = render(sweep_io.summarize(rows), rows=rows)
     lines = text.splitlines()
     assert "failed: in/broken.png: ValueError: empty file (0 bytes)" in lines
     assert ("failed: in/[b]odd.png: (sr4_sigma0.05) non-finite values (NaN/inf) at DDRM step 2/3; no image written"
@@ -131,7 +131,7 @@ def test_many_failures_are_counted_beyond_the_listed_ones():
 
 def test_results_line_lists_the_report_only_when_it_was_written():
     rows = metric_rows(["deno_sigma0.1"])
-    text = render(results.summarize(rows), rows=rows, report=False)
+    text = render(sweep_io.summarize(rows), rows=rows, report=False)
     assert text.splitlines()[-1] == "Results in out: metrics.csv, summary.csv, <task>/restored/"
 
 

@@ -118,6 +118,8 @@ def loopback_only(monkeypatch):
         return real(address, *args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", guarded)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # a proxy would be another address
 
 
 @pytest.fixture
@@ -126,7 +128,7 @@ def mirror(monkeypatch, tmp_path, loopback_only):
     server = Mirror()
     monkeypatch.setenv("DDRM_LIGHTNING_MIRROR", server.url)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    for name in ("DDRM_LIGHTNING_OFFLINE", "HF_HUB_OFFLINE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+    for name in ("DDRM_LIGHTNING_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     from ddrm_lightning.metrics import forget_failures
 
@@ -242,6 +244,18 @@ def test_zoo_checkpoint_is_fetched_from_the_mirror_and_loads(mirror, tmp_path):
     assert loaded.entry is ZOO["classifier_512"] and (tmp_path / "512x512_classifier.pt").is_file()
     load_classifier("classifier_512", cache_dir=tmp_path)  # cached now: no second request
     assert mirror.gets("512x512_classifier.pt") == [None]
+
+
+def test_a_folder_can_be_the_mirror(monkeypatch, tmp_path, loopback_only):
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    (folder / "file.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("DDRM_LIGHTNING_MIRROR", folder.as_uri())
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "file.bin.part").write_bytes(b"stale")  # a file:// source cannot resume: restarted
+    dest = download_file(PUBLISHED + "file.bin", tmp_path / "cache" / "file.bin", checksum="sha256:" + sha256(PAYLOAD),
+                         progress=False)
+    assert dest.read_bytes() == PAYLOAD and leftovers(dest.parent) == ["file.bin"]
 
 
 def test_a_bad_mirror_address_is_refused(monkeypatch, tmp_path):

@@ -247,6 +247,9 @@ def test_bad_reference_sources_are_refused_up_front(source, message):
 
     with pytest.raises(ValueError, match=message):
         SweepMetrics(lpips=False, fid=False, kid=False, feature_extractor=EdgeAndColour(), giqa_reference=source)
+    with pytest.raises(ValueError, match="giqa_reference_limit must be at least 1"):
+        SweepMetrics(lpips=False, fid=False, kid=False, feature_extractor=EdgeAndColour(),
+                     giqa_reference="bundled:camera", giqa_reference_limit=0)
 
 
 def test_a_reference_that_fails_later_makes_giqa_unavailable_not_the_sweep(tmp_path):

@@ -155,3 +155,28 @@ def test_cache_root_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("DDRM_LIGHTNING_CACHE", str(tmp_path / "env"))
     assert cache_root() == tmp_path / "env"
     assert cache_root(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_a_sha256_prefix_is_a_checksum(tmp_path, serve):
+    serve(FakeServer())
+    prefix = hashlib.sha256(PAYLOAD).hexdigest()[:8]
+    dest = download_file(URL, tmp_path / f"file-{prefix}.bin", checksum=f"sha256:{prefix}", progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    serve(FakeServer(body=PAYLOAD[::-1]))
+    with pytest.raises(ChecksumMismatchError, match=f"expected {prefix}... \\(the published prefix\\)"):
+        download_file(URL, tmp_path / "other.bin", checksum=f"sha256:{prefix}", progress=False)
+
+
+@pytest.mark.parametrize("checksum", ["sha256:abc", "sha256:" + "g" * 8, "crc:12345678", "md5:" + "0" * 40])
+def test_malformed_checksums_are_refused(tmp_path, serve, checksum):
+    serve(FakeServer())
+    with pytest.raises(ValueError, match="checksum must look like"):
+        download_file(URL, tmp_path / "file.bin", checksum=checksum, progress=False)
+
+
+def test_an_existing_file_is_kept_without_a_request(tmp_path, serve):
+    server = serve(FakeServer())
+    dest = tmp_path / "file.bin"
+    dest.write_bytes(b"already here")
+    assert download_file(URL, dest, checksum=MD5, progress=False) == dest
+    assert dest.read_bytes() == b"already here" and server.ranges == []

@@ -16,17 +16,12 @@ import pytest
 import yaml
 from conftest import restore_args, write_images
 
-from ddrm_lightning import outputs
+from ddrm_lightning.sweep_io import lock as outputs
 from ddrm_lightning.callbacks import RestorationWriter
 from ddrm_lightning.cli import main
-from ddrm_lightning.outputs import (
-    LOCK_NAME,
-    OutDirLock,
-    OutputDirError,
-    OutputDirInUse,
-    clear_previous_run,
-    prepare_out_dir,
-)
+from ddrm_lightning.sweep_io import OutDirLock, OutputDirError, OutputDirInUse, prepare_out_dir
+from ddrm_lightning.sweep_io.lock import LOCK_NAME
+from ddrm_lightning.sweep_io.out_dir import clear_previous_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_TASKS = ["--model.tasks", '[{"operator": "deno", "sigma_y": 0.1}, {"operator": "sr2", "sigma_y": 0.05}]']
@@ -167,7 +162,7 @@ def test_the_other_ranks_neither_clear_nor_lock(tmp_path):
 # ---------------------------------------------------------------------------------- lock
 def _holder_process(out: Path) -> subprocess.Popen:
     """Another process holding out's lock until killed."""
-    code = ("import sys, time; from pathlib import Path; from ddrm_lightning.outputs import OutDirLock; "
+    code = ("import sys, time; from pathlib import Path; from ddrm_lightning.sweep_io import OutDirLock; "
             "lock = OutDirLock.acquire(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], env=env, stdout=subprocess.PIPE, text=True)

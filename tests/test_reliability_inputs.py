@@ -19,7 +19,7 @@ import yaml
 from conftest import TINY_DDPM, restore_args, write_images
 from PIL import Image
 
-from ddrm_lightning import results
+from ddrm_lightning import sweep_io
 from ddrm_lightning.cli import main
 from ddrm_lightning.models import build_network, linear_betas, save_network
 from ddrm_lightning.module import DDRMRestorer
@@ -336,7 +336,7 @@ def test_non_finite_sample_is_an_error_row_and_writes_no_image(tiny_prior, image
 
 # ------------------------------------------------------------------ building blocks
 def test_a_killed_runs_temporaries_are_removed_and_results_kept(tmp_path):
-    from ddrm_lightning.outputs import prepare_out_dir
+    from ddrm_lightning.sweep_io import prepare_out_dir
 
     out = tmp_path / "out"
     (out / "task" / "restored").mkdir(parents=True)
@@ -347,7 +347,7 @@ def test_a_killed_runs_temporaries_are_removed_and_results_kept(tmp_path):
     prepare_out_dir(out, {"model": {}}, input_dirs=[], overwrite=False, write=True).release()
     assert not any(p.exists() for p in leftovers)
     assert all(p.read_text() == "x" for p in kept)
-    assert not results.remove_temporaries(out)  # nothing left to remove
+    assert not sweep_io.remove_temporaries(out)  # nothing left to remove
     # The other ranks (write=False) never delete anything: rank 0 may be writing.
     leftovers[0].write_text("x")
     prepare_out_dir(out, {"model": {}}, input_dirs=[], overwrite=False, write=False)

@@ -168,9 +168,10 @@ def test_tile_captions_prefer_psnr_then_consistency():
         {"id": "a", "method": "wiener", "psnr": "", "consistency": "0.01234", "status": "ok"},
         {"id": "b", "method": "ddrm", "psnr": "", "consistency": "", "status": "error"},
         {"id": "a", "method": "observed", "psnr": "nan", "consistency": "", "status": "ok"},
-        {"id": "a", "method": "bm3d", "psnr": "30", "status": "ok"},  # no image kind of its own
+        {"id": "c", "method": "pigdm", "psnr": "30", "status": "ok"},  # another method's restoration
     ]
-    assert tile_captions(rows) == {("restored", "a"): "PSNR 25.31 dB", ("wiener", "a"): "consistency 0.0123"}
+    assert tile_captions(rows) == {("restored", "a"): "PSNR 25.31 dB", ("wiener", "a"): "consistency 0.0123",
+                                   ("restored", "c"): "PSNR 30.00 dB"}
 
 
 # ------------------------------------------------------------------ measurement mode

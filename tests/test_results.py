@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ddrm_lightning import results
-from ddrm_lightning.outputs import OutputDirError, prepare_out_dir
+from ddrm_lightning import sweep_io
+from ddrm_lightning.sweep_io import OutputDirError, prepare_out_dir
 from ddrm_lightning.restoration.task import Task
 
 
@@ -15,27 +15,27 @@ def _row(i, task="deno", method="ddrm", status="ok", psnr=20.0):
 
 
 def test_shards_merge_into_one_row_per_key(tmp_path):
-    results.write_shard(tmp_path, 0, [_row(0, status="error"), _row(1)])
-    results.write_shard(tmp_path, 1, [_row(2), _row(0, psnr=30.0)])  # a retry of img0 succeeded
-    merged = results.merge(tmp_path)
+    sweep_io.write_shard(tmp_path, 0, [_row(0, status="error"), _row(1)])
+    sweep_io.write_shard(tmp_path, 1, [_row(2), _row(0, psnr=30.0)])  # a retry of img0 succeeded
+    merged = sweep_io.merge(tmp_path)
     assert [(r["id"], r["status"]) for r in merged] == [("img0.png", "ok"), ("img1.png", "ok"), ("img2.png", "ok")]
     assert float(merged[0]["psnr"]) == 30.0
     assert not list((tmp_path / "shards").glob("*.csv"))
     # Merging again with a new shard keeps the old rows.
-    results.write_shard(tmp_path, 0, [_row(3)])
-    assert len(results.merge(tmp_path)) == 4
+    sweep_io.write_shard(tmp_path, 0, [_row(3)])
+    assert len(sweep_io.merge(tmp_path)) == 4
 
 
 def test_finished_ids_need_every_task_ok(tmp_path):
-    results.write_shard(tmp_path, 0, [_row(0), _row(0, task="sr4"), _row(1), _row(1, task="sr4", status="error"),
+    sweep_io.write_shard(tmp_path, 0, [_row(0), _row(0, task="sr4"), _row(1), _row(1, task="sr4", status="error"),
                                       _row(2, method="observed")])
-    assert results.finished_ids(tmp_path, ["deno", "sr4"]) == {"img0.png"}
-    assert results.finished_ids(tmp_path, ["deno"]) == {"img0.png", "img1.png"}
+    assert sweep_io.finished_ids(tmp_path, ["deno", "sr4"]) == {"img0.png"}
+    assert sweep_io.finished_ids(tmp_path, ["deno"]) == {"img0.png", "img1.png"}
 
 
 def test_summary_means_over_ok_rows_and_counts_errors():
     rows = [_row(0, psnr=10.0), _row(1, psnr=20.0), _row(2, status="error", psnr="nan")]
-    summary = {(r["metric"]): r for r in results.summarize(rows)}
+    summary = {(r["metric"]): r for r in sweep_io.summarize(rows)}
     assert summary["psnr"]["mean"] == pytest.approx(15.0)
     assert summary["psnr"]["std"] == pytest.approx(7.0710678)
     assert summary["psnr"]["count"] == 2
@@ -43,8 +43,8 @@ def test_summary_means_over_ok_rows_and_counts_errors():
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
-    results.atomic_write_text(tmp_path / "a.csv", "x\n")
-    results.atomic_write_text(tmp_path / "a.csv", "y\n")
+    sweep_io.atomic_write_text(tmp_path / "a.csv", "x\n")
+    sweep_io.atomic_write_text(tmp_path / "a.csv", "y\n")
     assert (tmp_path / "a.csv").read_text() == "y\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
 

@@ -259,8 +259,10 @@ def test_travel_schedule_matches_the_repaint_pattern():
 def _one_step_expectation(method, A, x0, y, sigma_0, abar, settings):
     """The single update each paper prescribes at ᾱ = ``abar`` → 1, for ε ≡ 0 (so x̂₀ = x_t/√ᾱ, ∂x̂₀/∂x_t = I/√ᾱ)."""
     residual = y - x0 @ A.T
-    if method in ("ddnm", "ddnm_plus"):  # DDNM+ with σ₀ > 0 has λ = 0 at the clean level: x̂₀ itself
-        return x0 + residual @ torch.linalg.pinv(A, rtol=1e-6).T if sigma_0 == 0 or method == "ddnm" else x0
+    if method == "ddnm_plus" and sigma_0 > 0:  # λ = 0 at the clean level (no noise may be added): x̂₀ itself
+        return x0
+    if method in ("ddnm", "ddnm_plus"):
+        return x0 + residual @ torch.linalg.pinv(A, rtol=1e-6).T
     if method == "pigdm":
         r2 = 1 - abar
         gram = torch.linalg.pinv(r2 * A @ A.T + sigma_0**2 * torch.eye(A.shape[0], dtype=A.dtype), rtol=1e-9)

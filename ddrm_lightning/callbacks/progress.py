@@ -7,7 +7,7 @@ import time
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import ProcessingSpeedColumn
 
-from ..reports.sweep_files import MAIN_METHOD
+from ..reports.sweep_files import is_restoration
 
 
 def batch_counts(outputs) -> tuple[int, int]:
@@ -15,7 +15,7 @@ def batch_counts(outputs) -> tuple[int, int]:
     image and task): an image failed when DDRM failed on it in any task."""
     status: dict[str, bool] = {}
     for result in outputs or []:
-        ok = all(row.get("status") == "ok" for row in result.rows if row.get("method") == MAIN_METHOD)
+        ok = all(row.get("status") == "ok" for row in result.rows if is_restoration(row.get("method")))
         status[result.id] = status.get(result.id, True) and ok
     failed = sum(not ok for ok in status.values())
     return len(status) - failed, failed

@@ -9,7 +9,7 @@ import torch
 
 from lightning.pytorch.callbacks import Callback, RichProgressBar
 
-from ..results import atomic_path
+from ..sweep_io import atomic_path
 
 
 class ExportEMA(Callback):

@@ -18,27 +18,25 @@ the tables call finished (and a resumed sweep skips) always has its files.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
-from .. import results
+from .. import sweep_io
 from ..reports.sweep_files import image_path, sample_path
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:
     """Save a (C, H, W) [0, 1] tensor as an 8-bit PNG, atomically.
 
-    Raises ``results.OutputWriteError`` when the file cannot be written (disk full, …).
+    Raises ``sweep_io.OutputWriteError`` when the file cannot be written (disk full, …).
     """
     array = (image.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     picture = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    with results.atomic_path(path) as tmp:
+    with sweep_io.atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
 
 
@@ -50,7 +48,7 @@ def _write_rows_after(pictures: list[Future], out_dir: Path, rank: int, rows: li
     """
     for picture in pictures:
         picture.result()
-    results.write_shard(out_dir, rank, rows)
+    sweep_io.write_shard(out_dir, rank, rows)
 
 
 class RestorationWriter(BasePredictionWriter):
@@ -76,7 +74,7 @@ class RestorationWriter(BasePredictionWriter):
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise results.write_failure(self.out_dir, error) from error
+            raise sweep_io.write_failure(self.out_dir, error) from error
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 0 else None
         self.merged = False
 
@@ -104,9 +102,9 @@ class RestorationWriter(BasePredictionWriter):
         sweep_rows = pl_module.compute_sweep_metrics() if hasattr(pl_module, "compute_sweep_metrics") else []
         trainer.strategy.barrier("ddrm-writer")
         if trainer.is_global_zero:
-            rows = results.merge(self.out_dir)
-            self.summary = results.summarize(rows, sweep_rows)
-            results.write_summary(self.out_dir, self.summary)
+            rows = sweep_io.merge(self.out_dir)
+            self.summary = sweep_io.summarize(rows, sweep_rows)
+            sweep_io.write_summary(self.out_dir, self.summary)
             self.merged = True
         trainer.strategy.barrier("ddrm-merged")
 
@@ -115,9 +113,9 @@ class RestorationWriter(BasePredictionWriter):
         # this process's shards (and any other rank's already written) into metrics.csv.
         # Merging needs no barrier: a shard is only deleted after it was read.
         self._drain(raise_errors=False)
-        if trainer.is_global_zero and results.has_shards(self.out_dir):
+        if trainer.is_global_zero and sweep_io.has_shards(self.out_dir):
             try:
-                results.merge(self.out_dir)
+                sweep_io.merge(self.out_dir)
             except OSError:
                 pass  # the shards stay; the next run merges them
 

@@ -87,6 +87,9 @@ class SweepMetrics(nn.Module):
         self._reference_options = dict(image_size=giqa_reference_size, limit=giqa_reference_limit)
         if giqa:  # bad settings are refused now, before any network is loaded
             GIQA(**self._giqa_settings)
+            for name, value in self._reference_options.items():
+                if value is not None and int(value) < 1:
+                    raise ValueError(f"giqa_reference_{name} must be at least 1 or None, got {value}")
             if giqa_reference is not None:
                 check_reference(giqa_reference)
         giqa_on = giqa and giqa_reference is not None

@@ -92,7 +92,7 @@ def unreachable_reason(url: str, timeout: float = 3.0) -> str | None:
         try:
             socket.create_connection((host, port), timeout=timeout).close()
             outcome.append(None)
-        except OSError as error:
+        except Exception as error:  # OSError mostly; anything else must not leave the caller waiting
             outcome.append(f"cannot reach {host}:{port} ({_describe(error)})")
 
     worker = threading.Thread(target=connect, daemon=True)

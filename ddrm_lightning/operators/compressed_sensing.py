@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .base import SVDOperator
 from .errors import GeometryError
-from .layout import as_flat, as_image, inverse_permutation
+from .layout import as_flat, as_image, inverse_permutation, take_last
 
 
 RADIX = 16
@@ -106,11 +106,11 @@ class WalshHadamardCS(SVDOperator):
 
     def Vt(self, x: Tensor) -> Tensor:
         x = as_image(x, self.image_shape).reshape(x.shape[0], self.channels, -1)
-        return fwht(x, self.hadamard_block).index_select(2, self.perm).transpose(1, 2).reshape(x.shape[0], -1)
+        return take_last(fwht(x, self.hadamard_block), self.perm).transpose(1, 2).reshape(x.shape[0], -1)
 
     def V(self, z: Tensor) -> Tensor:
         z = as_flat(z, self.n, "a spectral vector").reshape(z.shape[0], -1, self.channels)
-        coefficients = z.transpose(1, 2).index_select(2, self.perm_inverse)
+        coefficients = take_last(z.transpose(1, 2), self.perm_inverse)
         return fwht(coefficients, self.hadamard_block).reshape(z.shape[0], *self.image_shape)
 
     def Ut(self, y: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from torch import Tensor
 
 from .base import SVDOperator
-from .layout import as_flat, as_image, inverse_permutation
+from .layout import as_flat, as_image, inverse_permutation, take_last
 
 LOREM = (
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
@@ -49,14 +49,14 @@ class Inpainting(SVDOperator):
     def _pixels(self, x: Tensor, count: int) -> Tensor:
         """(B, C, H, W) -> (B, count, C): the first ``count`` pixels in spectral order."""
         x = as_image(x, self.image_shape).reshape(x.shape[0], self.channels, -1)
-        return x.index_select(2, self.order[:count]).transpose(1, 2)
+        return take_last(x, self.order[:count]).transpose(1, 2)
 
     def Vt(self, x: Tensor) -> Tensor:
         return self._pixels(x, self.height * self.width).reshape(x.shape[0], -1)
 
     def V(self, z: Tensor) -> Tensor:
         pixels = as_flat(z, self.n, "a spectral vector").reshape(z.shape[0], -1, self.channels)
-        return pixels.transpose(1, 2).index_select(2, self.order_inverse).reshape(z.shape[0], *self.image_shape)
+        return take_last(pixels.transpose(1, 2), self.order_inverse).reshape(z.shape[0], *self.image_shape)
 
     def Ut(self, y: Tensor) -> Tensor:
         return as_flat(y, self.m, "a measurement")

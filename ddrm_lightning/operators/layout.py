@@ -24,6 +24,15 @@ def as_flat(x: Tensor, length: int, what: str) -> Tensor:
     return x.reshape(x.shape[0], length)
 
 
+def take_last(x: Tensor, index: Tensor) -> Tensor:
+    """``x[..., index]`` along the last axis.
+
+    Done as an index_select on a 2-D view: torch's CPU kernel for the last axis of a 3-D
+    tensor was measured 10× slower (0.3 s instead of 0.03 s for 3×1024×1536 entries).
+    """
+    return x.reshape(-1, x.shape[-1]).index_select(1, index).reshape(*x.shape[:-1], index.numel())
+
+
 def inverse_permutation(perm: Tensor) -> Tensor:
     """The permutation q with q[perm[i]] = i (so ``v[perm][q] == v``)."""
     inverse = torch.empty_like(perm)

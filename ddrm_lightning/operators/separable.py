@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .base import SVDOperator
-from .layout import as_flat, as_image, inverse_permutation
+from .layout import as_flat, as_image, inverse_permutation, take_last
 
 
 @contextmanager
@@ -129,14 +129,14 @@ class SeparableOperator(SVDOperator):
     def _gather(self, grids: Tensor, index: Tensor) -> Tensor:
         """(B, C, P) per-channel grids -> (B, C·P) spectral order (entry k·C + c)."""
         if self.per_channel_index:
-            return grids.index_select(2, index).transpose(1, 2).reshape(grids.shape[0], -1)
+            return take_last(grids, index).transpose(1, 2).reshape(grids.shape[0], -1)
         return grids.reshape(grids.shape[0], -1).index_select(1, index)
 
     def _scatter(self, z: Tensor, inverse: Tensor) -> Tensor:
         """The inverse of ``_gather``: (B, C·P) -> (B, C, P)."""
         batch, channels = z.shape[0], self.channels
         if self.per_channel_index:
-            return z.reshape(batch, -1, channels).transpose(1, 2).index_select(2, inverse)
+            return take_last(z.reshape(batch, -1, channels).transpose(1, 2), inverse)
         return z.index_select(1, inverse).reshape(batch, channels, -1)
 
     def Vt(self, x: Tensor) -> Tensor:

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import SVDOperator
-from .errors import GeometryError
 from .boundary import boundary_index
+from .errors import GeometryError
 from .layout import as_flat, as_image
 from .separable import SeparableOperator
 

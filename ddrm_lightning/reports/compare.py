@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..results import atomic_write_text
+from ..sweep_io import atomic_write_text
 from .document import markdown_table
 from .giqa_files import GIQA_METRICS, read_giqa_summary
 from .sweep_files import MAIN_METHOD, read_summary, sweep_tasks

@@ -13,7 +13,7 @@ import io
 import math
 from pathlib import Path
 
-from ..results import atomic_write_text
+from ..sweep_io import atomic_write_text
 from .sweep_files import parse_summary_rows, read_csv
 
 GIQA_CSV = "giqa.csv"

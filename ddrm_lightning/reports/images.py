@@ -15,11 +15,12 @@ import torch  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from ..results import atomic_path  # noqa: E402
+from ..sweep_io import atomic_path  # noqa: E402
 from .sweep_files import (  # noqa: E402
     BASELINE_KINDS,
     IMAGE_KINDS,
     MAIN_METHOD,
+    picture_kind,
     image_path,
     load_image,
     sample_paths,
@@ -66,8 +67,8 @@ def tile_captions(rows: list[dict]) -> dict[tuple[str, str], str]:
     """(kind, id) -> the line under a restored tile: its PSNR, or its consistency when there is no ground truth."""
     captions = {}
     for row in rows:
-        kind = METHOD_KINDS.get(row.get("method") or MAIN_METHOD)
-        if kind is None or (row.get("status") or "ok") != "ok" or not row.get("id"):
+        kind = picture_kind(row.get("method"))
+        if kind not in METHOD_KINDS.values() or (row.get("status") or "ok") != "ok" or not row.get("id"):
             continue
         psnr, consistency = to_float(row.get("psnr")), to_float(row.get("consistency"))
         if psnr is not None:

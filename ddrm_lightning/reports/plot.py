@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..results import atomic_path  # noqa: E402
+from ..sweep_io import atomic_path  # noqa: E402
 from .sweep_files import MAIN_METHOD, config_value, read_config, read_summary, sweep_tasks  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ..results import atomic_write_text
+from ..sweep_io import atomic_write_text
 from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
 from .giqa_files import GIQA_SUMMARY, read_giqa_summary
 from .images import (
@@ -34,6 +34,7 @@ from .images import (
 )
 from .sweep_files import (
     MAIN_METHOD,
+    is_restoration,
     WRITTEN_KINDS,
     SweepTask,
     config_value,
@@ -57,7 +58,7 @@ NOT_COMPARED = {"seconds", "errors"}
 def _methods(summary: list[dict]) -> list[str]:
     """DDRM first, then the baselines in the order the summary lists them."""
     found = list(dict.fromkeys(r["method"] for r in summary))
-    return sorted(found, key=lambda m: (m != MAIN_METHOD, found.index(m)))
+    return sorted(found, key=lambda m: (not is_restoration(m), found.index(m)))
 
 
 def _cell(row: dict | None) -> str:
@@ -82,10 +83,12 @@ def summary_table(summary: list[dict]) -> Table:
 def baseline_table(summary: list[dict]) -> Table:
     """DDRM's mean against each baseline's, their difference and which is better."""
     means = {(r["method"], r["metric"]): r["mean"] for r in summary}
-    baselines = [m for m in _methods(summary) if m != MAIN_METHOD]
+    methods = _methods(summary)
+    main = next((m for m in methods if is_restoration(m)), MAIN_METHOD)
+    baselines = [m for m in methods if not is_restoration(m)]
     rows = []
     for metric in sorted({r["metric"] for r in summary} - NOT_COMPARED, key=metric_sort_key):
-        ours = means.get((MAIN_METHOD, metric))
+        ours = means.get((main, metric))
         for baseline in baselines:
             theirs = means.get((baseline, metric))
             if ours is None or theirs is None:
@@ -94,13 +97,13 @@ def baseline_table(summary: list[dict]) -> Table:
             verdict = ""
             if metric in HIGHER_IS_BETTER or metric in LOWER_IS_BETTER:
                 better = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
-                verdict = MAIN_METHOD if better else (baseline if delta != 0 else "tie")
+                verdict = main if better else (baseline if delta != 0 else "tie")
             rows.append([metric, baseline, fmt(ours), fmt(theirs), fmt(delta), verdict])
-    return Table(["metric", "baseline", MAIN_METHOD, "baseline value", f"{MAIN_METHOD} − baseline", "better"], rows)
+    return Table(["metric", "baseline", main, "baseline value", f"{main} − baseline", "better"], rows)
 
 
 def _overview_cell(row: dict | None, method: str, metric: str) -> str:
-    if metric == "seconds" and method != MAIN_METHOD:
+    if metric == "seconds" and not is_restoration(method):
         return "not timed"
     if row is None or row["mean"] is None:
         return "n/a"
@@ -124,7 +127,8 @@ def overview_table(tasks: list[SweepTask], summary: list[dict]) -> Table:
 def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
     """One row per photo: DDRM's consistency and each image written of it (degraded, restored, baselines)."""
     consistency = {r["id"]: to_float(r.get("consistency")) for r in task.rows
-                   if (r.get("method") or MAIN_METHOD) == MAIN_METHOD and (r.get("status") or "ok") == "ok"}
+                   if is_restoration(r.get("method")) and (r.get("status") or "ok") == "ok"}
+    main = next((r["method"] for r in task.rows if r.get("method") and is_restoration(r["method"])), MAIN_METHOD)
     kinds = [k for k in WRITTEN_KINDS if any(image_path(task.folder, k, i).is_file() for i in ids)]
     names = {kind: next((m for m, k in METHOD_KINDS.items() if k == kind), kind) for kind in kinds}
 
@@ -135,7 +139,7 @@ def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
         return Picture(path.relative_to(out_dir).as_posix(), f"{sample_id} {names[kind]}", 160)
 
     rows = [[i, fmt(consistency.get(i)) or "n/a", *(cell(k, i) for k in kinds)] for i in ids]
-    return Table(["photo", f"{MAIN_METHOD} consistency", *(names[k] for k in kinds)], rows)
+    return Table(["photo", f"{main} consistency", *(names[k] for k in kinds)], rows)
 
 
 def unavailable_table(summary: list[dict]) -> Table:
@@ -150,7 +154,7 @@ def unavailable_table(summary: list[dict]) -> Table:
 def _grid_ids(task: SweepTask) -> list[str]:
     """DDRM's successful ids of the task, or every restored PNG when the sweep has no metrics rows."""
     if task.rows:
-        ids = {r["id"] for r in task.rows if r.get("method", MAIN_METHOD) == MAIN_METHOD
+        ids = {r["id"] for r in task.rows if is_restoration(r.get("method"))
                and r.get("status", "ok") == "ok" and r.get("id")}
     else:
         restored = task.folder / "restored"

@@ -1,17 +1,6 @@
-"""The files a sweep writes, and how to read them.
+"""Reading a sweep folder back: its tables, configuration, tasks and pictures.
 
-``out_dir/`` holds one folder per task (operator and σ_y, named by the task's ``name``):
-
-* ``<task>/original/``, ``<task>/degraded/``, ``<task>/restored/`` (and the baselines'
-  ``<task>/observed/``, ``<task>/wiener/``): one PNG per sample, at ``<folder>/<id>`` with the
-  id's extension replaced by ``.png`` (ids are relative paths such as ``sub/img.png``);
-* ``<task>/samples/``: with several restorations per image, ``<id stem>_s{k}.png`` for
-  k = 0..N−1, the id stem being the id without its extension (subfolders kept:
-  ``sub/img.png`` -> ``samples/sub/img_s0.png``);
-
-and at the top ``metrics.csv`` (one row per sample, task and method), ``summary.csv`` (task,
-method, metric, mean, std, count, note) and ``config.yaml`` (the run's configuration).
-
+Where each file lies is ``ddrm_lightning.sweep_io.layout`` (re-exported here for the reports).
 Sweeps written before tasks had folders keep the images directly in ``out_dir/<kind>/`` and
 have no ``task`` column; they read as one task whose name is the empty string and whose
 folder is ``out_dir`` itself. Every function taking a folder here takes a *task* folder.
@@ -21,68 +10,26 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 from PIL import Image
 
-IMAGE_KINDS = ("original", "degraded", "restored")
-BASELINE_KINDS = ("observed", "wiener")
-# Everything a sweep may write per sample: the three above and the classical baselines.
-WRITTEN_KINDS = (*IMAGE_KINDS, *BASELINE_KINDS)
-MAIN_METHOD = "ddrm"
-
-
-def _id_path(sample_id: str) -> PurePosixPath:
-    path = PurePosixPath(sample_id)
-    if path.is_absolute() or ".." in path.parts or not path.name:
-        raise ValueError(f"sample id must be a relative path inside the sweep folder, got '{sample_id}'")
-    return path
-
-
-def image_path(task_dir: str | Path, kind: str, sample_id: str) -> Path:
-    """Where the sweep writes the ``kind`` image (original, degraded, restored, observed, wiener) of a sample."""
-    if kind not in WRITTEN_KINDS:
-        raise ValueError(f"unknown image kind '{kind}'; allowed: {', '.join(WRITTEN_KINDS)}")
-    return Path(task_dir) / kind / _id_path(sample_id).with_suffix(".png")
-
-
-def sample_path(task_dir: str | Path, sample_id: str, k: int) -> Path:
-    """Where the k-th of several restorations of a sample is written: ``samples/<id stem>_s{k}.png``."""
-    if int(k) < 0:
-        raise ValueError(f"sample index k must be non-negative, got {k}")
-    stem = _id_path(sample_id).with_suffix("")
-    return Path(task_dir) / "samples" / stem.parent / f"{stem.name}_s{int(k)}.png"
-
-
-def sample_paths(task_dir: str | Path, sample_id: str) -> list[Path]:
-    """The restorations ``_s0``, ``_s1``, ... of a sample that exist, in order of k."""
-    first = sample_path(task_dir, sample_id, 0)
-    pattern = re.compile(re.escape(first.name[: -len("0.png")]) + r"(\d+)\.png$")
-    found = []
-    if first.parent.is_dir():
-        for path in first.parent.iterdir():
-            match = pattern.fullmatch(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
-def sampled_ids(task_dir: str | Path) -> list[str]:
-    """Id stems (without extension) that have restorations in ``samples/``, sorted."""
-    root = Path(task_dir) / "samples"
-    if not root.is_dir():
-        return []
-    stems = {
-        path.relative_to(root).with_name(re.sub(r"_s\d+\.png$", "", path.name)).as_posix()
-        for path in root.rglob("*_s*.png")
-        if re.search(r"_s\d+\.png$", path.name)
-    }
-    return sorted(stems)
+from ..sweep_io.layout import (  # noqa: F401 - re-exported: the readers below and the reports use them
+    BASELINE_KINDS,
+    IMAGE_KINDS,
+    MAIN_METHOD,
+    WRITTEN_KINDS,
+    image_path,
+    is_restoration,
+    picture_kind,
+    sample_path,
+    sample_paths,
+    sampled_ids,
+)
 
 
 def load_image(path: str | Path) -> torch.Tensor:

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..metrics.image import consistency
 from ..operators.degradation import Degradation
 from ..randomness import SampleRandomness
-from ..sampling import ddrm, wiener
+from ..sampling import METHODS, method_defaults, validate_method, wiener
 from .prior import Prior
 
 BASELINES = ("observed", "wiener")
@@ -27,7 +27,13 @@ BASELINES = ("observed", "wiener")
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How DDRM samples: steps, η, η_b, clipping, posterior samples per image and the baselines."""
+    """How to sample: the method (DDRM or another zero-shot sampler, see ``sampling.METHODS``), its
+    steps and settings, posterior samples per image and the baselines.
+
+    ``eta`` and ``eta_b`` are DDRM's; another method starts from its published settings
+    (``sampling.method_defaults``) with ``timesteps`` steps, and ``method_params`` override any
+    method's settings (e.g. ``{"zeta": 0.5}`` for DPS).
+    """
 
     timesteps: int = 20
     eta: float = 0.85
@@ -35,8 +41,21 @@ class SamplerSettings:
     clip_denoised: bool = False
     samples: int = 1
     baselines: tuple[str, ...] = BASELINES
+    method: str = "ddrm"
+    method_params: dict = field(default_factory=dict)
+
+    def sampler_params(self) -> dict:
+        """The keyword settings the method's sampler is called with."""
+        if self.method == "ddrm":
+            base = {"timesteps": int(self.timesteps), "eta": float(self.eta), "eta_b": float(self.eta_b)}
+        else:
+            base = method_defaults(self.method, int(self.timesteps))
+        return {**base, "clip_denoised": bool(self.clip_denoised), **self.method_params}
 
     def __post_init__(self) -> None:
+        validate_method(self.method, self.method_params)
+        if "timesteps" in self.method_params:
+            raise ValueError("give a method's steps as timesteps (--model.timesteps), not in method_params")
         if isinstance(self.timesteps, bool) or int(self.timesteps) < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         if int(self.samples) < 1:
@@ -53,7 +72,8 @@ class SamplerSettings:
 class RestoredBatch:
     """What ``restore_batch`` returns; images (B, C, H, W) in model space, cropped to the images' own size.
 
-    ``methods`` holds "ddrm" and the baselines; ``extra`` the further posterior samples;
+    ``methods`` holds the restoration (under ``main``, the method's name) and the baselines; ``extra`` the
+    further posterior samples;
     ``degraded`` y made viewable; ``consistency`` ‖Hx̂ − y‖/√m per method (before cropping);
     ``bad_step`` the first step (0-based) where a sample's clean estimate went non-finite, or −1;
     ``failed`` marks samples whose restoration is not usable; ``seconds`` is per image.
@@ -68,10 +88,11 @@ class RestoredBatch:
     failed: Tensor
     seconds: float
     extra: list[Tensor] = field(default_factory=list)
+    main: str = "ddrm"
 
     @property
     def restored(self) -> Tensor:
-        return self.methods["ddrm"]
+        return self.methods[self.main]
 
 
 # (step index 1-based, total steps) -> None: progress of the sampler.
@@ -118,7 +139,7 @@ def restore_batch(
         torch.cuda.synchronize(restored.device)
     seconds = (time.perf_counter() - start) / image.shape[0]
 
-    methods = {"ddrm": restored, **baselines(degradation, y, settings.baselines)}
+    methods = {settings.method: restored, **baselines(degradation, y, settings.baselines)}
     scores = {name: consistency(operator.H(x), y) for name, x in methods.items()}
     failed = (bad_step >= 0) | ~torch.isfinite(restored).flatten(1).all(1)
     crop = None if measured or orig_size is None or tuple(orig_size) == tuple(image.shape[-2:]) else tuple(orig_size)
@@ -129,6 +150,7 @@ def restore_batch(
         y=y, methods={name: crop_to(x, crop) for name, x in methods.items()}, degraded=degraded,
         original=None if original is None else crop_to(original, crop), consistency=scores,
         bad_step=bad_step, failed=failed, seconds=seconds, extra=[crop_to(x, crop) for x in extra],
+        main=settings.method,
     )
 
 
@@ -160,20 +182,26 @@ def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: Sampl
     def eps_model(x: Tensor, t: Tensor) -> Tensor:
         return prior.eps(x, t, labels)
 
+    total = int(settings.sampler_params()["timesteps"])
+
     def on_step(step: int, t: int, x_t: Tensor, x0: Tensor) -> None:
         finite = torch.isfinite(x0).flatten(1).all(1)
         bad_step.copy_(torch.where(~finite & (bad_step < 0), torch.full_like(bad_step, step), bad_step))
         if step_hook is not None:
-            step_hook(step + 1, settings.timesteps)
+            step_hook(step + 1, total)
 
+    params = settings.sampler_params()
     guidance = prior.guidance(labels) if labels is not None else None
+    if guidance is not None:
+        if settings.method != "ddrm":
+            raise ValueError(f"classifier guidance works with method ddrm only, not {settings.method}")
+        params["classifier_grad"] = guidance
     # Only the network may run in reduced precision (Prior.eps); the SVD arithmetic stays float32.
     with _no_autocast(device.type):
-        x = ddrm(
+        x = METHODS[settings.method](
             eps_model, y.float(), degradation.operator, sigma_0=degradation.sigma_0,
-            alphas_cumprod=prior.alphas_cumprod.to(device), timesteps=settings.timesteps, eta=settings.eta,
-            eta_b=settings.eta_b, generator=randomness.generators("sampler", draw), classifier_grad=guidance,
-            callback=on_step, clip_denoised=settings.clip_denoised,
+            alphas_cumprod=prior.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
+            callback=on_step, **params,
         )
     return x, bad_step
 

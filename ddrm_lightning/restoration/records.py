@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from .core import RestoredBatch
+from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
 
@@ -37,18 +38,22 @@ def _record(task: Task, batch: dict, i: int) -> Restoration:
 
 
 def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, dict[str, Tensor]],
-            timesteps: int) -> list[Restoration]:
-    """One ``Restoration`` per sample: its pictures, and one row per method with ``scores``.
+            settings: SamplerSettings) -> list[Restoration]:
+    """One ``Restoration`` per sample: its pictures, and one row per method with ``scores`` (the
+    restoration's row also with its settings as JSON, ``params``).
 
-    A sample whose DDRM run went non-finite gets an error row and no DDRM picture.
+    A sample whose restoration went non-finite gets an error row and no restored picture.
     """
+    params = json.dumps(settings.sampler_params(), sort_keys=True)
+    timesteps = int(settings.sampler_params()["timesteps"])
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
     scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
     extra = [to_unit(x).cpu() for x in result.extra]
     originals = None if result.original is None else to_unit(result.original).cpu()
     bad_step = result.bad_step.cpu()
-    finite = torch.isfinite(methods["ddrm"]).flatten(1).all(1)
+    main = result.main
+    finite = torch.isfinite(methods[main]).flatten(1).all(1)
     out = []
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
@@ -56,17 +61,17 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
         for name, x in methods.items():
             row = {k: float(v[i]) for k, v in scores[name].items()}
             row.update(method=name, status="ok", message="")
-            if name == "ddrm":  # the baselines' cost is negligible and not measured
-                row["seconds"] = result.seconds
-            if name == "ddrm" and failed:
+            if name == main:  # the baselines' cost is negligible and not measured
+                row.update(seconds=result.seconds, params=params)
+            if name == main and failed:
                 step = int(bad_step[i]) if int(bad_step[i]) >= 0 else timesteps - 1
-                row.update(status="error",
-                           message=f"non-finite values (NaN/inf) at DDRM step {step + 1}/{timesteps}; no image written")
+                row.update(status="error", message=f"non-finite values (NaN/inf) at {_step_name(main)} step "
+                                                   f"{step + 1}/{timesteps}; no image written")
                 row.update({k: float("nan") for k in scores[name]})
             record.rows.append(row)
-            if name == "ddrm" and failed:
+            if name == main and failed:
                 continue
-            record.images["restored" if name == "ddrm" else name] = x[i]
+            record.images["restored" if name == main else name] = x[i]
         record.images["degraded"] = degraded[i]
         if originals is not None:
             record.images["original"] = originals[i]
@@ -76,8 +81,12 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     return out
 
 
-def failed(task: Task, batch: dict, i: int, message: str) -> Restoration:
+def failed(task: Task, batch: dict, i: int, message: str, method: str = "ddrm") -> Restoration:
     """The record of a sample that could not be restored at all (undecodable file, bad size)."""
     record = _record(task, batch, i)
-    record.rows.append({"method": "ddrm", "status": "error", "message": message, "seconds": 0.0})
+    record.rows.append({"method": method, "status": "error", "message": message, "seconds": 0.0})
     return record
+
+
+def _step_name(method: str) -> str:
+    return "DDRM" if method == "ddrm" else method

@@ -24,7 +24,7 @@ def score_batch(result: RestoredBatch, sweep_metrics=None) -> dict[str, dict[str
         x = to_unit(x)
         scores[name].update(psnr=psnr(x, original), ssim=ssim(x, original))
         if sweep_metrics is not None:
-            keep = ~result.failed if name == "ddrm" else torch.ones_like(result.failed)
+            keep = ~result.failed if name == result.main else torch.ones_like(result.failed)
             scores[name].update(_sweep_update(sweep_metrics, name, x, original, keep))
     return scores
 

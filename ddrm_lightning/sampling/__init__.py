@@ -1,8 +1,18 @@
-"""DDRM sampling as pure functions of tensors (noise passed in through generators)."""
+"""Zero-shot restoration samplers (DDRM and its siblings) as pure functions of tensors; noise comes in
+through per-sample generators. ``METHODS`` names them all; ``tiles`` runs a network on tiles."""
 
 from .baselines import wiener
+from .ddnm import ddnm, ddnm_plus
 from .ddrm import ddrm, validate_hyperparameters
+from .diffpir import diffpir
+from .dps import dps
 from .guidance import classifier_guidance
+from .methods import METHODS, method_defaults, method_parameters, validate_method
+from .pigdm import pigdm
 from .schedule import linear_alphas_cumprod, skip_timesteps
 
-__all__ = ["ddrm", "validate_hyperparameters", "classifier_guidance", "wiener", "linear_alphas_cumprod", "skip_timesteps"]
+__all__ = [
+    "METHODS", "classifier_guidance", "ddnm", "ddnm_plus", "ddrm", "diffpir", "dps", "linear_alphas_cumprod",
+    "method_defaults", "method_parameters", "pigdm", "skip_timesteps", "validate_hyperparameters",
+    "validate_method", "wiener",
+]

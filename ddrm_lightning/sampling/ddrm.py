@@ -88,7 +88,7 @@ def ddrm(
     seq = skip_timesteps(alphas_cumprod.shape[0], timesteps)
     sqrt_abar, sigmas = noise_levels(alphas_cumprod, seq)
     batch, device, dtype = y.shape[0], y.device, torch.float32
-    n, m = operator.n, operator.m
+    n = operator.n
     channels = operator.channels
     draw = noise_source(generator, batch, device=device, dtype=dtype)
 

@@ -11,95 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 import uuid
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import OutputWriteError, atomic_path, atomic_write_text, remove_temporaries, write_failure  # noqa: F401
+from .layout import SHARD_DIR, is_restoration
+
 FIRST_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "consistency"]
-LAST_COLUMNS = ["seconds", "status", "message"]
-SHARD_DIR = "shards"
+LAST_COLUMNS = ["params", "seconds", "status", "message"]
 KEY = ("id", "task", "method")
-
-
-class OutputWriteError(OSError):
-    """A result file could not be written (disk full, read-only file system, …); one-line message."""
-
-
-def write_failure(path: Path, error: OSError) -> OutputWriteError:
-    """``error`` as an ``OutputWriteError`` naming ``path`` and the reason (e.g. 'No space left on device')."""
-    if isinstance(error, OutputWriteError):
-        return error
-    reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
-    code = f" (errno {error.errno})" if error.errno else ""
-    failure = OutputWriteError(f"cannot write {path}: {reason}{code}")
-    failure.errno = error.errno
-    return failure
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
-
-    Whatever writes to the temporary path (PIL, matplotlib, torch) leaves either the old
-    file or the complete new one. Raises ``OutputWriteError`` when writing fails.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp's 0600 would hide results from the user's group
-        os.replace(tmp, path)
-    except BaseException as error:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise write_failure(path, error) from error
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def remove_temporaries(out_dir: Path, depth: int = 3) -> int:
-    """Delete the temporary files (``.<name>.<random>.tmp``) a killed run left in ``out_dir``
-    and its sub-folders down to ``depth`` levels; returns how many. Finished files are never
-    temporaries: they only get their name by the final rename."""
-    removed = 0
-    folders = [(Path(out_dir), 0)]
-    while folders:
-        folder, level = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if level < depth:
-                    folders.append((Path(entry.path), level + 1))
-            elif entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                Path(entry.path).unlink(missing_ok=True)
-                removed += 1
-    return removed
 
 
 def columns_of(rows: list[dict]) -> list[str]:
@@ -174,7 +95,7 @@ def finished_ids(out_dir: Path, tasks: list[str]) -> set[str]:
     """Ids whose DDRM row has status ok for every task (merged table and shards)."""
     done: dict[str, set[str]] = defaultdict(set)
     for row in deduplicate(all_rows(out_dir)):
-        if row.get("method") == "ddrm" and row.get("status") == "ok":
+        if is_restoration(row.get("method")) and row.get("status") == "ok":
             done[row["id"]].add(row["task"])
     return {i for i, t in done.items() if set(tasks) <= t}
 
@@ -188,10 +109,11 @@ def summarize(rows: list[dict], extra: list[dict] | None = None) -> list[dict]:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[(row.get("task", ""), row.get("method", ""))].append(row)
-    skip = {"id", "task", "method", "source", "operator", "sigma_y", "seed", "status", "message"}
+    skip = {"id", "task", "method", "params", "source", "operator", "sigma_y", "seed", "status", "message"}
     out = []
     for (task, method), group in sorted(groups.items()):
         good = [r for r in group if r.get("status") == "ok"]
+        params = next((r["params"] for r in group if r.get("params")), "")
         metrics = sorted({k for r in good for k in r} - skip)
         for metric in metrics:
             values = [float(r[metric]) for r in good if _is_number(r.get(metric))]
@@ -200,14 +122,14 @@ def summarize(rows: list[dict], extra: list[dict] | None = None) -> list[dict]:
             mean = sum(values) / len(values)
             std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
             out.append({"task": task, "method": method, "metric": metric, "mean": mean, "std": std,
-                        "count": len(values), "note": ""})
+                        "count": len(values), "note": "", "params": params})
         errors = len(group) - len(good)
         out.append({"task": task, "method": method, "metric": "errors", "mean": errors, "std": 0.0,
-                    "count": len(group), "note": ""})
+                    "count": len(group), "note": "", "params": params})
     return out + list(extra or [])
 
 
-SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note"]
+SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note", "params"]
 
 
 def write_summary(out_dir: Path, summary: list[dict]) -> None:
