@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from .data.decoding import decode_image
 from .data.samples import to_model_tensor
@@ -25,6 +26,7 @@ from .models import load_model
 from .operators import Degradation, build_operator, image_size_behind
 from .randomness import SampleRandomness
 from .restoration import Prior, SamplerSettings, Task, restore_batch, to_unit
+from .sampling.tiles import TiledEps
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
 
@@ -53,6 +55,11 @@ def restore(
     clip_denoised: bool = False,
     sample_ids: Sequence[str] | None = None,
     labels: Sequence[int] | None = None,
+    method: str = "ddrm",
+    method_params: dict | None = None,
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    tile_batch: int = 8,
 ) -> Image.Image | Tensor:
     """Degrade ``image`` with ``task`` at noise σ_y and restore it with DDRM (or, with
     ``measured``, restore ``image`` as the degraded observation itself).
@@ -69,23 +76,32 @@ def restore(
         sample_ids: the ids seeding each image; default the file's name for a path (as restore.py
             names it), else ``"0"``, ``"1"``, … by position in the batch.
         labels: class labels, for class-conditional priors.
+        method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
+            ``dps``) and settings overriding its published ones (as ``--model.method_params``).
+        tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (a photo
+            larger than the prior's training size), at most ``tile_batch`` per call.
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
         [0, 1] of the same rank for a tensor.
     """
     the_prior = prior if isinstance(prior, Prior) else load_prior(prior)
+    if tile is not None:
+        overlap = tile // 4 if tile_overlap is None else tile_overlap
+        the_prior = replace(the_prior, network=TiledEps(the_prior.network, tile, overlap, tile_batch))
     batch, kind = _as_batch(image, the_prior.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
     if len(ids) != batch.shape[0]:
         raise ValueError(f"got {len(ids)} sample_ids for {batch.shape[0]} images; give one per image")
-    device = next(the_prior.network.parameters()).device
+    device = the_prior.alphas_cumprod.device if not isinstance(the_prior.network, nn.Module) else \
+        next(the_prior.network.parameters()).device
     spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
     height, width = batch.shape[-2:]
     if measured:
         height, width = image_size_behind(spec.operator, height, width, **spec.params)
     operator = build_operator(spec.operator, batch.shape[1], height, width, **spec.operator_params(measured)).to(device)
-    settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=())
+    settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
+                               method=method, method_params=dict(method_params or {}))
     label_tensor = None if labels is None else torch.as_tensor(list(labels), device=device)
     result = restore_batch(the_prior, Degradation(operator, spec.sigma_y), batch.to(device),
                            SampleRandomness.from_ids(seed, ids, device), settings, labels=label_tensor,

@@ -27,10 +27,10 @@ from .callbacks import DDRMProgressBar, RestorationWriter
 from .cli_args import rewrite
 from .data import RestorationDataModule
 from .module import DDRMRestorer
-from .options import MetricsOptions
+from .metrics.options import MetricsOptions
 from .restore_trainer import RestoreTrainer, quiet_lightning
-from .reports.sweep_files import is_restoration
-from .summary_table import print_summary
+from .sweep_io.layout import is_restoration
+from .reports.console import print_summary
 
 SHORTCUTS = (
     "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "
@@ -228,7 +228,7 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
 
 def check_output_names(ids: list[str]) -> None:
     """Refuse ids whose pictures would land on one file (``a.jpg`` and ``a.png`` both give ``a.png``)."""
-    from .reports.sweep_files import image_path
+    from .sweep_io.layout import image_path
 
     seen: dict[Path, str] = {}
     for sample_id in ids:

@@ -7,8 +7,6 @@ nothing itself. A prediction is a list of per-(sample, task) ``Restoration`` rec
 
 from __future__ import annotations
 
-import contextlib
-
 import lightning as L
 import torch
 from torch import Tensor
@@ -16,39 +14,35 @@ from torch import Tensor
 from .models.checkpoints import resolve
 from .models.embedded import resolve_checkpoint
 from .operators import Degradation, SVDOperator, build_operator, image_size_behind
-from .options import MetricsOptions
+from .metrics.options import MetricsOptions
 from .randomness import SampleRandomness
 from .restoration import Prior, Restoration, SamplerSettings, Task, check_prior, check_tasks, restore_batch
-from .restoration.task import parse_tasks
-from .restoration.records import failed, package
-from .restoration.loading import load_checked_prior
+from .restoration.loading import assemble_prior, load_checked_prior, tiling_settings
+from .restoration.prior import autocast_like
+from .restoration.records import decoded_part, failed, package
 from .restoration.scores import score_batch, sweep_summary_rows
+from .restoration.task import parse_tasks
 
 
 class DDRMRestorer(L.LightningModule):
-    """Restore images with DDRM and a pretrained diffusion prior.
+    """Restore images with DDRM (or another zero-shot sampler) and a pretrained diffusion prior.
 
     Args:
-        checkpoint: ``embedded`` (the prior shipped with the package), a zoo name
-            (``celeba_hq``, ``imagenet_256_uncond``, …) or a path (published file,
-            exported network, or a ``train.py`` Lightning checkpoint).
+        checkpoint: ``embedded`` (shipped with the package), a zoo name (``celeba_hq``, …) or a path
+            (published file, exported network, or a ``train.py`` checkpoint).
         tasks: the degradations to run on every image.
-        timesteps: number of DDRM steps (network evaluations).
-        eta: DDRM η, in [0, 1].
-        eta_b: DDRM η_b, in [0, 1].
+        timesteps, eta, eta_b: the sampler's steps (network evaluations), DDRM's η and η_b in [0, 1].
         samples: restorations per image from different seeds (the first is the one scored).
-        baselines: classical baselines written beside DDRM: ``observed`` and/or ``wiener``.
-        classifier: classifier for guidance (zoo name or path), class-conditional models only.
-        classifier_scale: guidance scale (0 disables guidance).
+        baselines: classical baselines written beside the restoration: ``observed`` and/or ``wiener``.
+        classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         measurement: images are already degraded (no ground truth); set from ``data.measurement``.
         cache_dir: where named checkpoints are looked up / downloaded.
-        channels_last: run the network in channels-last memory format.
-        compile: ``torch.compile`` the network.
-        clip_denoised: clamp DDRM's clean estimate to the image range at every step (not in
-            the paper; off by default).
-        method: the sampler: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``
-            (``eta``/``eta_b`` are DDRM's; the others start from their published settings).
-        method_params: settings of the method that override its defaults (e.g. ``{zeta: 0.5}`` for dps).
+        channels_last, compile: run the network channels-last / ``torch.compile``d.
+        clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
+        method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``; the
+            others start from their published settings, ``method_params`` override them.
+        tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
+            ``sampling.tiles``; overlap default tile // 4), ``tile_batch`` per call; None: whole image.
     """
 
     def __init__(
@@ -69,6 +63,9 @@ class DDRMRestorer(L.LightningModule):
         clip_denoised: bool = False,
         method: str = "ddrm",
         method_params: dict | None = None,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        tile_batch: int = 8,
     ) -> None:
         super().__init__()
         self.tasks = parse_tasks(tasks)
@@ -84,6 +81,7 @@ class DDRMRestorer(L.LightningModule):
                              "set --model.classifier_scale 0 or --model.method ddrm")
         self.measurement = bool(measurement)
         self.channels_last, self.compile_network = bool(channels_last), bool(compile)
+        self.tiling = tiling_settings(tile, tile_overlap, tile_batch)
         self.metrics_options = MetricsOptions()  # replaced by the CLI's --metrics.* group
         self.sweep_metrics = None  # per task, built at predict start
         self.prior = None  # the LoadedModel, set by load_prior
@@ -91,18 +89,16 @@ class DDRMRestorer(L.LightningModule):
         self._operators: dict[tuple, SVDOperator] = {}
         self.step_hook = None  # set by the progress bar: (step, total) -> None
 
-    @property
-    def timesteps(self) -> int:
-        return self.settings.timesteps
-
-    @property
-    def baselines(self) -> list[str]:
-        return list(self.settings.baselines)
+    timesteps = property(lambda self: self.settings.timesteps)
+    baselines = property(lambda self: list(self.settings.baselines))
 
     # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
-        # Runs once per node before the other ranks load: only one process downloads a zoo file.
+        # Runs once per node before the other ranks load: only one process downloads a zoo file
+        # or a metric's weights (``fetch`` never raises: a metric it cannot fetch is unavailable).
         resolve(resolve_checkpoint(self.checkpoint), self.cache_dir, role="prior")
+        if not self.measurement:
+            self.metrics_options.fetch()
         if self._guided():
             resolve(self.classifier_name, self.cache_dir, role="classifier")
 
@@ -130,21 +126,12 @@ class DDRMRestorer(L.LightningModule):
         return bool(self.classifier_name) and self.classifier_scale > 0
 
     def configure_model(self) -> None:
-        if self.restoration_prior is not None:
-            return
-        self.load_prior()
-        classifier = None
-        if self._guided():
-            from .models import load_classifier
-
-            classifier = load_classifier(self.classifier_name, cache_dir=self.cache_dir)[0]
-            classifier.requires_grad_(False).eval()
-        prior = Prior.from_loaded(self.prior, channels_last=self.channels_last, classifier=classifier,
-                                  classifier_scale=self.classifier_scale)
-        self.network = prior.network.to(memory_format=torch.channels_last) if self.channels_last else prior.network
-        self.classifier = classifier
-        prior.network = torch.compile(self.network) if self.compile_network else self.network
-        self.restoration_prior = prior
+        if self.restoration_prior is None:
+            self.load_prior()
+            self.restoration_prior, self.network, self.classifier = assemble_prior(
+                self.prior, classifier=self.classifier_name, classifier_scale=self.classifier_scale,
+                cache_dir=self.cache_dir, channels_last=self.channels_last, compile=self.compile_network,
+                tiling=self.tiling)
 
     def operator(self, task: Task, height: int, width: int) -> SVDOperator:
         """The task's operator for this geometry, built once and kept on the module's device."""
@@ -170,19 +157,15 @@ class DDRMRestorer(L.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
         # The Trainer's precision (e.g. bf16-mixed) is for the network alone: degradation,
         # SVD arithmetic, baselines and scores stay in float32.
-        self.restoration_prior.network_context = _autocast_like(self.device.type)
+        self.restoration_prior.network_context = autocast_like(self.device.type)
         with torch.autocast(self.device.type, enabled=False):
             return self._predict(batch)
 
     def _predict(self, batch: dict) -> list[Restoration]:
-        results: list[Restoration] = []
-        ok = [i for i, err in enumerate(batch["error"]) if not err]
-        for i, err in enumerate(batch["error"]):
-            if err:
-                results.extend(failed(task, batch, i, err, self.settings.method) for task in self.tasks)
-        if ok:
-            index = torch.tensor(ok, device=batch["image"].device)
-            sub = {k: (v.index_select(0, index) if isinstance(v, Tensor) else [v[i] for i in ok]) for k, v in batch.items()}
+        results: list[Restoration] = [failed(task, batch, i, err, self.settings.method)
+                                      for i, err in enumerate(batch["error"]) if err for task in self.tasks]
+        sub = decoded_part(batch)
+        if sub is not None:
             for task in self.tasks:
                 try:
                     op = self._operator_for(task, sub["image"])
@@ -206,20 +189,10 @@ class DDRMRestorer(L.LightningModule):
         """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
         image = batch["image"].float()
         op = self._operator_for(task, image) if op is None else op
-        hook = self.step_hook
         result = restore_batch(
             self.restoration_prior, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], self.device),
             self.settings, labels=batch["label"], measured=self.measurement,
-            orig_size=tuple(int(v) for v in batch["orig_size"][0].tolist()),
-            step_hook=(lambda step, total: hook(step, total)) if hook is not None else None,
+            orig_size=tuple(int(v) for v in batch["orig_size"][0].tolist()), step_hook=self.step_hook,
         )
         scores = score_batch(result, None if self.sweep_metrics is None else self.sweep_metrics[task.name])
         return package(task, batch, result, scores, self.settings)
-
-
-def _autocast_like(device_type: str):
-    """A factory of autocast contexts equal to the one active now (the Trainer's precision plugin)."""
-    if torch.is_autocast_enabled(device_type):
-        dtype = torch.get_autocast_dtype(device_type)
-        return lambda: torch.autocast(device_type, dtype=dtype)
-    return contextlib.nullcontext

@@ -14,6 +14,13 @@ def _require(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_weight_fetching(monkeypatch):
+    """No test fetches metric weights from the internet (tests that exercise fetching serve them
+    from 127.0.0.1 and lift this themselves)."""
+    monkeypatch.setenv("DDRM_LIGHTNING_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """../shared/reference, or skip (a user's fresh clone does not have it)."""

@@ -13,7 +13,7 @@ from rich.console import Console
 from ddrm_lightning import sweep_io
 from ddrm_lightning.callbacks import DDRMProgressBar
 from ddrm_lightning.callbacks.progress import batch_counts, rate_text
-from ddrm_lightning.summary_table import MAX_FAILURE_LINES, failures, print_summary
+from ddrm_lightning.reports.console import MAX_FAILURE_LINES, failures, print_summary
 
 PAPER_TASKS = ["sr4_sigma0.05", "sr_bicubic4_sigma0.05", "deblur_uni_sigma0.05", "deblur_gauss_sigma0.05",
                "deblur_aniso_sigma0.05", "inp_sigma0.05", "color_sigma0.05", "cs4_sigma0.05", "deno_sigma0.05"]

@@ -31,7 +31,7 @@ from ddrm_lightning.data import RestorationDataModule
 from ddrm_lightning.models import EpsModel, build_network, linear_betas, save_network
 from ddrm_lightning.module import DDRMRestorer
 from ddrm_lightning.operators import build_operator
-from ddrm_lightning.options import MetricsOptions
+from ddrm_lightning.metrics.options import MetricsOptions
 from ddrm_lightning.sampling import ddrm, linear_alphas_cumprod
 from ddrm_lightning.restoration import Task
 

@@ -28,7 +28,7 @@ from ddrm_lightning.metrics import (
     obtain_weight,
 )
 from ddrm_lightning.models import ZOO
-from ddrm_lightning.options import MetricsOptions
+from ddrm_lightning.metrics.options import MetricsOptions
 from test_fetch_server import PAYLOAD, PUBLISHED, Mirror, leftovers, loopback_only, mirror, sha256  # noqa: F401
 
 ALL_METRICS = {"lpips_alex", "lpips_vgg", "fid", "kid", "kid_std", "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}

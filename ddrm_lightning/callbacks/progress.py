@@ -7,7 +7,7 @@ import time
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import ProcessingSpeedColumn
 
-from ..reports.sweep_files import is_restoration
+from ..sweep_io.layout import is_restoration
 
 
 def batch_counts(outputs) -> tuple[int, int]:

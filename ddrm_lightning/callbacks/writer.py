@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
 from .. import sweep_io
-from ..reports.sweep_files import image_path, sample_path
+from ..sweep_io.layout import image_path, sample_path
 
 
 def save_png(image: torch.Tensor, path: Path) -> None:

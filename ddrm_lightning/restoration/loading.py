@@ -27,3 +27,40 @@ def load_checked_prior(checkpoint: str, cache_dir: str | None, timesteps: int, *
         raise ValueError(f"timesteps={timesteps} exceeds the schedule length {steps} of '{checkpoint}'; "
                          f"allowed: 1..{steps}")
     return prior
+
+
+def assemble_prior(loaded, *, classifier: str | None = None, classifier_scale: float = 0.0,
+                   cache_dir: str | None = None, channels_last: bool = False, compile: bool = False,
+                   tiling: tuple[int, int, int] | None = None):
+    """The ``Prior`` the sampler calls, from a ``LoadedModel``: the ε-network (channels-last,
+    compiled and tiled as asked) and the guidance classifier when ``classifier_scale`` > 0.
+
+    Returns (prior, the plain ε-network, the classifier or None): a LightningModule registers the
+    last two as its submodules, so they move to its device.
+    """
+    import torch
+
+    from ..models import load_classifier
+    from ..sampling.tiles import TiledEps
+    from .prior import Prior
+
+    guide = None
+    if classifier and classifier_scale > 0:
+        guide = load_classifier(classifier, cache_dir=cache_dir)[0].requires_grad_(False).eval()
+    prior = Prior.from_loaded(loaded, channels_last=channels_last, classifier=guide, classifier_scale=classifier_scale)
+    network = prior.network.to(memory_format=torch.channels_last) if channels_last else prior.network
+    prior.network = torch.compile(network) if compile else network
+    if tiling is not None:
+        prior.network = TiledEps(prior.network, *tiling)
+    return prior, network, guide
+
+
+def tiling_settings(tile: int | None, overlap: int | None, batch: int) -> tuple[int, int, int] | None:
+    """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to tile // 4."""
+    if tile is None:
+        return None
+    from ..sampling.tiles import TiledEps
+
+    settings = (tile, tile // 4 if overlap is None else overlap, batch)
+    TiledEps(None, *settings)  # its one-line errors, before any work
+    return settings

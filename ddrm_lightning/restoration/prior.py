@@ -63,3 +63,12 @@ class Prior:
 def alphas_cumprod_of(betas: Tensor) -> Tensor:
     """ᾱ_t = Π_{s≤t}(1 − β_s), in float64 (the sampler takes square roots of values near 0 and 1)."""
     return torch.cumprod(1.0 - betas.double(), 0)
+
+
+def autocast_like(device_type: str) -> NetworkContext:
+    """A factory of autocast contexts equal to the one active now (a Lightning Trainer's precision
+    plugin), for the network alone: the sampler itself runs with autocast off."""
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        return lambda: torch.autocast(device_type, dtype=dtype)
+    return contextlib.nullcontext

@@ -90,3 +90,12 @@ def failed(task: Task, batch: dict, i: int, message: str, method: str = "ddrm") 
 
 def _step_name(method: str) -> str:
     return "DDRM" if method == "ddrm" else method
+
+
+def decoded_part(batch: dict) -> dict | None:
+    """The batch restricted to the samples that decoded (no ``error``), or None when none did."""
+    ok = [i for i, err in enumerate(batch["error"]) if not err]
+    if not ok:
+        return None
+    index = torch.tensor(ok, device=batch["image"].device)
+    return {k: (v.index_select(0, index) if isinstance(v, Tensor) else [v[i] for i in ok]) for k, v in batch.items()}

@@ -44,7 +44,7 @@ def _sweep_update(metrics, method: str, x: Tensor, original: Tensor, keep: Tenso
     return out
 
 
-def sweep_summary_rows(sweep_metrics: dict, methods) -> list[dict]:
+def sweep_summary_rows(sweep_metrics: dict, methods: tuple[str, ...]) -> list[dict]:
     """Summary rows of the sweep-level metrics (FID, KID, …) per task and method; a metric that could
     not be computed becomes a row with its ``note``. Every rank must call ``compute`` (it synchronises)."""
     rows = []
@@ -60,4 +60,7 @@ def sweep_summary_rows(sweep_metrics: dict, methods) -> list[dict]:
                 else:
                     row["note"] = str(value)
                 rows.append(row)
+        # How the GIQA fit had to adapt to a small reference set (fewer components, more regularisation).
+        rows += [{"task": task, "method": methods[0], "metric": "giqa_fit", "mean": "", "std": "", "count": "", "note": note}
+                 for note in getattr(metrics, "notes", {}).values()]
     return rows

@@ -57,13 +57,13 @@ class MetricsOptions:
     def fetch(self, progress: bool = True) -> dict:
         """Fetch the missing weight files these options need into the torch hub cache (when ``download``);
         returns key -> path or ``Unavailable``. Meant for one process per node, before the others build."""
-        from .metrics.fetching import obtain_weights
+        from .fetching import obtain_weights
 
         return obtain_weights(self.weight_keys(), download=self.download, progress=progress)
 
     def build(self, methods: tuple[str, ...], seed: int = 0):
         """The ``SweepMetrics`` these options describe."""
-        from .metrics import SweepMetrics
+        from .sweep import SweepMetrics
 
         return SweepMetrics(
             lpips=self.lpips, fid=self.fid, kid=self.kid, giqa=self.giqa, download=self.download,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .reports.sweep_files import is_restoration
+from ..sweep_io.layout import is_restoration
 
 # (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
 # per task are not a column: the failed files are listed under the table, with their reasons.

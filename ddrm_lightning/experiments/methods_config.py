@@ -1,0 +1,175 @@
+"""The experiment file of ``experiments.methods`` (``configs/methods/*.yaml``), read and checked.
+
+```yaml
+out_dir: outputs/methods/demo                 # one sweep per entry in <out_dir>/<label>/
+restore_config: configs/paper/celeba_hq.yaml  # restore.py config(s): prior, data, tasks (optional)
+restore:                                      # and/or an inline restore.py config (optional)
+  data: {image_size: 64}
+restore_args: ["--trainer.devices", "1"]      # more restore.py arguments (optional)
+methods:                                      # each: method, timesteps (NFE), optional label, params, args
+  - {label: ddrm, method: ddrm, timesteps: 20}
+  - {label: dps_100, method: dps, timesteps: 100, params: {zeta: 0.5}}
+grid_samples: 4                               # sample rows of each grid picture (optional)
+```
+
+``timesteps`` defaults to the method's published step count, ``label`` to ``<method>_<timesteps>``.
+``params`` override the method's published settings (``sampling.method_defaults``); DDRM's η, η_b
+come from the restore.py configuration unless its entry's params set them.
+Paths are read from the current folder, as restore.py reads its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..sampling.methods import method_defaults, validate_method
+from .config import _is_int, _strings
+
+TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "methods", "grid_samples")
+ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
+# The runner sets these per entry; given anywhere else they would silently mix the sweeps.
+RESERVED_ARGS = ("--model.method", "--model.method_params", "--model.timesteps", "--out_dir")
+RESERVED_MODEL_KEYS = ("method", "method_params", "timesteps")
+# Names the runner writes into out_dir itself, and the grid's own column headers.
+RESERVED_LABELS = ("comparison", "restore", "experiment", "grids", "original", "degraded", "observed", "wiener")
+DEFAULT_GRID_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One column of the comparison: a method at a step budget, with its own settings."""
+
+    label: str
+    method: str
+    timesteps: int
+    params: dict = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+
+@dataclass
+class MethodExperiment:
+    out_dir: Path
+    entries: list[MethodEntry]
+    restore_configs: list[Path] = field(default_factory=list)
+    restore: dict | None = None
+    restore_args: list[str] = field(default_factory=list)
+    grid_samples: int = DEFAULT_GRID_SAMPLES
+
+
+def check_args(args: list[str], what: str) -> list[str]:
+    """``args`` unchanged, unless they set what the runner sets per entry."""
+    for arg in args:
+        if any(arg == name or arg.startswith(name + "=") for name in RESERVED_ARGS):
+            raise ValueError(f"{what} must not set {arg.split('=')[0]}: the runner sets it for each method entry")
+    return args
+
+
+def _label(value, default: str) -> str:
+    label = str(value) if value is not None else default
+    if not label or label.startswith(".") or any(c in label for c in "/\\:") or label in RESERVED_LABELS:
+        raise ValueError(
+            f"method label '{label}' must be a folder name (no '/', '\\', ':', not starting with '.', "
+            f"not {', '.join(RESERVED_LABELS)})"
+        )
+    return label
+
+
+def _params(value, method: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"params of method '{method}' must be a mapping of setting names to values, got {value!r}")
+    if "timesteps" in value:
+        raise ValueError(f"give the steps of method '{method}' as the entry's timesteps, not in params")
+    validate_method(method, value)
+    for name, setting in value.items():
+        if not isinstance(setting, (int, float, bool)):
+            raise ValueError(f"params.{name} of method '{method}' must be a number or true/false, got {setting!r}")
+    return dict(value)
+
+
+def _entry(entry) -> MethodEntry:
+    if isinstance(entry, str):
+        entry = {"method": entry}
+    if not isinstance(entry, dict):
+        raise ValueError(f"each methods entry must be a method name or a mapping with method and timesteps, got {entry!r}")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ValueError(f"unknown methods entry keys {unknown}; allowed: {', '.join(ENTRY_KEYS)}")
+    method = entry.get("method")
+    validate_method(method, {})  # one line naming the allowed methods
+    timesteps = entry.get("timesteps")
+    if timesteps is None:
+        timesteps = method_defaults(method)["timesteps"]
+    elif not _is_int(timesteps) or timesteps < 1:
+        raise ValueError(f"timesteps of method '{method}' must be a positive integer (its NFE), got {timesteps!r}")
+    params = _params(entry.get("params"), method)
+    label = _label(entry.get("label"), f"{method}_{timesteps}")
+    args = check_args(_strings(entry.get("args"), f"args of entry '{label}'"), f"args of entry '{label}'")
+    return MethodEntry(label, method, int(timesteps), params, tuple(args))
+
+
+def _restore(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"restore must be a mapping (an inline restore.py config), got {type(value).__name__}")
+    if "out_dir" in value:
+        raise ValueError("restore must not set out_dir: the runner gives each method entry <out_dir>/<label>")
+    model = value.get("model") or {}
+    clash = sorted(set(model) & set(RESERVED_MODEL_KEYS)) if isinstance(model, dict) else []
+    if clash:
+        raise ValueError(f"restore.model must not set {', '.join(clash)}: each methods entry sets its own")
+    return value
+
+
+def parse_method_experiment(data: dict, *, out_dir: str | Path | None = None) -> MethodExperiment:
+    """A checked ``MethodExperiment`` from the experiment file's mapping (``out_dir`` overrides the file's)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"an experiment file must hold a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError(f"unknown experiment keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
+    folder = out_dir if out_dir is not None else data.get("out_dir")
+    if not folder:
+        raise ValueError("the experiment needs an out_dir (in the file or --out_dir)")
+    entries = data.get("methods")
+    if not isinstance(entries, list) or len(entries) < 1:
+        raise ValueError("methods must be a non-empty list of entries {label, method, timesteps, params}; "
+                         "methods: ddrm, ddnm, ddnm_plus, pigdm, diffpir, dps")
+    parsed = [_entry(e) for e in entries]
+    labels = [e.label for e in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"method labels must be unique, got {labels}; give each entry a label")
+    configs = data.get("restore_config")
+    configs = [configs] if isinstance(configs, str) else _strings(configs, "restore_config")
+    for config in configs:
+        if not Path(config).is_file():
+            raise ValueError(f"restore_config {config} does not exist (paths are read from the current folder {Path.cwd()})")
+    grid_samples = data.get("grid_samples", DEFAULT_GRID_SAMPLES)
+    if not _is_int(grid_samples) or grid_samples < 1:
+        raise ValueError(f"grid_samples must be an integer >= 1 (sample rows per grid), got {grid_samples!r}")
+    return MethodExperiment(
+        out_dir=Path(folder),
+        entries=parsed,
+        restore_configs=[Path(c) for c in configs],
+        restore=_restore(data.get("restore")),
+        restore_args=check_args(_strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        grid_samples=grid_samples,
+    )
+
+
+def load_method_experiment(path: str | Path, *, out_dir: str | Path | None = None) -> MethodExperiment:
+    """Read and check a methods experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"experiment file {path} does not exist")
+    with open(path) as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ValueError(f"experiment file {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    return parse_method_experiment(data, out_dir=out_dir)
