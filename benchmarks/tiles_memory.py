@@ -1,7 +1,7 @@
 """Peak memory and time of tiled DDRM (ddrm_lightning.sampling.tiles) against the untiled network.
 
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py                 # the table of docs/tiles.md (~2.5 min)
-    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --no-table --demo /tmp/tiles_demo  # crops (~4 min)
+    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --no-table --demo /tmp/tiles_demo  # crops (~5 min)
 
 Every measurement runs in its own process, so ``getrusage``'s peak RSS is that measurement's.
 A process builds the photo (scikit-image's astronaut, resized to the photo height, reflect-padded to

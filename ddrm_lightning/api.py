@@ -21,8 +21,8 @@ from torch import Tensor, nn
 
 from .data.decoding import decode_image
 from .data.samples import to_model_tensor
-from .models.embedded import resolve_checkpoint
 from .models import load_model
+from .models.embedded import resolve_checkpoint
 from .operators import Degradation, build_operator, image_size_behind
 from .randomness import SampleRandomness
 from .restoration import Prior, SamplerSettings, Task, restore_batch, to_unit

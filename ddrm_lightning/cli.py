@@ -26,11 +26,11 @@ from . import sweep_io
 from .callbacks import DDRMProgressBar, RestorationWriter
 from .cli_args import rewrite
 from .data import RestorationDataModule
-from .module import DDRMRestorer
 from .metrics.options import MetricsOptions
+from .module import DDRMRestorer
+from .reports.console import print_summary
 from .restore_trainer import RestoreTrainer, quiet_lightning
 from .sweep_io.layout import is_restoration
-from .reports.console import print_summary
 
 SHORTCUTS = (
     "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "

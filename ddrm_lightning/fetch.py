@@ -20,7 +20,13 @@ from pathlib import Path
 
 from .metrics.availability import Unavailable
 from .metrics.fetching import obtain_weight
-from .metrics.weights import METRIC_GROUPS, WEIGHT_FILES, cached_weight, hub_checkpoint_dir, lpips_linear_file
+from .metrics.weights import (
+    METRIC_GROUPS,
+    WEIGHT_FILES,
+    cached_weight,
+    hub_checkpoint_dir,
+    lpips_linear_file,
+)
 from .models.download import MIRROR_ENV_VAR, cache_root, mirror_url, offline_reason
 from .models.errors import CheckpointError
 from .models.zoo import ZOO

@@ -11,12 +11,20 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from .metrics.options import MetricsOptions
 from .models.checkpoints import resolve
 from .models.embedded import resolve_checkpoint
 from .operators import Degradation, SVDOperator, build_operator, image_size_behind
-from .metrics.options import MetricsOptions
 from .randomness import SampleRandomness
-from .restoration import Prior, Restoration, SamplerSettings, Task, check_prior, check_tasks, restore_batch
+from .restoration import (
+    Prior,
+    Restoration,
+    SamplerSettings,
+    Task,
+    check_prior,
+    check_tasks,
+    restore_batch,
+)
 from .restoration.loading import assemble_prior, load_checked_prior, tiling_settings
 from .restoration.prior import autocast_like
 from .restoration.records import decoded_part, failed, package

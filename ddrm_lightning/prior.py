@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .models.embedded import resolve_checkpoint
 from .models import build_network, linear_betas, load_model, network_export
+from .models.embedded import resolve_checkpoint
 
 
 class DiffusionPrior(L.LightningModule):

@@ -1,7 +1,8 @@
 """Every shipped config resolves with the command it belongs to (parse only: nothing is loaded or run).
 
 restore.py configs: ``configs/paper``, ``configs/exp`` and the package default; train.py configs:
-``configs/train``; experiment files: ``configs/priors`` (their restore.py part through restore.py).
+``configs/train``; experiment files: ``configs/priors`` and ``configs/methods`` (their restore.py part
+through restore.py).
 A new folder under ``configs/`` must be given its command here, or the last test fails.
 """
 
@@ -14,12 +15,14 @@ import yaml
 
 from ddrm_lightning.cli import main as restore_main
 from ddrm_lightning.cli_args import DEFAULT_CONFIG
+from ddrm_lightning.experiments import methods as methods_runner
 from ddrm_lightning.experiments.config import load_experiment
+from ddrm_lightning.experiments.methods_config import load_method_experiment
 from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
 from ddrm_lightning.train_cli import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"paper": "restore", "exp": "restore", "train": "train", "priors": "priors"}
+COMMANDS = {"paper": "restore", "exp": "restore", "train": "train", "priors": "priors", "methods": "methods"}
 
 
 def _configs(folder: str) -> list[Path]:
@@ -66,6 +69,22 @@ def test_prior_experiment_resolves_for_every_prior(path, tmp_path, capsys, monke
         config = resolve(restore_main, restore_arguments(experiment, prior.label), capsys)
         assert config["model"]["checkpoint"] == prior.checkpoint
         assert config["out_dir"] == str(tmp_path / "experiment" / prior.label)
+
+
+@pytest.mark.parametrize("path", _configs("methods"), ids=lambda p: p.stem)
+def test_method_experiment_resolves_for_every_entry(path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # experiment files name restore.py configs relative to the project root
+    experiment = load_method_experiment(path, out_dir=tmp_path / "experiment")
+    if experiment.restore is not None:  # what the runner writes before the sweeps start
+        (tmp_path / "experiment").mkdir()
+        (tmp_path / "experiment" / methods_runner.RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    assert len(experiment.entries) >= 2
+    for entry in experiment.entries:
+        config = resolve(restore_main, methods_runner.restore_arguments(experiment, entry.label), capsys)
+        model = config["model"]
+        assert (model["method"], model["timesteps"], model["method_params"]) == (entry.method, entry.timesteps, entry.params)
+        assert len(model["tasks"]) >= 1
+        assert config["out_dir"] == str(tmp_path / "experiment" / entry.label)
 
 
 def test_every_config_folder_has_a_command():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ddrm_lightning.models import load_model
-from ddrm_lightning.operators import build_operator
+from ddrm_lightning.operators import build_operator, sigma_0_of
 from ddrm_lightning.sampling.ddrm import ddrm
 from ddrm_lightning.sampling.schedule import linear_alphas_cumprod
 from ddrm_lightning.sampling.tiles import TiledEps, blend_weights, tile_grid
@@ -219,8 +219,9 @@ def _deblur_problem(height=64, width=96, sigma_y=0.05):
     op = build_operator("deblur_gauss", 3, height, width)
     x = smooth_image(height, width)
     clean = op.H(x)
-    y = clean + 2 * sigma_y * torch.randn(clean.shape, generator=_gen(0))
-    return op, y, 2 * sigma_y
+    sigma_0 = sigma_0_of(sigma_y)
+    y = clean + sigma_0 * torch.randn(clean.shape, generator=_gen(0))
+    return op, y, sigma_0
 
 
 def test_many_tiles_restore_as_consistently_as_one_and_without_seams():
@@ -273,3 +274,13 @@ def test_tiny_unet_restoration_of_odd_size_is_batch_size_independent(tiny_prior)
     # The UNet's own batch-size rounding (about 1e-6 in ε) is all that differs.
     assert torch.allclose(runs[0], runs[1], atol=1e-4)
     assert abs(consistency(op, runs[0], y) / consistency(op, untiled, y) - 1) < 0.10
+
+
+def test_weights_are_cached_for_a_few_sizes_only():
+    tiled = TiledEps(pixelwise, tile=8, overlap=2)
+    t = torch.tensor([1])
+    for width in range(20, 30):
+        tiled(torch.zeros(1, 3, 20, width), t)
+    assert len(tiled._plans) <= 4
+    first = tiled._plan(20, 29, torch.float32, "cpu")
+    assert tiled._plan(20, 29, torch.float32, "cpu") is first  # reused, not rebuilt

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import torch
-
 from lightning.pytorch.callbacks import Callback, RichProgressBar
 
 from ..sweep_io import atomic_path

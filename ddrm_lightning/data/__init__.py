@@ -5,10 +5,24 @@ This is the lowest layer of the package: it imports nothing above ``ddrm_lightni
 
 from ddrm_lightning.data.collate import BATCH_KEYS, RestorationCollate
 from ddrm_lightning.data.datamodule import RestorationDataModule
-from ddrm_lightning.data.geometry import GEOMETRIES, apply_geometry, center_crop, pad, padded_size, resize
+from ddrm_lightning.data.geometry import (
+    GEOMETRIES,
+    apply_geometry,
+    center_crop,
+    pad,
+    padded_size,
+    resize,
+)
 from ddrm_lightning.data.samples import SamplePrep, to_model_tensor
 from ddrm_lightning.data.sharding import rank_rows, shard_stream
-from ddrm_lightning.data.sources import IMAGE_EXTENSIONS, SOURCES, BundledSource, FolderSource, HFSource, ImageRecord
+from ddrm_lightning.data.sources import (
+    IMAGE_EXTENSIONS,
+    SOURCES,
+    BundledSource,
+    FolderSource,
+    HFSource,
+    ImageRecord,
+)
 
 __all__ = [
     "BATCH_KEYS",

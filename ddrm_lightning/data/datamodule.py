@@ -12,7 +12,13 @@ from ddrm_lightning.data.bundled_source import BundledSource
 from ddrm_lightning.data.collate import RestorationCollate
 from ddrm_lightning.data.decoding import check_channels
 from ddrm_lightning.data.folder_source import FolderSource
-from ddrm_lightning.data.geometry import check_geometry, check_pad_multiple, draft_size_for, image_size_hw, padded_size
+from ddrm_lightning.data.geometry import (
+    check_geometry,
+    check_pad_multiple,
+    draft_size_for,
+    image_size_hw,
+    padded_size,
+)
 from ddrm_lightning.data.hf_source import HFSource, load_hf
 from ddrm_lightning.data.sample_datasets import IndexStream, MapSamples, StreamSamples
 from ddrm_lightning.data.samples import AS_IS, SamplePrep

@@ -16,7 +16,12 @@ import datasets
 import pyarrow.compute as pc
 from PIL import Image
 
-from ddrm_lightning.data.decoding import ImageData, check_channels, load_record, probe_size
+from ddrm_lightning.data.decoding import (
+    ImageData,
+    check_channels,
+    load_record,
+    probe_size,
+)
 from ddrm_lightning.data.file_list import FileList, read_file_list
 from ddrm_lightning.data.records import ImageRecord
 

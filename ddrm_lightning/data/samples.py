@@ -9,7 +9,12 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from ddrm_lightning.data.geometry import apply_geometry, check_geometry, image_size_hw, padded_size
+from ddrm_lightning.data.geometry import (
+    apply_geometry,
+    check_geometry,
+    image_size_hw,
+    padded_size,
+)
 from ddrm_lightning.data.records import ImageRecord
 from ddrm_lightning.randomness import sample_seed
 

@@ -5,7 +5,13 @@
 run_prior_experiment``). The runner is not imported here so that ``-m`` runs it exactly once.
 """
 
-from .config import GiqaSettings, Prior, PriorExperiment, load_experiment, parse_experiment
+from .config import (
+    GiqaSettings,
+    Prior,
+    PriorExperiment,
+    load_experiment,
+    parse_experiment,
+)
 from .same_inputs import degraded_mismatches
 
 __all__ = ["GiqaSettings", "Prior", "PriorExperiment", "degraded_mismatches", "load_experiment", "parse_experiment"]

@@ -28,7 +28,12 @@ import yaml
 from ..reports.images import safe_name
 from ..reports.sweep_files import is_restoration, read_metrics, sweep_tasks
 from ..sweep_io import OutputWriteError, atomic_write_text
-from .methods_config import MethodEntry, MethodExperiment, check_args, load_method_experiment
+from .methods_config import (
+    MethodEntry,
+    MethodExperiment,
+    check_args,
+    load_method_experiment,
+)
 from .methods_grid import MethodGrid, write_method_grid
 from .methods_table import ComparisonRow, write_comparison
 from .same_inputs import degraded_mismatches

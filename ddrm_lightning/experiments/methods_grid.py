@@ -40,13 +40,15 @@ def _open(path: Path) -> Image.Image | None:
 
 
 def _captions(sweep: Path, task: str) -> dict[str, str]:
-    """id -> 'PSNR x dB' of a sweep's restorations of one task."""
+    """id -> 'PSNR x' (dB) of a sweep's restorations of one task, or 'failed' where its row is an error."""
     out = {}
     for row in read_metrics(sweep):
-        if row.get("task") == task and is_restoration(row.get("method")) and row.get("status") == "ok":
-            psnr = to_float(row.get("psnr"))
-            if psnr is not None:
-                out[row["id"]] = f"PSNR {psnr:.2f}"
+        if row.get("task") != task or not is_restoration(row.get("method")):
+            continue
+        if row.get("status") != "ok":
+            out[row["id"]] = "failed"
+        elif to_float(row.get("psnr")) is not None:
+            out[row["id"]] = f"PSNR {to_float(row.get('psnr')):.2f}"
     return out
 
 

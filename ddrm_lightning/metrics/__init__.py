@@ -8,7 +8,13 @@ fetching them into the cache on first use (``fetching.py``), and report
 
 from .availability import Unavailable, is_available
 from .distribution import DistributionMetrics
-from .features import CustomFeatures, InceptionPool3, extract_features, feature_network, load_inception
+from .features import (
+    CustomFeatures,
+    InceptionPool3,
+    extract_features,
+    feature_network,
+    load_inception,
+)
 from .fetching import forget_failures, obtain_weight, obtain_weights
 from .giqa import GIQA, inverse_mean_distance, relative_score, score_restoration
 from .image import consistency, psnr, ssim, to_unit_range

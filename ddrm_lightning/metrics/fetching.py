@@ -21,10 +21,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..models.download import download_file, mirror_url, offline_reason, unreachable_reason
+from ..models.download import (
+    download_file,
+    mirror_url,
+    offline_reason,
+    unreachable_reason,
+)
 from ..models.errors import CheckpointError
 from .availability import Unavailable
-from .weights import WeightFile, cached_weight, find_weights, hub_checkpoint_dir, weight_file
+from .weights import (
+    WeightFile,
+    cached_weight,
+    find_weights,
+    hub_checkpoint_dir,
+    weight_file,
+)
 
 PROBE_TIMEOUT_S = 3.0  # connection set-up, name lookup included
 READ_TIMEOUT_S = 30.0  # the longest wait for data once connected

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 
 from torch import Tensor
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
 # Half-width of the 11-tap Gaussian window (σ = 1.5, truncated at 3.5 σ).
 _SSIM_RADIUS = 5

@@ -8,7 +8,6 @@ from .adm_unet import ADMUNet
 from .checkpoints import LoadedClassifier, LoadedModel, load_classifier, load_model
 from .ddpm_unet import DDPMUNet
 from .download import CACHE_ENV_VAR, cache_root, download_file
-from .export import EXPORT_FORMAT, EXPORT_VERSION, network_export, save_network
 from .errors import (
     ArchitectureMismatchError,
     CheckpointError,
@@ -18,6 +17,7 @@ from .errors import (
     CorruptCheckpointError,
     UnknownCheckpointError,
 )
+from .export import EXPORT_FORMAT, EXPORT_VERSION, network_export, save_network
 from .state_dicts import read_checkpoint
 from .wrapper import EpsModel
 from .zoo import ZOO, ZooEntry, build_network, linear_betas, zoo_entry, zoo_signature

@@ -17,7 +17,12 @@ from torch import Tensor, nn
 
 from .adm_blocks import build_encoder, heads_for, norm, time_embedding_mlp
 from .errors import ConfigError
-from .layers import adm_timestep_embedding, batch_timesteps, multihead_attention, split_qkv
+from .layers import (
+    adm_timestep_embedding,
+    batch_timesteps,
+    multihead_attention,
+    split_qkv,
+)
 
 
 class AttentionPool2d(nn.Module):

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .adm_blocks import AttentionBlock, EmbedSequential, ResBlock, Upsample, build_encoder, norm, time_embedding_mlp
+from .adm_blocks import (
+    AttentionBlock,
+    EmbedSequential,
+    ResBlock,
+    Upsample,
+    build_encoder,
+    norm,
+    time_embedding_mlp,
+)
 from .layers import adm_timestep_embedding, batch_timesteps, check_divisible, zero_
 
 

@@ -21,7 +21,14 @@ import torch
 from torch import Tensor, nn
 
 from . import embedded
-from .choices import Role, check_role, role_of, unavailable_message, unknown_message, wrong_role_message
+from .choices import (
+    Role,
+    check_role,
+    role_of,
+    unavailable_message,
+    unknown_message,
+    wrong_role_message,
+)
 from .download import cache_root, download_file
 from .errors import (
     ArchitectureMismatchError,

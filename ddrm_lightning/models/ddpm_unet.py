@@ -17,7 +17,14 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .errors import ConfigError
-from .layers import GroupNorm32, batch_timesteps, check_divisible, ddpm_timestep_embedding, multihead_attention, zero_
+from .layers import (
+    GroupNorm32,
+    batch_timesteps,
+    check_divisible,
+    ddpm_timestep_embedding,
+    multihead_attention,
+    zero_,
+)
 
 
 def _norm(channels: int) -> nn.GroupNorm:

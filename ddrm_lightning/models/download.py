@@ -28,9 +28,16 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
 from urllib.request import Request, getproxies, proxy_bypass, url2pathname, urlopen
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
-from .errors import ChecksumMismatchError, CheckpointUnavailableError
+from .errors import CheckpointUnavailableError, ChecksumMismatchError
 
 CACHE_ENV_VAR = "DDRM_LIGHTNING_CACHE"
 MIRROR_ENV_VAR = "DDRM_LIGHTNING_MIRROR"

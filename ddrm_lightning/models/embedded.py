@@ -30,7 +30,9 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> str | os.PathLike:
     """
     if name_or_path == EMBEDDED_NAME:
         return str(embedded_prior_path())
-    from .checkpoints import check_name  # here, not at the top: checkpoints imports this module
+    from .checkpoints import (
+        check_name,  # here, not at the top: checkpoints imports this module
+    )
 
     check_name(name_or_path, "prior")
     return name_or_path

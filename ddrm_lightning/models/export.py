@@ -13,7 +13,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ArchitectureMismatchError, CheckpointError, ConfigError, CorruptCheckpointError
+from .errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    ConfigError,
+    CorruptCheckpointError,
+)
 from .state_dicts import as_state_dict, describe_difference, shapes_of
 from .zoo import build_network, copy_config
 

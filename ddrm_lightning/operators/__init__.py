@@ -5,12 +5,17 @@ from .blur import Deblurring, blur_matrix, gaussian_kernel
 from .boundary import BOUNDARIES
 from .color import Colorization
 from .compressed_sensing import WalshHadamardCS, fwht
+from .degradation import Degradation, sigma_0_of
 from .dense import DenseOperator
+from .errors import GeometryError
 from .identity import Denoising
 from .inpainting import Inpainting, box_mask, file_mask, random_mask, text_mask
-from .degradation import Degradation, sigma_0_of
-from .errors import GeometryError
-from .registry import available_operators, build_operator, image_size_behind, parameters_of
+from .registry import (
+    available_operators,
+    build_operator,
+    image_size_behind,
+    parameters_of,
+)
 from .separable import SeparableOperator
 from .superres import BicubicSuperResolution, SuperResolution, bicubic_kernel
 

@@ -11,7 +11,6 @@ from .base import SVDOperator
 from .errors import GeometryError
 from .layout import as_flat, as_image, inverse_permutation, take_last
 
-
 RADIX = 16
 
 

@@ -9,13 +9,27 @@ from collections.abc import Callable
 import torch
 
 from .base import SVDOperator
-from .blur import DEFAULT_ZERO_THRESHOLD, Deblurring, gaussian_kernel, resolve_axis_kernel, uniform_kernel
+from .blur import (
+    DEFAULT_ZERO_THRESHOLD,
+    Deblurring,
+    gaussian_kernel,
+    resolve_axis_kernel,
+    uniform_kernel,
+)
 from .color import Colorization
 from .compressed_sensing import WalshHadamardCS
 from .dense import DenseOperator
 from .errors import GeometryError
 from .identity import Denoising
-from .inpainting import LOREM, Inpainting, box_mask, check_mask, file_mask, random_mask, text_mask
+from .inpainting import (
+    LOREM,
+    Inpainting,
+    box_mask,
+    check_mask,
+    file_mask,
+    random_mask,
+    text_mask,
+)
 from .superres import BicubicSuperResolution, SuperResolution
 
 

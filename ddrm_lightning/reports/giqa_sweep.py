@@ -42,16 +42,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from sklearn.decomposition import PCA
 from torch import Tensor, nn
-from PIL import Image
 from torch.nn import functional as F
 
 from ..metrics.availability import Unavailable
 from ..metrics.features import feature_network
 from ..metrics.giqa import GIQA, relative_score
 from ..metrics.reference import check_reference, reference_features
-from .giqa_files import GIQA_CSV, GIQA_METRICS, GIQA_SUMMARY, write_giqa_csv, write_giqa_summary
+from .giqa_files import (
+    GIQA_CSV,
+    GIQA_METRICS,
+    GIQA_SUMMARY,
+    write_giqa_csv,
+    write_giqa_summary,
+)
 from .sweep_files import SweepTask, image_path, load_image, sweep_tasks
 
 GIQA_KINDS = ("original", "degraded", "restored")

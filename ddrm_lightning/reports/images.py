@@ -20,9 +20,9 @@ from .sweep_files import (  # noqa: E402
     BASELINE_KINDS,
     IMAGE_KINDS,
     MAIN_METHOD,
-    picture_kind,
     image_path,
     load_image,
+    picture_kind,
     sample_paths,
     to_float,
 )

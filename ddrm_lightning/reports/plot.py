@@ -12,7 +12,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..sweep_io import atomic_path  # noqa: E402
-from .sweep_files import MAIN_METHOD, config_value, read_config, read_summary, sweep_tasks  # noqa: E402
+from .sweep_files import (  # noqa: E402
+    MAIN_METHOD,
+    config_value,
+    read_config,
+    read_summary,
+    sweep_tasks,
+)
 
 
 def _sweep_dir(item: str | Path) -> Path:

@@ -34,11 +34,11 @@ from .images import (
 )
 from .sweep_files import (
     MAIN_METHOD,
-    is_restoration,
     WRITTEN_KINDS,
     SweepTask,
     config_value,
     image_path,
+    is_restoration,
     read_config,
     read_metrics,
     read_summary,

@@ -5,7 +5,14 @@ API (``ddrm_lightning.restore``) and the benchmarks all call ``restore_batch``.
 """
 
 from .checks import check_prior, check_tasks
-from .core import BASELINES, RestoredBatch, SamplerSettings, baselines, crop_to, restore_batch
+from .core import (
+    BASELINES,
+    RestoredBatch,
+    SamplerSettings,
+    baselines,
+    crop_to,
+    restore_batch,
+)
 from .prior import Prior, alphas_cumprod_of
 from .records import Restoration, to_unit
 from .task import Task

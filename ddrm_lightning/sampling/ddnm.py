@@ -38,7 +38,13 @@ import math
 import torch
 from torch import Tensor
 
-from ._common import check_range, check_sigma_0, denoise, padded_singulars, timestep_levels
+from ._common import (
+    check_range,
+    check_sigma_0,
+    denoise,
+    padded_singulars,
+    timestep_levels,
+)
 from .noise import Generators, noise_source
 
 

@@ -26,7 +26,14 @@ import math
 import torch
 from torch import Tensor
 
-from ._common import check_range, check_sigma_0, ddim_coefficients, denoise, image_noise, timestep_levels
+from ._common import (
+    check_range,
+    check_sigma_0,
+    ddim_coefficients,
+    denoise,
+    image_noise,
+    timestep_levels,
+)
 from .noise import Generators, noise_source
 
 

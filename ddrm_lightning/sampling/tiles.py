@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 MIN_TILE = 8
+PLANS_KEPT = 4  # a sweep over photos of many sizes must not keep image-sized weights for each
 
 
 def _check_settings(tile: int, overlap: int) -> None:
@@ -136,7 +137,7 @@ class TiledEps(nn.Module):
     fused channel by channel like ε. Blending ε equals blending x̂₀, since every tile shares x_t.
 
     An image that fits in one tile is passed to the network unchanged, so the result is then
-    exactly the untiled network's. Weights are cached per image size, device and dtype.
+    exactly the untiled network's. Weights are cached for the last few image sizes (and devices, dtypes).
     """
 
     def __init__(self, eps_model: Callable[..., Tensor], tile: int = 64, overlap: int = 16, max_batch: int = 8) -> None:
@@ -153,9 +154,11 @@ class TiledEps(nn.Module):
 
     def _plan(self, height: int, width: int, dtype: torch.dtype, device) -> _Plan:
         key = (height, width, dtype, str(device))
-        if key not in self._plans:
-            self._plans[key] = _Plan(height, width, self.tile, self.overlap, dtype, device)
-        return self._plans[key]
+        plan = self._plans.pop(key, None) or _Plan(height, width, self.tile, self.overlap, dtype, device)
+        self._plans[key] = plan  # most recently used last
+        while len(self._plans) > PLANS_KEPT:
+            self._plans.pop(next(iter(self._plans)))
+        return plan
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         if x.ndim != 4:

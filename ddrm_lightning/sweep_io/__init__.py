@@ -4,7 +4,13 @@
 The writer, the resume logic, the reports and the experiment runners all go through here.
 """
 
-from .atomic import OutputWriteError, atomic_path, atomic_write_text, remove_temporaries, write_failure
+from .atomic import (
+    OutputWriteError,
+    atomic_path,
+    atomic_write_text,
+    remove_temporaries,
+    write_failure,
+)
 from .layout import (
     BASELINE_KINDS,
     CONFIG_YAML,

@@ -24,8 +24,21 @@ import yaml
 
 from ..restoration.task import Task
 from .atomic import atomic_write_text, remove_temporaries
-from .layout import GIQA_CSV, GIQA_SUMMARY, REPORT_FILES, SAMPLES_DIR, SHARD_DIR, WRITTEN_KINDS
-from .lock import LOCK_NAME, LOCK_WRITE_GRACE_S, OutDirLock, OutputDirError, OutputDirInUse  # noqa: F401
+from .layout import (
+    GIQA_CSV,
+    GIQA_SUMMARY,
+    REPORT_FILES,
+    SAMPLES_DIR,
+    SHARD_DIR,
+    WRITTEN_KINDS,
+)
+from .lock import (  # noqa: F401
+    LOCK_NAME,
+    LOCK_WRITE_GRACE_S,
+    OutDirLock,
+    OutputDirError,
+    OutputDirInUse,
+)
 from .tables import read_rows
 
 # Settings that change no number of the sweep (which samples run, how they are batched):

@@ -15,7 +15,13 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from .atomic import OutputWriteError, atomic_path, atomic_write_text, remove_temporaries, write_failure  # noqa: F401
+from .atomic import (  # noqa: F401
+    OutputWriteError,
+    atomic_path,
+    atomic_write_text,
+    remove_temporaries,
+    write_failure,
+)
 from .layout import SHARD_DIR, is_restoration
 
 FIRST_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "consistency"]
