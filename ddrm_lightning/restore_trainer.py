@@ -2,18 +2,91 @@
 
 ``restore.py --help`` lists a class's constructor arguments; Lightning's Trainer has some forty,
 most of them about training (epochs, gradient clipping, validation), which predict ignores.
+
+``precision: auto`` (the default) is resolved here, before Lightning sees it (``resolve_precision``):
+bf16-mixed where the device computes bf16 natively — there it is the fastest mode whose mean PSNR
+change stays within 0.1 dB (docs/performance.md, "Fast paths: quality and speed on this CPU") —
+else 32-true.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import warnings
 from typing import Any
 
-from lightning.pytorch import Trainer
+import torch
+from lightning.pytorch import Callback, Trainer
 
 # Lightning's own start-up lines (GPU/TPU available, seed set, tips) come through these loggers.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+
+AUTO = "auto"
+# /proc/cpuinfo flags of x86 CPUs that compute bf16 in hardware (AVX512-BF16 dot products, AMX tiles).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPUINFO = "/proc/cpuinfo"
+_announced: set[str] = set()  # the auto choices already printed by this process
+
+
+def cpu_has_native_bf16(cpuinfo: str = CPUINFO) -> bool:
+    """Whether this CPU computes bf16 natively: PyTorch's own probes where this build has them,
+    else the flags of ``/proc/cpuinfo`` (Linux); False where neither can tell."""
+    probes = [getattr(torch._C._cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(probe is not None and probe() for probe in probes):
+        return True
+    try:
+        with open(cpuinfo) as f:
+            flags = {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & NATIVE_BF16_FLAGS)
+
+
+def cuda_has_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def accelerator_kind(accelerator: Any) -> str:
+    """``cpu``, ``cuda`` or ``other`` (MPS, TPU, …): where ``accelerator`` runs, as Lightning picks it
+    (``auto`` and ``gpu``: CUDA when it is available)."""
+    name = (accelerator if isinstance(accelerator, str) else type(accelerator).__name__).lower()
+    name = name.removesuffix("accelerator") or name
+    if name in ("auto", "gpu") and torch.cuda.is_available():
+        return "cuda"
+    if name == "auto":
+        mps = getattr(torch.backends, "mps", None)
+        return "other" if mps is not None and mps.is_available() else "cpu"
+    return name if name in ("cpu", "cuda") else "other"
+
+
+def resolve_precision(precision: Any, accelerator: Any = "auto") -> tuple[Any, str | None]:
+    """(the precision to give Lightning, why ``auto`` chose it — None when it was not ``auto``).
+
+    ``auto``: ``bf16-mixed`` on a CPU with native bf16 and on a CUDA GPU that supports bf16, else
+    ``32-true``. Any other value passes through unchanged (Lightning checks it).
+    """
+    if precision != AUTO:
+        return precision, None
+    kind = accelerator_kind(accelerator)
+    if kind == "cpu":
+        return ("bf16-mixed", "CPU with native bf16") if cpu_has_native_bf16() else ("32-true", "CPU without native bf16")
+    if kind == "cuda":
+        return ("bf16-mixed", "GPU with bf16") if cuda_has_bf16() else ("32-true", "GPU without bf16")
+    return "32-true", f"bf16 is not measured on accelerator {accelerator!r}"
+
+
+def announce(precision: str, reason: str) -> None:
+    """One line on stderr saying what ``auto`` chose, once per process and by the first process only
+    (the other ranks of a DDP sweep resolve the same)."""
+    line = f"precision auto: {precision} ({reason})"
+    line += "; --trainer.precision 32-true for full precision" if precision != "32-true" else ""
+    rank = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
+    if line in _announced or rank not in ("", "0"):
+        return
+    _announced.add(line)
+    print(line, file=sys.stderr, flush=True)
 
 
 class RestoreTrainer(Trainer):
@@ -24,7 +97,8 @@ class RestoreTrainer(Trainer):
         strategy: ``auto``, ``ddp``, … (several devices: DDP).
         devices: how many devices, or which (``[0, 2]``).
         num_nodes: machines of a multi-node sweep.
-        precision: ``32-true``; ``bf16-mixed`` / ``16-mixed`` run only the network in reduced precision.
+        precision: ``auto`` (bf16-mixed where the device computes bf16 natively, else 32-true),
+            ``32-true``; ``bf16-mixed`` / ``16-mixed`` run only the network in reduced precision.
         callbacks: extra Lightning callbacks.
         enable_progress_bar: show the rich progress bar.
         limit_predict_batches: stop after this many batches (int) or this fraction (float).
@@ -40,8 +114,8 @@ class RestoreTrainer(Trainer):
         strategy: str = "auto",
         devices: list[int] | str | int = "auto",
         num_nodes: int = 1,
-        precision: str | int | None = None,
-        callbacks: list | None = None,
+        precision: str | int | None = "auto",
+        callbacks: list[Callback] | Callback | None = None,
         enable_progress_bar: bool | None = None,
         limit_predict_batches: int | float | None = None,
         deterministic: bool | str | None = None,
@@ -49,6 +123,10 @@ class RestoreTrainer(Trainer):
         plugins: Any = None,
         default_root_dir: str | None = None,
     ) -> None:
+        self.requested_precision = precision
+        precision, reason = resolve_precision(precision, accelerator)
+        if reason is not None:
+            announce(precision, reason)
         super().__init__(
             accelerator=accelerator,
             strategy=strategy,

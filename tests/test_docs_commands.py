@@ -60,10 +60,11 @@ def documented(prefix: str) -> list[tuple[str, str]]:
 RESTORE = documented("python restore.py")
 TRAIN = documented("python train.py")
 PRIORS = documented("python -m ddrm_lightning.experiments.priors")
+METHODS = documented("python -m ddrm_lightning.experiments.methods")
 
 
 def test_the_documents_show_commands():
-    assert len(RESTORE) >= 6 and TRAIN and PRIORS
+    assert len(RESTORE) >= 6 and TRAIN and PRIORS and METHODS
 
 
 @pytest.mark.parametrize("where,command", RESTORE, ids=[c for _, c in RESTORE])
@@ -125,3 +126,19 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
         namespace: dict = {}
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
     assert namespace["restored"].size == (64, 64) and namespace["again"].size == (64, 64)
+
+
+@pytest.mark.parametrize("where,command", METHODS, ids=[c for _, c in METHODS])
+def test_documented_methods_command_resolves(where, command, tmp_path, capsys, monkeypatch):
+    from ddrm_lightning.experiments import methods as runner
+    from ddrm_lightning.experiments.methods_config import load_method_experiment
+
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)[3:]
+    assert args[0] == "--config"
+    experiment = load_method_experiment(args[1], out_dir=tmp_path)
+    if experiment.restore is not None:
+        (tmp_path / runner.RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    for entry in experiment.entries:
+        config = resolve(restore_main, runner.restore_arguments(experiment, entry.label, args[2:]), capsys)
+        assert config["model"]["method"] == entry.method

@@ -10,10 +10,23 @@ import yaml
 from conftest import write_images
 from PIL import Image
 
-from ddrm_lightning.experiments.methods import RESTORE_YAML, main, restore_arguments, run_method_experiment
-from ddrm_lightning.experiments.methods_config import MethodEntry, load_method_experiment, parse_method_experiment
+from ddrm_lightning.experiments.methods import (
+    RESTORE_YAML,
+    main,
+    restore_arguments,
+    run_method_experiment,
+)
+from ddrm_lightning.experiments.methods_config import (
+    MethodEntry,
+    load_method_experiment,
+    parse_method_experiment,
+)
 from ddrm_lightning.experiments.methods_grid import write_method_grid
-from ddrm_lightning.experiments.methods_table import GRADIENT_METHODS, comparison_rows, write_comparison
+from ddrm_lightning.experiments.methods_table import (
+    GRADIENT_METHODS,
+    comparison_rows,
+    write_comparison,
+)
 from ddrm_lightning.operators import build_operator
 from ddrm_lightning.reports.images import render_label
 from ddrm_lightning.reports.sweep_files import load_image, read_summary
@@ -228,7 +241,7 @@ def test_gradient_methods_are_the_ones_that_backpropagate():
     for name, sampler in METHODS.items():
         seen = []
 
-        def eps(x, t):
+        def eps(x, t, seen=seen):
             seen.append(x.requires_grad)
             return torch.zeros_like(x)
 

@@ -138,28 +138,30 @@ def sweep_arguments(prior: Path, folder: Path, out_dir: Path, timer_path: Path, 
 
 @contextlib.contextmanager
 def _restorations_timed(calls: list, device: torch.device):
-    """Time every ``ddrm`` call the restorer makes: (wall start, wall seconds, this thread's CPU seconds).
+    """Time every sampler call the restorer makes: (wall start, wall seconds, this thread's CPU seconds).
 
-    Patches the name ``ddrm`` in ``ddrm_lightning.restoration.core`` for the duration (measurement
-    only: the call, its arguments and its result are untouched).
+    Wraps the entries of ``ddrm_lightning.sampling.METHODS`` (what ``restoration.restore_batch``
+    calls) for the duration; measurement only: the call, its arguments and its result are untouched.
     """
-    import ddrm_lightning.restoration.core as restorer_module
+    from ddrm_lightning.sampling import METHODS
 
-    original = restorer_module.ddrm
+    originals = dict(METHODS)
 
-    def timed_ddrm(*args, **kwargs):
-        synchronize(device)
-        wall, cpu = time.perf_counter(), time.thread_time()
-        out = original(*args, **kwargs)
-        synchronize(device)
-        calls.append((wall, time.perf_counter() - wall, time.thread_time() - cpu))
-        return out
+    def timed(sampler):
+        def timed_sampler(*args, **kwargs):
+            synchronize(device)
+            wall, cpu = time.perf_counter(), time.thread_time()
+            out = sampler(*args, **kwargs)
+            synchronize(device)
+            calls.append((wall, time.perf_counter() - wall, time.thread_time() - cpu))
+            return out
+        return timed_sampler
 
-    restorer_module.ddrm = timed_ddrm
+    METHODS.update({name: timed(sampler) for name, sampler in originals.items()})
     try:
         yield
     finally:
-        restorer_module.ddrm = original
+        METHODS.update(originals)
 
 
 def measure_sweep(prior: Path, folder: Path, work_dir: Path, **settings) -> dict:

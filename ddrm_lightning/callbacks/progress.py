@@ -47,6 +47,9 @@ class DDRMProgressBar(RichProgressBar):
         super().on_predict_start(trainer, pl_module)
         self._step_task, self.restored, self.failed = None, 0, 0
         self._started = time.monotonic()
+        settings = getattr(pl_module, "settings", None)
+        method = getattr(settings, "method", "ddrm")
+        self._step_label = "DDRM step" if method == "ddrm" else f"{method} step"
         if self.is_enabled:
             pl_module.step_hook = self._on_ddrm_step
 
@@ -54,7 +57,7 @@ class DDRMProgressBar(RichProgressBar):
         if self.progress is None or self.is_disabled:
             return
         if self._step_task is None:
-            self._step_task = self._add_task(total, "DDRM step")
+            self._step_task = self._add_task(total, getattr(self, "_step_label", "DDRM step"))
         self.progress.update(self._step_task, completed=step, total=total)
         self.refresh()
 

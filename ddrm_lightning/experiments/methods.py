@@ -130,8 +130,8 @@ def run_method_experiment(
     mismatches = degraded_mismatches(sweeps)
     same = "yes" if not mismatches else f"NO — {len(mismatches)} differ, e.g. {mismatches[0]}"
     notes = [f"degraded inputs identical across entries (pixel for pixel): {same}",
-             "NFE = network evaluations = timesteps; ΠGDM and DPS also take one backward pass through the "
-             "network per step",
+             ("NFE = network evaluations = timesteps; ΠGDM and DPS also take one backward pass through the "
+              "network per step"),
              "sweep wall time of this run: " + ", ".join(f"{label} {s:.0f} s" for label, s in walls.items())]
     entries = {e.label: e for e in experiment.entries}
     csv_path, md_path, rows = write_comparison([(entries[label], folder) for label, folder in sweeps.items()],

@@ -107,14 +107,14 @@ def _csv(rows: list[ComparisonRow]) -> str:
 
 
 def _best(rows: list[ComparisonRow], metric: str) -> set[int]:
-    """Indices (in ``rows``) holding a task's best value of ``metric``."""
+    """Indices (in ``rows``) holding a task's best value of ``metric``, ties as the table prints them."""
     best = set()
     for task in dict.fromkeys(r.task for r in rows):
         values = [(i, r.values[metric]) for i, r in enumerate(rows) if r.task == task and r.values[metric] is not None]
         if len(values) > 1:
             pick = max if metric in HIGHER_IS_BETTER else min
-            target = pick(v for _, v in values)
-            best |= {i for i, v in values if v == target}
+            target = fmt(pick(v for _, v in values))
+            best |= {i for i, v in values if fmt(v) == target}
     return best
 
 

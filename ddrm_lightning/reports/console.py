@@ -33,7 +33,9 @@ def print_summary(summary: list[dict], out_dir: Path, console: Console | None = 
     metrics, one line per failed file of ``rows`` (metrics.csv), the count of restored and
     failed images, and where the results are (``report.md`` only when ``report``)."""
     console = console or Console()
-    console.print(summary_table(summary, f"DDRM restoration — {out_dir}", console.width))
+    method = next((r["method"] for r in summary if r.get("method") and is_restoration(r["method"])), "ddrm")
+    title = "DDRM" if method == "ddrm" else method
+    console.print(summary_table(summary, f"{title} restoration — {out_dir}", console.width))
     by_note: dict[str, list[str]] = {}
     for row in summary:
         if row.get("note") and row["metric"] not in by_note.setdefault(row["note"], []):
