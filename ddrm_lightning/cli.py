@@ -35,7 +35,9 @@ from .sweep_io.layout import is_restoration
 SHORTCUTS = (
     "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "
     "(measurement mode); --task NAME [--sigma_y S] sets one task; --device cpu|cuda|auto; "
-    "--verbose shows Lightning's own messages."
+    "--verbose shows Lightning's own messages; data sources: --data.source folder|hf|hf_stream|bundled, "
+    "--data.root DIR (folder), --data.hf_path NAME [--data.hf_split S] [--data.streaming true] (Hugging Face), "
+    "--data.names A B (bundled photos), --data.file_list FILE (docs/data.md)."
 )
 # Mistakes of the user's (settings, files): one line on stderr instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, argparse.ArgumentError)
@@ -122,6 +124,8 @@ def with_default_config(args: list[str] | None) -> list[str]:
 def build_cli(args: list[str] | None = None) -> RestoreCLI:
     rewritten = rewrite(list(sys.argv[1:] if args is None else args))
     quiet_lightning(rewritten.verbose)
+    for note in rewritten.notes:
+        print(note, file=sys.stderr)
     with warnings.catch_warnings():
         # We pass sys.argv (plus the default config) as args on purpose.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
@@ -216,13 +220,9 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
     model.load_prior(download=trainer.local_rank == 0)
     fixed_size = data.geometry != "pad" and not data.measurement
     pad_multiple = data.pad_multiple if data.geometry == "pad" and not data.measurement else None
-    has_labels = data.source == "hf" and data.label_column is not None
-    model.check_setup(data.channels, tuple(data.image_size) if fixed_size else None, has_labels=has_labels,
-                      pad_multiple=pad_multiple)
-    local = data.source == "folder" or (
-        data.source == "hf" and not data.streaming and Path(str(data.hf_path)).is_dir()
-    )
-    if local:  # ids known without downloading anything
+    model.check_setup(data.channels, tuple(data.image_size) if fixed_size else None,
+                      has_labels=data.source.has_labels, pad_multiple=pad_multiple)
+    if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
 
 
@@ -243,13 +243,7 @@ def check_output_names(ids: list[str]) -> None:
 
 def input_folders(data: RestorationDataModule) -> list[str]:
     """Local folders the sweep reads, which out_dir must stay out of."""
-    folders = []
-    if getattr(data, "root", None):
-        folders.append(data.root)
-    hf_path = getattr(data, "hf_path", None)
-    if hf_path and Path(hf_path).is_dir():
-        folders.append(hf_path)
-    return folders
+    return data.source.input_folders()
 
 
 def _images(count: int) -> str:
@@ -274,6 +268,7 @@ def _wait_for_other_ranks(trainer) -> bool:
 
 
 _PARSER_KEY = re.compile(r'^Parser key "([^"]+)":')
+_NOT_ACCEPTED = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
 # Lines of jsonargparse's nested messages that say how it parsed, not what is wrong.
 _PLUMBING = (
     "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value type:",
@@ -296,9 +291,23 @@ def _clean(error: BaseException) -> str:
     text = re.sub(r"Expected a <class '([\w.]+)'>\. Got value: ", r"expected \1, got ", text)
     text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
     line = f"{option}: {text}" if option else text
+    if (match := _NOT_ACCEPTED.search(str(error))) and option == "--data.source":
+        line = _not_a_setting(match.group(1), match.group(2)) or line
     if isinstance(error, argparse.ArgumentError) or "unrecognized arguments" in line:
         line += " (restore.py --help lists the options)"
     return line
+
+
+def _not_a_setting(class_path: str, name: str) -> str | None:
+    """A data source component's settings, for a setting it does not take."""
+    from .data.components import source_class
+
+    try:
+        component = source_class(class_path)
+    except ValueError:
+        return None
+    return (f"--data.source: {name} is not a setting of the {component.short_name} source ({component.__name__}); "
+            f"its settings: {', '.join(component.settings())}")
 
 
 def _one_line(error: BaseException | str) -> str:

@@ -4,9 +4,10 @@ LightningCLI reads options in order, the later winning. This module turns a user
 line into that ordered list:
 
 * the demo sweep's config comes first unless the user gives a ``--config`` of their own;
-* choosing a data source on the command line (``--data.source``, or implicitly ``--data.root``
-  / ``--data.hf_path`` / ``--data.names``) clears the settings that belong only to the other
-  sources and came from a config, so a config's defaults never block the user's choice;
+* data sources (``data_args``): ``--data.source folder|hf|hf_stream|bundled`` and the flat options
+  of earlier releases (``--data.root X``, ``--data.hf_path``, ``--data.streaming``, …) become the
+  ``data.source`` component; a config still written with flat data keys is rewritten in memory,
+  with one deprecation line per file;
 * shortcuts: ``--device cpu|cuda|auto``, ``--task NAME [--sigma_y S]`` and one leading image
   path or folder (``restore.py photo.png --task sr4`` restores that photo as a measurement);
 * ``--verbose`` is taken out here (see ``RestoreArgs.verbose``).
@@ -18,21 +19,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from ddrm_lightning.data_args import (
+    config_source,
+    deprecation,
+    normalize_data,
+    read_config,
+    source_options,
+)
+
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 DEVICES = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "auto": "auto"}
 SHORT_FORM_SIGMA_Y = 0.05
-# Settings that belong to one data source only, with the value that switches each off.
-SOURCE_ONLY = {
-    "root": ("folder", "null"),
-    "hf_path": ("hf", "null"),
-    "label_column": ("hf", "null"),
-    "id_column": ("hf", "null"),
-    "streaming": ("hf", "false"),
-    "names": ("bundled", "null"),
-}
-# An option that names a setting of one source selects that source.
-SELECTS = {"root": "folder", "hf_path": "hf", "names": "bundled"}
-
 
 @dataclass
 class RestoreArgs:
@@ -103,15 +102,32 @@ def rewrite(argv: list[str]) -> RestoreArgs:
         rest.append(("--model.tasks", _task_json(task, sigma_y)))
     if leading:
         rest = _photo_options(Path(leading[0]), task, rest)
-    configs = [i for i, (k, _) in enumerate(rest) if _is_config(k)]
-    if not configs:
+    if not any(_is_config(k) for k, _ in rest):
         rest.insert(0, ("--config", str(DEFAULT_CONFIG)))
-        configs = [0]
-    source = _chosen_source(rest)
-    if source is not None:
-        rest[configs[-1] + 1:configs[-1] + 1] = _source_overrides(source, rest)
-    out.args = _join(rest)
+    rest, config_short = _normalize_configs(rest, out.notes)
+    out.args = _join(source_options(rest, config_short))
     return out
+
+
+def _normalize_configs(pairs: list, notes: list[str]) -> tuple[list, str | None]:
+    """Configs with flat data keys replaced by their component form (as YAML text), and the data
+    source the configs choose together."""
+    out, short = [], None
+    for key, value in pairs:
+        if _is_config(key) and value is not None:
+            path, config = value, read_config(value)
+            data = (config or {}).get("data")
+            if isinstance(data, dict):
+                normalized, flat = normalize_data(data, where=f"{path}: ")
+                if normalized is not data:
+                    # Given as YAML text: LightningCLI reads a --config value that is no file as YAML.
+                    config = {**config, "data": normalized}
+                    value = yaml.safe_dump(config, sort_keys=False)
+                    if flat:
+                        notes.append(deprecation(path, flat, normalized))
+            short = config_source(config, short)
+        out.append((key, value))
+    return out, short
 
 
 def _task_json(operator: str | None, sigma_y: str | None) -> str:
@@ -138,24 +154,3 @@ def _photo_options(path: Path, task: str | None, rest: list) -> list:
     if "--out_dir" not in given:
         extra.append(("--out_dir", str(Path("outputs") / f"{path.stem}_{task}")))
     return [*rest, *extra]
-
-
-def _chosen_source(pairs: list) -> str | None:
-    """The data source the command line asks for, explicitly or through one of its settings."""
-    explicit = [v for k, v in pairs if k == "--data.source"]
-    if explicit:
-        return explicit[-1]
-    implied = [SELECTS[k[len("--data."):]] for k, v in pairs if k.startswith("--data.") and k[len("--data."):] in SELECTS
-               and v not in (None, "null")]
-    return implied[-1] if implied else None
-
-
-def _source_overrides(source: str, pairs: list) -> list[tuple[str, str]]:
-    given = {k for k, _ in pairs}
-    overrides = [("--data.source", source)]
-    for name, (owner, off) in SOURCE_ONLY.items():
-        if owner != source and f"--data.{name}" not in given:
-            overrides.append((f"--data.{name}", off))
-    if source == "bundled" and "--data.file_list" not in given:
-        overrides.append(("--data.file_list", "null"))
-    return overrides

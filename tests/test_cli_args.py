@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import write_images
 from PIL import Image
 from test_configs import resolve
@@ -14,33 +16,101 @@ from test_configs import resolve
 from ddrm_lightning.cli import main
 from ddrm_lightning.cli_args import DEFAULT_CONFIG, rewrite
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_default_config_comes_first_unless_the_user_gives_one():
     assert rewrite([]).args == [f"--config={DEFAULT_CONFIG}"]
     assert rewrite(["--config", "mine.yaml", "--model.eta", "0.5"]).args == ["--config=mine.yaml", "--model.eta=0.5"]
 
 
+FOLDER, HF, HF_STREAM, BUNDLED = (f"ddrm_lightning.data.{n}" for n in ("Folder", "HuggingFace", "HuggingFaceStream",
+                                                                     "Bundled"))
+
+
 @pytest.mark.parametrize("args", [["--data.root", "{root}"], ["--data.source", "folder", "--data.root", "{root}"],
-                                  ["--data.root={root}", "--data.source=folder"]])
+                                  ["--data.root={root}", "--data.source=folder"],
+                                  ["--data.source", "Folder", "--data.source.root", "{root}"],
+                                  ["--data.source", json.dumps({"class_path": "folder", "init_args": {"root": "{root}"}})]])
 def test_a_folder_on_the_command_line_replaces_the_demo_photos(args, image_folder, capsys):
-    config = resolve(main, [a.format(root=image_folder) for a in args], capsys)
-    assert config["data"]["source"] == "folder" and config["data"]["root"] == str(image_folder)
-    assert config["data"]["names"] is None
+    config = resolve(main, [a.replace("{root}", str(image_folder)) for a in args], capsys)
+    assert config["data"]["source"] == {"class_path": FOLDER,
+                                        "init_args": {"root": str(image_folder), "recursive": True, "file_list": None}}
     assert config["model"]["checkpoint"] == "embedded"  # the rest of the demo config stays
 
 
+@pytest.mark.parametrize("name,expected", [("folder", FOLDER), ("Folder", FOLDER), (FOLDER, FOLDER), ("hf", HF),
+                                           ("HuggingFace", HF), ("hf_stream", HF_STREAM),
+                                           ("HuggingFaceStream", HF_STREAM), ("bundled", BUNDLED)])
+def test_short_names_and_class_names_pick_the_same_component(name, expected, tmp_path, capsys):
+    settings = {FOLDER: ["--data.source.root", str(tmp_path)], BUNDLED: []}.get(expected, ["--data.source.path", "x/y"])
+    config = resolve(main, ["--data.source", name, *settings], capsys)
+    assert config["data"]["source"]["class_path"] == expected
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"data": {"source": {"class_path": name, "init_args": {}}}}))
+    config = resolve(main, ["--config", str(tmp_path / "c.yaml"), *settings], capsys)
+    assert config["data"]["source"]["class_path"] == expected
+
+
 def test_a_config_choosing_another_source_is_overridden_by_the_command_line(tmp_path, image_folder, capsys):
-    (tmp_path / "c.yaml").write_text("data:\n  source: hf\n  hf_path: some/dataset\n  label_column: label\n")
+    (tmp_path / "c.yaml").write_text("data:\n  source: {class_path: HuggingFace, init_args: {path: some/dataset, "
+                                     "label_column: label, file_list: keep.txt}}\n")
     config = resolve(main, ["--config", str(tmp_path / "c.yaml"), "--data.root", str(image_folder)], capsys)
-    assert config["data"]["source"] == "folder"
-    assert config["data"]["hf_path"] is None and config["data"]["label_column"] is None
+    # The hub settings go; file_list, a setting of both, stays.
+    assert config["data"]["source"] == {"class_path": FOLDER,
+                                        "init_args": {"root": str(image_folder), "recursive": True, "file_list": "keep.txt"}}
 
 
-def test_explicit_conflicts_of_the_user_still_fail_in_one_line(image_folder, tmp_path, capsys):
-    code = main(["--data.source", "bundled", "--data.root", str(image_folder), "--out_dir", str(tmp_path / "o")])
+def test_flat_hub_options_keep_the_configs_streaming(tmp_path, capsys):
+    stream = ROOT / "configs" / "paper" / "imagenet_256_cond.yaml"
+    config = resolve(main, ["--config", str(stream), "--data.hf_path", "local/ds", "--data.hf_split", "train"], capsys)
+    assert config["data"]["source"]["class_path"] == HF_STREAM
+    assert config["data"]["source"]["init_args"] | {"path": "local/ds", "split": "train", "label_column": "label"} \
+        == config["data"]["source"]["init_args"]
+    config = resolve(main, ["--config", str(stream), "--data.streaming", "false"], capsys)
+    assert config["data"]["source"]["class_path"] == HF
+    assert config["data"]["source"]["init_args"]["path"] == "imagenet-1k"  # the settings carry over
+    config = resolve(main, ["--data.hf_path", "local/ds", "--data.streaming", "true"], capsys)
+    assert config["data"]["source"]["class_path"] == HF_STREAM
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data.source", "bundled", "--data.root", "{root}"],
+     "data.root belongs to the folder source, but the source is bundled; bundled's settings: names"),
+    (["--data.root", "{root}", "--data.hf_split", "train"],
+     "data.hf_split belongs to the hf source, but the source is folder; folder's settings: root, recursive, file_list"),
+    (["--data.source", "folder", "--data.source.root", "{root}", "--data.source.split", "train"],
+     "split is not a setting of the folder source (Folder); its settings: root, recursive, file_list"),
+    (["--data.source", "nowhere"], "unknown data source 'nowhere'; allowed: folder (Folder), hf (HuggingFace)"),
+])
+def test_settings_of_another_source_fail_in_one_line(args, message, image_folder, tmp_path, capsys):
+    code = main([a.replace("{root}", str(image_folder)) for a in args] + ["--out_dir", str(tmp_path / "o")])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "root only applies to source='folder'" in err[0]
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_a_flat_config_still_works_with_one_deprecation_line(tmp_path, image_folder, capsys):
+    (tmp_path / "old.yaml").write_text(f"data:\n  source: folder\n  root: {image_folder}\n  recursive: false\n"
+                                       "  names: null\n  image_size: 16\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--config", str(tmp_path / "old.yaml"), "--print_config"])
+    out, err = capsys.readouterr()
+    config = yaml.safe_load(out)
+    assert config["data"]["source"] == {"class_path": FOLDER,
+                                        "init_args": {"root": str(image_folder), "recursive": False, "file_list": None}}
+    assert config["data"]["image_size"] == 16
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "old.yaml" in lines[0] and "data.root, data.recursive" in lines[0] and "deprecated" in lines[0]
+    assert "class_path: Folder, init_args: {root: …, recursive: …}" in lines[0]
+
+
+def test_a_flat_config_setting_of_another_source_fails_in_one_line(tmp_path, capsys):
+    (tmp_path / "old.yaml").write_text("data:\n  source: bundled\n  hf_split: train\n")
+    assert main(["--config", str(tmp_path / "old.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.hf_split belongs to the hf source, but the source is bundled" in err[0], err
 
 
 def test_device_and_task_shortcuts(capsys):

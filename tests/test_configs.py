@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ddrm_lightning.cli import main as restore_main
-from ddrm_lightning.cli_args import DEFAULT_CONFIG
+from ddrm_lightning.cli_args import DEFAULT_CONFIG, rewrite
 from ddrm_lightning.experiments import methods as methods_runner
 from ddrm_lightning.experiments.config import load_experiment
 from ddrm_lightning.experiments.methods_config import load_method_experiment
@@ -45,7 +45,21 @@ def test_restore_config_resolves(path, capsys):
     config = resolve(restore_main, ["--config", str(path)], capsys)
     assert config["model"]["checkpoint"] == given["model"]["checkpoint"]
     assert len(config["model"]["tasks"]) == len(given["model"]["tasks"]) >= 1
-    assert config["data"]["source"] == given["data"].get("source", config["data"]["source"])
+    source, given_source = config["data"]["source"], given["data"]["source"]
+    assert source["class_path"] == f"ddrm_lightning.data.{given_source['class_path']}"
+    assert source["init_args"] | given_source.get("init_args", {}) == source["init_args"]
+
+
+@pytest.mark.parametrize("path", [*_configs("paper"), *_configs("exp"), *_configs("methods"), *_configs("priors"),
+                                  DEFAULT_CONFIG], ids=lambda p: p.stem)
+def test_shipped_configs_use_the_component_form(path):
+    """No shipped config uses the deprecated flat data keys (each would print a deprecation line)."""
+    given = yaml.safe_load(path.read_text())
+    data = (given.get("restore") or given).get("data")
+    if data is not None:
+        assert isinstance(data["source"], dict) and not {"root", "hf_path", "names", "streaming"} & set(data)
+    if "data" in given:  # a restore.py config
+        assert rewrite(["--config", str(path)]).notes == []
 
 
 @pytest.mark.parametrize("path", _configs("train"), ids=lambda p: p.stem)

@@ -11,7 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from ddrm_lightning.data import BATCH_KEYS, RestorationDataModule
+from ddrm_lightning.data import (
+    BATCH_KEYS,
+    Bundled,
+    Folder,
+    HuggingFace,
+    HuggingFaceStream,
+    RestorationDataModule,
+)
 from ddrm_lightning.randomness import sample_seed
 
 
@@ -42,7 +49,7 @@ def _batches(dm: RestorationDataModule) -> list[dict]:
 
 
 def test_predict_batches_end_to_end(folder):
-    dm = RestorationDataModule(root=str(folder), image_size=8, batch_size=4, seed=7)
+    dm = RestorationDataModule(Folder(str(folder)), image_size=8, batch_size=4, seed=7)
     batches = _batches(dm)
     assert [len(b["id"]) for b in batches] == [4, 2]
     batch = batches[0]
@@ -61,7 +68,7 @@ def test_predict_batches_end_to_end(folder):
 
 def test_seeds_do_not_depend_on_order_batching_or_limit(folder):
     def seeds(**kwargs):
-        dm = RestorationDataModule(root=str(folder), image_size=8, **kwargs)
+        dm = RestorationDataModule(Folder(str(folder)), image_size=8, **kwargs)
         return {i: s for b in _batches(dm) for i, s in zip(b["id"], b["seed"].tolist(), strict=True)}
 
     everything = seeds(batch_size=4)
@@ -71,7 +78,7 @@ def test_seeds_do_not_depend_on_order_batching_or_limit(folder):
 
 
 def test_limit_and_exclude_ids(folder):
-    dm = RestorationDataModule(root=str(folder), image_size=8, batch_size=2, limit=4)
+    dm = RestorationDataModule(Folder(str(folder)), image_size=8, batch_size=2, limit=4)
     assert dm.all_ids() == ["a.png", "b.png", "broken.png", "c.png"]
     dm.exclude_ids({"a.png", "c.png", "e.png"})
     produced = [i for b in _batches(dm) for i in b["id"]]
@@ -81,7 +88,7 @@ def test_limit_and_exclude_ids(folder):
 
 def test_measurement_mode_loads_images_as_they_are(tmp_path):
     _write(tmp_path / "lr" / "x.png", size=(7, 5), value=3)
-    dm = RestorationDataModule(root=str(tmp_path / "lr"), image_size=256, measurement=True, batch_size=1)
+    dm = RestorationDataModule(Folder(str(tmp_path / "lr")), image_size=256, measurement=True, batch_size=1)
     batch = _batches(dm)[0]
     original = np.asarray(Image.open(tmp_path / "lr" / "x.png"), dtype=np.float32) / 255 * 2 - 1
     assert batch["image"].shape == (1, 3, 5, 7)
@@ -92,7 +99,7 @@ def test_measurement_mode_loads_images_as_they_are(tmp_path):
 def test_pad_with_mixed_sizes_falls_back_to_batch_one(tmp_path):
     _write(tmp_path / "m" / "a.png", size=(30, 20))
     _write(tmp_path / "m" / "b.png", size=(50, 40))
-    dm = RestorationDataModule(root=str(tmp_path / "m"), geometry="pad", pad_multiple=16, batch_size=4)
+    dm = RestorationDataModule(Folder(str(tmp_path / "m")), geometry="pad", pad_multiple=16, batch_size=4)
     with pytest.warns(UserWarning, match="reduced to 1"):
         batches = _batches(dm)
     assert [b["image"].shape for b in batches] == [(1, 3, 32, 32), (1, 3, 48, 64)]
@@ -102,14 +109,14 @@ def test_pad_with_mixed_sizes_falls_back_to_batch_one(tmp_path):
 def test_pad_with_one_padded_size_keeps_batches(tmp_path):
     _write(tmp_path / "m" / "a.png", size=(30, 20))
     _write(tmp_path / "m" / "b.png", size=(31, 17))
-    dm = RestorationDataModule(root=str(tmp_path / "m"), geometry="pad", pad_multiple=16, batch_size=4)
+    dm = RestorationDataModule(Folder(str(tmp_path / "m")), geometry="pad", pad_multiple=16, batch_size=4)
     (batch,) = _batches(dm)
     assert batch["image"].shape == (2, 3, 32, 32)
     assert batch["orig_size"].tolist() == [[20, 30], [17, 31]]
 
 
 def test_one_channel_and_non_square_size(folder):
-    dm = RestorationDataModule(root=str(folder), image_size=(6, 10), channels=1, geometry="resize", batch_size=6)
+    dm = RestorationDataModule(Folder(str(folder)), image_size=(6, 10), channels=1, geometry="resize", batch_size=6)
     (batch,) = _batches(dm)
     assert batch["image"].shape == (6, 1, 6, 10)
 
@@ -117,28 +124,21 @@ def test_one_channel_and_non_square_size(folder):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"source": "s3", "root": "."}, "allowed: folder, hf, bundled"),
-        ({"root": None}, "needs root"),
-        ({"root": "/definitely/not/here"}, "does not exist"),
-        ({"root": "{tmp}", "geometry": "stretch"}, "allowed: center_crop, resize, pad"),
-        ({"root": "{tmp}", "image_size": 0}, "image_size"),
-        ({"root": "{tmp}", "batch_size": 0}, "batch_size must be an integer >= 1"),
-        ({"root": "{tmp}", "num_workers": -1}, "num_workers"),
-        ({"root": "{tmp}", "limit": 0}, "limit"),
-        ({"root": "{tmp}", "channels": 2}, "channels must be 1 or 3"),
-        ({"root": "{tmp}", "pad_multiple": 0}, "pad_multiple"),
-        ({"root": "{tmp}", "streaming": True}, "streaming only applies to source='hf'"),
-        ({"root": "{tmp}", "names": ["astronaut"]}, "names only applies to source='bundled'"),
-        ({"source": "bundled", "file_list": "x.txt"}, "file_list only applies to source='folder' or 'hf'"),
-        ({"source": "bundled", "names": ["nope"]}, "unknown bundled photo"),
-        ({"source": "hf"}, "needs hf_path"),
-        ({"source": "hf", "hf_path": "x", "root": "{tmp}"}, "root only applies"),
+        ({"source": "folder"}, "source must be a data source component"),
+        ({"source": Folder("/definitely/not/here")}, "does not exist"),
+        ({"geometry": "stretch"}, "allowed: center_crop, resize, pad"),
+        ({"image_size": 0}, "image_size"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"limit": 0}, "limit"),
+        ({"channels": 2}, "channels must be 1 or 3"),
+        ({"pad_multiple": 0}, "pad_multiple"),
+        ({"source": Bundled(["nope"])}, "unknown bundled photo"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(folder, kwargs, message):
-    kwargs = {k: (str(folder) if v == "{tmp}" else v) for k, v in kwargs.items()}
     with pytest.raises(ValueError, match=message):
-        RestorationDataModule(**kwargs)
+        RestorationDataModule(**{"source": Folder(str(folder)), **kwargs})
 
 
 def test_cli_parses_the_constructor(folder):
@@ -148,10 +148,13 @@ def test_cli_parses_the_constructor(folder):
     help_text = io.StringIO()
     parser.print_help(help_text)
     assert "already degraded observations" in help_text.getvalue()
-    args = ["--data.root", str(folder), "--data.image_size", "[16, 24]", "--data.geometry", "resize"]
+    args = ["--data.source", "Folder", "--data.source.root", str(folder), "--data.image_size", "[16, 24]",
+            "--data.geometry", "resize"]
     config = parser.parse_args(args)
     dm = parser.instantiate_classes(config).data
     assert isinstance(dm, RestorationDataModule) and dm.image_size == (16, 24)
+    assert dm.source == Folder(str(folder))
+    assert dm.all_ids() == ["a.png", "b.png", "broken.png", "c.png", "e.png", "sub/d.png"]
 
 
 def _hf_dataset(tmp_path, n=8) -> str:
@@ -168,9 +171,7 @@ def _hf_dataset(tmp_path, n=8) -> str:
 
 
 def test_hf_map_style_dataset(tmp_path):
-    dm = RestorationDataModule(
-        source="hf", hf_path=_hf_dataset(tmp_path), label_column="label", image_size=4, batch_size=8
-    )
+    dm = RestorationDataModule(HuggingFace(_hf_dataset(tmp_path), label_column="label"), image_size=4, batch_size=8)
     dm.prepare_data()
     (batch,) = _batches(dm)
     assert batch["id"] == [f"f{i}.png" for i in range(8)]
@@ -183,7 +184,7 @@ def test_hf_streaming_is_sharded_by_rank(tmp_path):
     path = _hf_dataset(tmp_path)
     produced = []
     for rank in range(2):
-        dm = RestorationDataModule(source="hf", hf_path=path, streaming=True, image_size=4, batch_size=3)
+        dm = RestorationDataModule(HuggingFaceStream(path), image_size=4, batch_size=3)
         dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
         dm.exclude_ids({"f0.png"})
         assert dm.all_ids() is None
@@ -194,14 +195,14 @@ def test_hf_streaming_is_sharded_by_rank(tmp_path):
 
 @pytest.mark.parametrize("limit", [None, 5])
 def test_hf_streaming_with_loader_workers_yields_each_id_once(tmp_path, limit):
-    dm = RestorationDataModule(source="hf", hf_path=_hf_dataset(tmp_path), streaming=True, image_size=4,
-                               batch_size=2, num_workers=2, limit=limit)
+    dm = RestorationDataModule(HuggingFaceStream(_hf_dataset(tmp_path)), image_size=4, batch_size=2, num_workers=2,
+                               limit=limit)
     produced = [i for b in _batches(dm) for i in b["id"]]
     assert sorted(produced) == [f"f{i}.png" for i in range(limit or 8)]
 
 
 def test_exp_demo_images(exp_data_dir):
-    dm = RestorationDataModule(root=str(exp_data_dir), image_size=256, batch_size=2, limit=2)
+    dm = RestorationDataModule(Folder(str(exp_data_dir)), image_size=256, batch_size=2, limit=2)
     (batch,) = _batches(dm)
     assert batch["error"] == ["", ""] and batch["image"].shape == (2, 3, 256, 256)
     # The demo images are already 256x256: the paper's centre crop leaves them untouched.
@@ -210,7 +211,7 @@ def test_exp_demo_images(exp_data_dir):
 
 
 def test_bundled_demo_photos():
-    dm = RestorationDataModule(source="bundled", image_size=16, batch_size=8)
+    dm = RestorationDataModule(Bundled(), image_size=16, batch_size=8)
     assert dm.all_ids() == ["astronaut.png", "coffee.png", "chelsea.png", "rocket.png"]
     (batch,) = _batches(dm)
     assert batch["image"].shape == (4, 3, 16, 16) and batch["error"] == [""] * 4

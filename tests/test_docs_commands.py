@@ -79,7 +79,9 @@ def test_documented_restore_command_resolves(where, command, capsys, monkeypatch
     config = resolve(restore_main, args, capsys)
     for option, value in zip(args, args[1:]):
         if option == "--data.root":
-            assert config["data"]["root"] == value and config["data"]["source"] == "folder", where
+            source = config["data"]["source"]
+            assert source["class_path"] == "ddrm_lightning.data.Folder", where
+            assert source["init_args"]["root"] == value, where
         if option == "--model.checkpoint":
             assert config["model"]["checkpoint"] == value, where
 

@@ -257,7 +257,7 @@ def test_shipped_experiment_files_are_valid(monkeypatch):
     assert {f.stem for f in files} >= {"embedded_demo", "diffpir_comparison"}
     demo = load_method_experiment("configs/methods/embedded_demo.yaml")
     assert {e.method for e in demo.entries} == {"ddrm", "ddnm_plus", "pigdm", "diffpir", "dps"}
-    assert demo.restore["model"]["checkpoint"] == "embedded" and demo.restore["data"]["source"] == "bundled"
+    assert demo.restore["model"]["checkpoint"] == "embedded" and demo.restore["data"]["source"]["class_path"] == "Bundled"
     assert demo.restore["data"]["image_size"] == 64
     assert [(t["operator"], t["sigma_y"]) for t in demo.restore["model"]["tasks"]] == [("sr4", 0.05), ("deblur_gauss", 0.05)]
     diffpir = load_method_experiment("configs/methods/diffpir_comparison.yaml")

@@ -27,7 +27,7 @@ import pytest
 import torch
 from conftest import TINY_DDPM, write_images
 
-from ddrm_lightning.data import RestorationDataModule
+from ddrm_lightning.data import Folder, RestorationDataModule
 from ddrm_lightning.models import EpsModel, build_network, linear_betas, save_network
 from ddrm_lightning.module import DDRMRestorer
 from ddrm_lightning.operators import build_operator
@@ -166,7 +166,7 @@ def _predict(prior: Path, folder: Path, *, precision: str = "32-true", channels_
     if spy is not None:
         model.configure_model()
         spy(model)
-    data = RestorationDataModule(source="folder", root=str(folder), image_size=SIZE, batch_size=4)
+    data = RestorationDataModule(Folder(str(folder)), image_size=SIZE, batch_size=4)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, precision=precision, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, inference_mode=False,

@@ -188,7 +188,6 @@ def test_class_conditional_prior_runs_with_labels(tiny_prior, priors, tmp_path):
     features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
     datasets.Dataset.from_dict({"image": images, "label": [3, 7]}, features=features).save_to_disk(tmp_path / "ds")
     args = restore_args(priors["cond"], tmp_path, tmp_path / "out", *ONE_TASK)
-    args[args.index("folder")] = "hf"
     args[args.index("--data.root") : args.index("--data.root") + 2] = ["--data.hf_path", str(tmp_path / "ds")]
     assert main(args + ["--data.hf_split", "train", "--data.label_column", "label"]) == 0
     assert {r["status"] for r in read_csv(tmp_path / "out" / "metrics.csv")} == {"ok"}
@@ -360,10 +359,10 @@ def test_ranks_with_nothing_to_do_get_an_empty_stream(tmp_path, count, world_siz
     length (Lightning refuses a sized loader empty on one rank, and skips the hooks of an empty one)."""
     from types import SimpleNamespace
 
-    from ddrm_lightning.data import RestorationDataModule
+    from ddrm_lightning.data import Folder, RestorationDataModule
 
     write_images(tmp_path / "in", max(count, 1))
-    data = RestorationDataModule(root=str(tmp_path / "in"), image_size=8, batch_size=4, num_workers=workers)
+    data = RestorationDataModule(Folder(str(tmp_path / "in")), image_size=8, batch_size=4, num_workers=workers)
     if count == 0:
         data.exclude_ids(["im0.png"])  # a resumed sweep with everything done
     seen = []

@@ -193,7 +193,6 @@ def test_ddp_on_a_stream_of_unknown_length(tiny_prior, tmp_path):
     def args(out: Path) -> list[str]:
         a = restore_args(tiny_prior, tmp_path, out, "--data.batch_size", "8", "--data.streaming", "true",
                          "--data.hf_split", "train")
-        a[a.index("folder")] = "hf"
         a[a.index("--data.root") : a.index("--data.root") + 2] = ["--data.hf_path", str(tmp_path / "ds")]
         return a
 

@@ -93,7 +93,6 @@ def test_hf_dataset_sweep(tiny_prior, tmp_path):
     datasets.Dataset.from_dict({"image": images, "label": [1, 2, 3]}, features=features).save_to_disk(tmp_path / "ds")
     out = tmp_path / "out"
     args = restore_args(tiny_prior, tmp_path, out)
-    args[args.index("folder")] = "hf"
     args[args.index("--data.root") : args.index("--data.root") + 2] = ["--data.hf_path", str(tmp_path / "ds")]
     assert main(args + ["--data.hf_split", "train"]) == 0
     rows = read_csv(out / "metrics.csv")
@@ -121,7 +120,8 @@ def test_print_config_shows_the_default_sweep(capsys):
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["model"]["checkpoint"] == "embedded"
     assert [t["operator"] for t in config["model"]["tasks"]] == ["deno", "sr4", "deblur_gauss"]
-    assert config["data"]["names"] == ["astronaut", "coffee", "chelsea", "rocket"]
+    assert config["data"]["source"] == {"class_path": "ddrm_lightning.data.Bundled",
+                                        "init_args": {"names": ["astronaut", "coffee", "chelsea", "rocket"]}}
 
 
 def test_bad_setting_is_one_line_error(tiny_prior, image_folder, tmp_path, capsys):

@@ -4,6 +4,14 @@ This is the lowest layer of the package: it imports nothing above ``ddrm_lightni
 """
 
 from ddrm_lightning.data.collate import BATCH_KEYS, RestorationCollate
+from ddrm_lightning.data.components import (
+    SHORT_NAMES,
+    Bundled,
+    DataSource,
+    Folder,
+    HuggingFace,
+    HuggingFaceStream,
+)
 from ddrm_lightning.data.datamodule import RestorationDataModule
 from ddrm_lightning.data.geometry import (
     GEOMETRIES,
@@ -14,10 +22,14 @@ from ddrm_lightning.data.geometry import (
     resize,
 )
 from ddrm_lightning.data.samples import SamplePrep, to_model_tensor
-from ddrm_lightning.data.sharding import rank_rows, shard_stream
+from ddrm_lightning.data.sharding import (
+    rank_indices,
+    rank_rows,
+    rank_samples,
+    shard_stream,
+)
 from ddrm_lightning.data.sources import (
     IMAGE_EXTENSIONS,
-    SOURCES,
     BundledSource,
     FolderSource,
     HFSource,
@@ -28,10 +40,15 @@ __all__ = [
     "BATCH_KEYS",
     "GEOMETRIES",
     "IMAGE_EXTENSIONS",
-    "SOURCES",
+    "SHORT_NAMES",
+    "Bundled",
     "BundledSource",
+    "DataSource",
+    "Folder",
     "FolderSource",
     "HFSource",
+    "HuggingFace",
+    "HuggingFaceStream",
     "ImageRecord",
     "RestorationCollate",
     "RestorationDataModule",
@@ -40,7 +57,9 @@ __all__ = [
     "center_crop",
     "pad",
     "padded_size",
+    "rank_indices",
     "rank_rows",
+    "rank_samples",
     "resize",
     "shard_stream",
     "to_model_tensor",

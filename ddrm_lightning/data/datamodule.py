@@ -8,10 +8,9 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
-from ddrm_lightning.data.bundled_source import BundledSource
 from ddrm_lightning.data.collate import RestorationCollate
+from ddrm_lightning.data.components import DataSource
 from ddrm_lightning.data.decoding import check_channels
-from ddrm_lightning.data.folder_source import FolderSource
 from ddrm_lightning.data.geometry import (
     check_geometry,
     check_pad_multiple,
@@ -19,26 +18,8 @@ from ddrm_lightning.data.geometry import (
     image_size_hw,
     padded_size,
 )
-from ddrm_lightning.data.hf_source import HFSource, load_hf
-from ddrm_lightning.data.sample_datasets import IndexStream, MapSamples, StreamSamples
 from ddrm_lightning.data.samples import AS_IS, SamplePrep
-from ddrm_lightning.data.sharding import rank_rows
-from ddrm_lightning.data.sources import SOURCES
-
-_REQUIRED_ARGS = {
-    "folder": ("root", "the image folder"),
-    "hf": ("hf_path", "hub name, dataset folder or save_to_disk folder"),
-}
-# Arguments that only mean something for some sources; setting them elsewhere is a mistake.
-_SOURCE_ARGS = {
-    "root": ("folder",),
-    "hf_path": ("hf",),
-    "label_column": ("hf",),
-    "id_column": ("hf",),
-    "streaming": ("hf",),
-    "names": ("bundled",),
-    "file_list": ("folder", "hf"),
-}
+from ddrm_lightning.data.sharding import rank_samples
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -54,20 +35,10 @@ class RestorationDataModule(L.LightningDataModule):
     whose file could not be decoded has a zero image and a one-line ``error``.
 
     Args:
-        source: where images come from: "folder" (image files under ``root``), "hf"
-            (a Hugging Face dataset, ``hf_path``) or "bundled" (photos shipped with
-            scikit-image / scikit-learn, ``names``).
-        root: image folder (source=folder).
-        recursive: also read sub-folders of ``root``.
-        hf_path: hub dataset name, local dataset folder, or ``save_to_disk`` folder (source=hf).
-        hf_split: dataset split to read (source=hf).
-        image_column: dataset column holding the images (source=hf).
-        label_column: integer/ClassLabel column with labels, or None for label -1 (source=hf).
-        id_column: column whose values are the sample ids; default: file name, else row index (source=hf).
-        streaming: stream the dataset instead of downloading it first (source=hf).
-        names: bundled photo names, default the demo photos (source=bundled).
-        file_list: text file listing the samples to use (first field of each line is a
-            file name, with or without folder and extension, or a sample id; folder/hf).
+        source: where the images come from, one component of ``data.components``:
+            ``Folder(root, recursive, file_list)``, ``HuggingFace(path, split, image_column,
+            label_column, id_column, file_list)``, ``HuggingFaceStream(...)`` (the same, streamed)
+            or ``Bundled(names)`` (photos shipped with scikit-image / scikit-learn).
         image_size: model image size, an int (square) or [H, W].
         channels: 3 for RGB, 1 for grayscale.
         geometry: how images reach ``image_size``: "center_crop" (paper preprocessing),
@@ -86,17 +57,7 @@ class RestorationDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        source: str = "folder",
-        root: str | None = None,
-        recursive: bool = True,
-        hf_path: str | None = None,
-        hf_split: str = "validation",
-        image_column: str = "image",
-        label_column: str | None = None,
-        id_column: str | None = None,
-        streaming: bool = False,
-        names: list[str] | None = None,
-        file_list: str | None = None,
+        source: DataSource,
         image_size: int | tuple[int, int] = 256,
         channels: int = 3,
         geometry: str = "center_crop",
@@ -110,12 +71,12 @@ class RestorationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if not isinstance(source, DataSource):
+            raise ValueError(
+                f"source must be a data source component (Folder, HuggingFace, HuggingFaceStream or Bundled), "
+                f"got {source!r}"
+            )
         self.source = source
-        self.root, self.recursive = root, recursive
-        self.hf_path, self.hf_split, self.streaming = hf_path, hf_split, streaming
-        self.names = names
-        self.image_column, self.label_column, self.id_column = image_column, label_column, id_column
-        self.file_list = file_list
         self.image_size = image_size_hw(image_size)
         self.channels = check_channels(channels)
         self.geometry = check_geometry(geometry)
@@ -126,22 +87,9 @@ class RestorationDataModule(L.LightningDataModule):
         self.measurement = measurement
         self.limit = None if limit is None else _check_int("limit", limit, 1)
         self.jpeg_draft = jpeg_draft
-        self._check_source_args()
         self._excluded: frozenset[str] = frozenset()
         self._warned_batch_one = False
-        # Folders are listed now so a wrong root fails at once; datasets load lazily (may download).
-        self._image_source = self._build_source() if source != "hf" else None
-
-    def _check_source_args(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown source {self.source!r}; allowed: {', '.join(SOURCES)}")
-        required = _REQUIRED_ARGS.get(self.source)
-        if required and not getattr(self, required[0]):
-            raise ValueError(f"source={self.source!r} needs {required[0]} ({required[1]})")
-        for name, owners in _SOURCE_ARGS.items():
-            if self.source not in owners and getattr(self, name) not in (None, False):
-                allowed = " or ".join(repr(o) for o in owners)
-                raise ValueError(f"{name} only applies to source={allowed}, not source={self.source!r}")
+        self._image_source = None if source.loads_lazily else self._build_source()
 
     # ------------------------------------------------------------- sources
     def _draft_size(self) -> tuple[int, int] | None:
@@ -149,31 +97,19 @@ class RestorationDataModule(L.LightningDataModule):
             return None
         return draft_size_for(self.geometry, self.image_size)
 
-    def _build_source(self) -> FolderSource | HFSource | BundledSource:
-        if self.source == "bundled":
-            return BundledSource(self.names, channels=self.channels)
-        if self.source == "folder":
-            return FolderSource(
-                self.root, self.recursive, channels=self.channels, draft_size=self._draft_size(),
-                file_list=self.file_list,
-            )
-        return HFSource(
-            self.hf_path, self.hf_split, self.image_column, self.label_column, self.streaming,
-            self.file_list, self.id_column, channels=self.channels, draft_size=self._draft_size(),
-        )
+    def _build_source(self):
+        return self.source.build(channels=self.channels, draft_size=self._draft_size())
 
     @property
-    def image_source(self) -> FolderSource | HFSource | BundledSource:
+    def image_source(self):
         """The source of records (built on first use)."""
         if self._image_source is None:
             self._image_source = self._build_source()
         return self._image_source
 
     def prepare_data(self) -> None:
-        # Runs once per node before ``setup``: download a hub dataset into the cache here
-        # so the ranks do not all fetch it at once.
-        if self.source == "hf" and not self.streaming:
-            load_hf(self.hf_path, self.hf_split, streaming=False)
+        # Runs once per node before ``setup``, so the ranks do not all download at once.
+        self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
         # Load the dataset (may download) before the predict loop starts.
@@ -240,24 +176,13 @@ class RestorationDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         prep = self.sample_prep()
-        source = self.image_source
-        if source.is_streaming:
-            rank, world_size = self._rank_world()
-            rows = rank_rows(source, rank, world_size, self.num_workers, self.limit, self._excluded)
-            dataset, batch_size = StreamSamples(rows, source, prep), self.effective_batch_size()
-        else:
-            indices = self.selected_indices()
-            rank, world_size = self._rank_world()
-            if len(indices) >= max(world_size, 1):
-                # Map-style: Lightning adds its non-repeating distributed sampler for predict.
-                dataset = MapSamples(source, indices, prep)
-            else:
-                # Some rank gets no image: split here, as a stream (see IndexStream).
-                dataset = IndexStream(source, indices[rank::world_size], prep)
-            batch_size = self.effective_batch_size(indices)
+        rank, world_size = self._rank_world()
+        indices = None if self.image_source.is_streaming else self.selected_indices()
+        dataset = rank_samples(self.image_source, prep, rank, world_size, indices=indices,
+                               num_workers=self.num_workers, limit=self.limit, exclude=self._excluded)
         return DataLoader(
             dataset,
-            batch_size=batch_size,
+            batch_size=self.effective_batch_size(indices),
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=RestorationCollate(prep.placeholder_shape),

@@ -7,11 +7,8 @@ from ddrm_lightning.data.folder_source import FolderSource
 from ddrm_lightning.data.hf_source import HFSource
 from ddrm_lightning.data.records import ImageRecord
 
-SOURCES = ("folder", "hf", "bundled")
-
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "SOURCES",
     "BundledSource",
     "FileList",
     "FolderSource",
