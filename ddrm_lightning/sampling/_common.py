@@ -8,6 +8,7 @@ noise comes from ``noise_source`` so that one generator per sample makes a sampl
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -64,3 +65,15 @@ def padded_singulars(operator, device, dtype=torch.float32) -> Tensor:
 def image_noise(draw, operator) -> Tensor:
     """A (B, C, H, W) standard normal image (isotropic, so no spectral transform is needed)."""
     return draw(operator.n).view(-1, *operator.image_shape)
+
+
+def warn_nonfinite(method: str, x: Tensor) -> None:
+    """A ``RuntimeWarning`` naming the samples of the result ``x`` (B, …) that hold NaN or inf.
+
+    The result is returned unchanged (the restoration pipeline flags such samples one by one), but a
+    direct caller is told instead of silently receiving NaN. One device sync, after the last step.
+    """
+    bad = (~torch.isfinite(x.detach()).flatten(1).all(1)).nonzero()[:, 0].tolist()
+    if bad:
+        warnings.warn(f"{method}: {len(bad)} of {x.shape[0]} samples are non-finite (NaN/inf): indices {bad}",
+                      RuntimeWarning, stacklevel=3)
