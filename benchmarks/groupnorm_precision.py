@@ -28,8 +28,16 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from precision_paths import IMAGE_SIZE, PATHS, build_prior, device_line, sweep, timed_forwards, today  # noqa: E402
-from precision_tables import quality_table, speed_table, summarize, write_csv  # noqa: E402
+from precision_paths import (
+    IMAGE_SIZE,
+    PATHS,
+    build_prior,
+    device_line,
+    sweep,
+    timed_forwards,
+    today,
+)
+from precision_tables import quality_table, speed_table, summarize, write_csv
 
 VARIANTS = ("bf16 gn-fp32", "bf16 gn-bf16", "channels_last+bf16 gn-fp32", "channels_last+bf16 gn-bf16")
 TIMESTEPS = (999, 500, 100, 10)
@@ -83,10 +91,10 @@ def eps_differences(device: torch.device) -> list[dict]:
         for t in TIMESTEPS:
             steps = torch.full((4,), t, device=device)
             eps = {n: priors[n].eps(x, steps) for n in names}
-            rel = lambda a, b: float((eps[a] - eps[b]).norm() / eps[b].norm())  # noqa: E731
-            rows.append({"t": t, "gn-bf16 vs gn-fp32 (both bf16)": rel("bf16 gn-bf16", "bf16 gn-fp32"),
-                         "bf16 gn-fp32 vs fp32": rel("bf16 gn-fp32", "fp32"),
-                         "bf16 gn-bf16 vs fp32": rel("bf16 gn-bf16", "fp32")})
+            pairs = {"gn-bf16 vs gn-fp32 (both bf16)": ("bf16 gn-bf16", "bf16 gn-fp32"),
+                     "bf16 gn-fp32 vs fp32": ("bf16 gn-fp32", "fp32"), "bf16 gn-bf16 vs fp32": ("bf16 gn-bf16", "fp32")}
+            rows.append({"t": t, **{label: float((eps[a] - eps[b]).norm() / eps[b].norm())
+                                    for label, (a, b) in pairs.items()}})
     return rows
 
 
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cpu")  # CUDA autocast runs group_norm in float32 whatever the module does
-    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda text: print(text, file=sys.stderr, flush=True)
     started = time.perf_counter()
     forwards = forward_times(args.batch, args.rounds, device)
     log("forward timings done")

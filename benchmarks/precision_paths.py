@@ -169,16 +169,11 @@ def _sync(device: torch.device) -> None:
 def device_line(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        else:
-            model = platform.processor()
-        return (f"{model}, {torch.get_num_threads()} torch threads, torch {torch.__version__} "
-                f"(CPU capability {torch.backends.cpu.get_cpu_capability()})")
-    return f"{platform.processor()}, torch {torch.__version__}"
+    model = platform.processor()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    return (f"{model}, {torch.get_num_threads()} torch threads, torch {torch.__version__} "
+            f"(CPU capability {torch.backends.cpu.get_cpu_capability()})")
 
 
 def today() -> str:
@@ -215,7 +210,7 @@ def sweep(paths: list[FastPath], *, steps: int, seeds: list[int], device: torch.
 
 def with_deltas(rows: list[dict], reference: str) -> list[dict]:
     """Each row with its change from the reference path's row of the same (set, task, seed, id)."""
-    key = lambda r: (r["set"], r["task"], r["seed"], r["id"])  # noqa: E731
+    key = lambda r: (r["set"], r["task"], r["seed"], r["id"])
     ref = {key(r): r for r in rows if r["path"] == reference}
     return [{**r, "d_psnr": r["psnr"] - ref[key(r)]["psnr"], "d_ssim": r["ssim"] - ref[key(r)]["ssim"],
              "speedup": ref[key(r)]["seconds_per_image"] / r["seconds_per_image"]} for r in rows]

@@ -30,10 +30,16 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from precision_paths import DEMO, HELD_OUT, PATHS, device_line, sweep, today  # noqa: E402
-from precision_tables import quality_table, reference_table, speed_table, summarize, write_csv  # noqa: E402
+from precision_paths import DEMO, HELD_OUT, PATHS, device_line, sweep, today
+from precision_tables import (
+    quality_table,
+    reference_table,
+    speed_table,
+    summarize,
+    write_csv,
+)
 
-from ddrm_lightning.restore_trainer import resolve_precision  # noqa: E402
+from ddrm_lightning.restore_trainer import resolve_precision
 
 DEFAULT_PATHS = ("fp32", "bf16", "channels_last", "channels_last+bf16", "compile", "fp16")
 DEFAULT_CONFIG = HERE.parent / "ddrm_lightning" / "configs" / "default.yaml"
@@ -91,17 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/precision_quality.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Fast paths: quality and speed", "",
-        f"{today()}; {device_line(device)}; command `{command.strip()}`; {args.steps} DDRM steps (η = 0.85, η_b = 1), "
-        f"global seeds {', '.join(map(str, args.seeds))}; {minutes:.1f} min.", "",
-        f"Photos, centre-cropped to 128×128 by restore.py's data layer: demo = {', '.join(DEMO)}; held-out = "
-        f"{', '.join(n.split(':', 1)[1] for n in HELD_OUT)} (none of them in the embedded prior's training set). "
-        "Δ = the path's value − fp32 eager's, for the same image, task and seed, averaged over images and seeds.",
+        (f"{today()}; {device_line(device)}; command `{command.strip()}`; {args.steps} DDRM steps (η = 0.85, "
+         f"η_b = 1), global seeds {', '.join(map(str, args.seeds))}; {minutes:.1f} min."), "",
+        (f"Photos, centre-cropped to 128×128 by restore.py's data layer: demo = {', '.join(DEMO)}; held-out = "
+         f"{', '.join(n.split(':', 1)[1] for n in HELD_OUT)} (none of them in the embedded prior's training set). "
+         "Δ = the path's value − fp32 eager's, for the same image, task and seed, averaged over images and seeds."),
         "", "## Quality change against fp32 eager", "", *quality_table(quality, [p.name for p in run], ["demo", "held-out"]),
         "", "## fp32 eager itself", "", *reference_table(quality, "fp32", ["demo", "held-out"]),
         "", "## Speed (sampling time per image, batch 4, the paths taking turns in one run)", "",
         *speed_table(speed, speed_notes),
     ]
-    lines += [f"| {n} | — | — | — | {why} |" for n, why in skipped.items()]
+    lines += [f"| {n} | — | — | — | — | — | {why} |" for n, why in skipped.items()]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -87,6 +87,6 @@ def restore_args(prior: Path, root: Path, out_dir: Path, *extra: str) -> list[st
     return [
         "--model.checkpoint", str(prior), "--data.root", str(root), "--data.image_size", "16",
         "--model.timesteps", "3",
-        "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+        "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
         "--report", "false", *extra,
     ]

@@ -46,7 +46,7 @@ from .tables import read_rows
 NEUTRAL = {
     "data": {"batch_size", "num_workers", "limit", "file_list"},
     "trainer": None,  # devices, strategy, precision plugins… (precision is checked through model settings)
-    "model": {"cache_dir"},
+    "model": {"cache_dir", "channels_last", "compile"},
 }
 TOP_LEVEL_NEUTRAL = {"out_dir", "overwrite", "report", "config", "seed_everything", "trainer"}
 
