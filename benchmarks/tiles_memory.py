@@ -62,43 +62,41 @@ def photo(height: int, width: int):
 
 
 def restore(height: int, width: int, network: str, max_batch: int, steps: int, seed: int = 0, overlap: int = OVERLAP):
-    """(restoration, y, x, operator, info) of one sr4 restoration of the photo with the embedded prior."""
+    """(restoration, y, x, operator, info) of one sr4 restoration of the photo with the embedded prior,
+    through ``restoration.restore_batch`` (the sweep's own path): only the ε-network differs."""
     import torch
 
     from ddrm_lightning.models import load_model
     from ddrm_lightning.models.embedded import resolve_checkpoint
-    from ddrm_lightning.operators import build_operator
-    from ddrm_lightning.sampling.ddrm import ddrm
-    from ddrm_lightning.sampling.tiles import TiledEps, tile_grid
+    from ddrm_lightning.operators import Degradation, build_operator
+    from ddrm_lightning.randomness import SampleRandomness
+    from ddrm_lightning.restoration import Prior, SamplerSettings, restore_batch
+    from ddrm_lightning.restoration.loading import assemble_prior
+    from ddrm_lightning.sampling.tiles import tile_grid
 
-    x = photo(height, width)
-    op = build_operator("sr4", 3, height, width)
-    sigma_0 = 2 * SIGMA_Y
-    clean = op.H(x)
-    y = clean + sigma_0 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
-    prior = load_model(resolve_checkpoint("embedded"))
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
-    eps_model = prior.eps_model().eval()
-    if network == "tiled":
-        eps_model = TiledEps(eps_model, tile=TILE, overlap=overlap, max_batch=max_batch)
-    elif network == "none":
-        eps_model = lambda x_t, t: torch.zeros_like(x_t)  # noqa: E731
-    abar = torch.cumprod(1.0 - prior.betas.double(), 0)
+    x = photo(height, width)
+    degradation = Degradation(build_operator("sr4", 3, height, width), SIGMA_Y)
+    loaded = load_model(resolve_checkpoint("embedded"))
+    prior: Prior = assemble_prior(loaded, tiling=(TILE, overlap, max_batch) if network == "tiled" else None)[0]
+    if network == "none":
+        prior.network = lambda x_t, t, labels=None: torch.zeros_like(x_t)
+    settings = SamplerSettings(timesteps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())
     before = _peak_mib()
     start, cpu_start = time.perf_counter(), time.process_time()
-    out = ddrm(eps_model, y, op, sigma_0=sigma_0, alphas_cumprod=abar, timesteps=steps, eta=0.85, eta_b=1.0,
-               generator=torch.Generator().manual_seed(seed + 1), clip_denoised=True)
+    result = restore_batch(prior, degradation, x, SampleRandomness.from_ids(seed, ["astronaut"]), settings)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    out = result.restored
     mse = float((((out.clamp(-1, 1) - x) / 2) ** 2).mean())
     info = {
         "height": height, "width": width, "network": network, "max_batch": max_batch, "steps": steps,
         "tiles": len(tile_grid(height, width, TILE, overlap)) if network == "tiled" else 1,
         "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_before_mib": before, "peak_mib": _peak_mib(),
-        "consistency": float((op.H(out) - y).norm() / math.sqrt(y.numel())),
+        "consistency": float(result.consistency[settings.method][0]),
         "psnr": 10 * math.log10(1.0 / mse),
     }
-    return out, y, x, op, info
+    return out, result.y, x, degradation.operator, info
 
 
 def _child(spec: str) -> None:

@@ -16,15 +16,7 @@ from .models.checkpoints import resolve
 from .models.embedded import resolve_checkpoint
 from .operators import Degradation, SVDOperator, build_operator, image_size_behind
 from .randomness import SampleRandomness
-from .restoration import (
-    Prior,
-    Restoration,
-    SamplerSettings,
-    Task,
-    check_prior,
-    check_tasks,
-    restore_batch,
-)
+from .restoration import Prior, Restoration, SamplerSettings, Task, check_prior, check_tasks, restore_batch
 from .restoration.loading import assemble_prior, load_checked_prior, tiling_settings
 from .restoration.prior import autocast_like
 from .restoration.records import decoded_part, failed, package
@@ -44,8 +36,8 @@ class DDRMRestorer(L.LightningModule):
         baselines: classical baselines written beside the restoration: ``observed`` and/or ``wiener``.
         classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         measurement: images are already degraded (no ground truth); set from ``data.measurement``.
-        cache_dir: where named checkpoints are looked up / downloaded.
-        channels_last, compile: run the network channels-last / ``torch.compile``d.
+        cache_dir: where named checkpoints are looked up / downloaded. channels_last, compile: run
+            the network channels-last / ``torch.compile``d.
         clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
         method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``; the
             others start from their published settings, ``method_params`` override them.
@@ -100,7 +92,6 @@ class DDRMRestorer(L.LightningModule):
     timesteps = property(lambda self: self.settings.timesteps)
     baselines = property(lambda self: list(self.settings.baselines))
 
-    # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
         # Runs once per node before the other ranks load: only one process downloads a zoo file
         # or a metric's weights (``fetch`` never raises: a metric it cannot fetch is unavailable).
@@ -150,7 +141,6 @@ class DDRMRestorer(L.LightningModule):
             self._operators[key] = op.to(self.device)
         return self._operators[key]
 
-    # ----------------------------------------------------------------- metrics
     def on_predict_start(self) -> None:
         if self.sweep_metrics is None and not self.measurement:
             methods = (self.settings.method, *self.baselines)
@@ -161,7 +151,6 @@ class DDRMRestorer(L.LightningModule):
         """Sweep-level metrics (FID, KID) and unavailable notes as summary rows; every rank must call it."""
         return sweep_summary_rows(self.sweep_metrics or {}, (self.settings.method, *self.baselines))
 
-    # ----------------------------------------------------------------- predict
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
         # The Trainer's precision (e.g. bf16-mixed) is for the network alone: degradation,
         # SVD arithmetic, baselines and scores stay in float32.

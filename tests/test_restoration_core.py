@@ -27,9 +27,12 @@ def test_a_sample_does_not_depend_on_its_batch(prior):
     settings = SamplerSettings(timesteps=3, samples=2)
     full = restore_batch(prior, degradation, x, SampleRandomness(seeds), settings)
     alone = restore_batch(prior, degradation, x[1:2], SampleRandomness(seeds[1:2]), settings)
+    # Same noise, same arithmetic; only float32 rounding may differ, since a batch of 3 and a batch of
+    # 1 can run different BLAS/conv kernels (accumulation order, thread count). The tiny random
+    # prior's unclipped samples reach |x| ≈ 20, so the bound is relative: 1e-5 ≈ 100 float32 ulps.
     for name in ("ddrm", "observed", "wiener"):
-        torch.testing.assert_close(full.methods[name][1:2], alone.methods[name], atol=1e-5, rtol=0)
-    torch.testing.assert_close(full.extra[0][1:2], alone.extra[0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(full.methods[name][1:2], alone.methods[name], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(full.extra[0][1:2], alone.extra[0], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(full.extra[0], full.restored)  # a second posterior sample is another draw
     assert full.failed.tolist() == [False] * 3 and full.bad_step.tolist() == [-1] * 3
     assert full.consistency["ddrm"].shape == (3,) and full.seconds > 0
