@@ -201,7 +201,7 @@ def run(args: list[str] | None = None) -> int:
             from .reports import write_report
 
             write_report(out_dir)
-        rows = sweep_io.read_rows(out_dir / "metrics.csv")
+        rows = sweep_io.read_metrics(out_dir / sweep_io.METRICS_CSV)
         print_summary(writer.summary or sweep_io.summarize(rows), out_dir, rows=rows, report=config.report)
         restored = _restored_ids(out_dir)
         if not restored:
@@ -251,7 +251,7 @@ def _images(count: int) -> str:
 
 
 def _restored_ids(out_dir: Path) -> set[str]:
-    return {r["id"] for r in sweep_io.read_rows(out_dir / "metrics.csv") if is_restoration(r["method"]) and r["status"] == "ok"}
+    return {r.id for r in sweep_io.read_metrics(out_dir / sweep_io.METRICS_CSV) if r.is_restoration and r.ok}
 
 
 def _wait_for_other_ranks(trainer) -> bool:

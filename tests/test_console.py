@@ -14,6 +14,8 @@ from ddrm_lightning import sweep_io
 from ddrm_lightning.callbacks import DDRMProgressBar
 from ddrm_lightning.callbacks.progress import batch_counts, rate_text
 from ddrm_lightning.reports.console import MAX_FAILURE_LINES, failures, print_summary
+from ddrm_lightning.restoration import MethodOutcome
+from ddrm_lightning.sweep_io import MetricsRow
 
 PAPER_TASKS = ["sr4_sigma0.05", "sr_bicubic4_sigma0.05", "deblur_uni_sigma0.05", "deblur_gauss_sigma0.05",
                "deblur_aniso_sigma0.05", "inp_sigma0.05", "color_sigma0.05", "cs4_sigma0.05", "deno_sigma0.05"]
@@ -22,7 +24,7 @@ UNAVAILABLE = [{"task": "", "method": "", "metric": m, "mean": None, "std": None
                 "note": "unavailable: weights not found in the torch hub cache"} for m in ("lpips_alex", "fid")]
 
 
-def metric_rows(tasks, lpips: bool = False, images: int = 4) -> list[dict]:
+def metric_rows(tasks, lpips: bool = False, images: int = 4) -> list[MetricsRow]:
     """metrics.csv rows with realistic, distinct values (and one failed image per task)."""
     rows = []
     for t, task in enumerate(tasks):
@@ -38,7 +40,12 @@ def metric_rows(tasks, lpips: bool = False, images: int = 4) -> list[dict]:
                 rows.append(row)
         rows.append({"id": "broken.png", "task": task, "method": "ddrm", "status": "error", "source": "in/broken.png",
                      "message": "in/broken.png: ValueError: empty file (0 bytes)"})
-    return rows
+    return typed(rows)
+
+
+def typed(rows: list[dict]) -> list[MetricsRow]:
+    """Rows as the sweep reads them back from metrics.csv (every cell text)."""
+    return [MetricsRow.from_cells({k: str(v) for k, v in row.items()}) for row in rows]
 
 
 def render(summary: list[dict], width: int = 80, **kwargs) -> str:
@@ -108,9 +115,10 @@ def test_a_long_task_name_wraps_in_its_own_column_and_numbers_stay_whole():
 def test_failed_files_are_listed_with_their_reason_and_counted():
     rows = metric_rows(["deno_sigma0.1", "sr4_sigma0.05"])
     # A sample that failed in one task only, for another reason, with markup-like brackets in its id.
-    rows += [{"id": "[b]odd.png", "task": "deno_sigma0.1", "method": "ddrm", "status": "ok", "psnr": 20.0},
-             {"id": "[b]odd.png", "task": "sr4_sigma0.05", "method": "ddrm", "status": "error",
-              "source": "in/[b]odd.png", "message": "non-finite values (NaN/inf) at DDRM step 2/3; no image written"}]
+    rows += typed([{"id": "[b]odd.png", "task": "deno_sigma0.1", "method": "ddrm", "status": "ok", "psnr": 20.0},
+                   {"id": "[b]odd.png", "task": "sr4_sigma0.05", "method": "ddrm", "status": "error",
+                    "source": "in/[b]odd.png",
+                    "message": "non-finite values (NaN/inf) at DDRM step 2/3; no image written"}])
     text = render(sweep_io.summarize(rows), rows=rows)
     lines = text.splitlines()
     assert "failed: in/broken.png: ValueError: empty file (0 bytes)" in lines
@@ -121,8 +129,8 @@ def test_failed_files_are_listed_with_their_reason_and_counted():
 
 
 def test_many_failures_are_counted_beyond_the_listed_ones():
-    rows = [{"id": f"bad{i:03d}.png", "task": "deno", "method": "ddrm", "status": "error", "source": f"bad{i:03d}.png",
-             "message": "empty file (0 bytes)"} for i in range(MAX_FAILURE_LINES + 7)]
+    rows = typed([{"id": f"bad{i:03d}.png", "task": "deno", "method": "ddrm", "status": "error",
+                   "source": f"bad{i:03d}.png", "message": "empty file (0 bytes)"} for i in range(MAX_FAILURE_LINES + 7)])
     lines, restored, failed = failures(rows)
     assert (restored, failed) == (0, MAX_FAILURE_LINES + 7)
     assert lines[0] == "failed: bad000.png: empty file (0 bytes)"
@@ -137,7 +145,7 @@ def test_results_line_lists_the_report_only_when_it_was_written():
 
 # ------------------------------------------------------------------------------ progress
 def _result(sample_id: str, status: str) -> SimpleNamespace:
-    return SimpleNamespace(id=sample_id, rows=[{"method": "ddrm", "status": status}, {"method": "wiener", "status": "ok"}])
+    return SimpleNamespace(id=sample_id, outcomes=[MethodOutcome("ddrm", status=status), MethodOutcome("wiener")])
 
 
 def test_batch_counts_images_not_tasks():

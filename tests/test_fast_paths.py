@@ -173,7 +173,7 @@ def _predict(prior: Path, folder: Path, *, precision: str = "32-true", channels_
     )
     batches = trainer.predict(model, datamodule=data)
     results = {(r.task, r.id): r for batch in batches for r in batch}
-    assert results and all(r.rows[0]["status"] == "ok" for r in results.values())
+    assert results and all(r.outcomes[0].ok for r in results.values())
     return results
 
 

@@ -6,20 +6,20 @@ import pytest
 import yaml
 
 from ddrm_lightning import sweep_io
-from ddrm_lightning.sweep_io import OutputDirError, prepare_out_dir
+from ddrm_lightning.sweep_io import MetricsRow, OutputDirError, prepare_out_dir
 from ddrm_lightning.restoration.task import Task
 
 
 def _row(i, task="deno", method="ddrm", status="ok", psnr=20.0):
-    return {"id": f"img{i}.png", "task": task, "method": method, "psnr": psnr, "status": status, "message": ""}
+    return MetricsRow(id=f"img{i}.png", task=task, method=method, scores={"psnr": float(psnr)}, status=status)
 
 
 def test_shards_merge_into_one_row_per_key(tmp_path):
     sweep_io.write_shard(tmp_path, 0, [_row(0, status="error"), _row(1)])
     sweep_io.write_shard(tmp_path, 1, [_row(2), _row(0, psnr=30.0)])  # a retry of img0 succeeded
     merged = sweep_io.merge(tmp_path)
-    assert [(r["id"], r["status"]) for r in merged] == [("img0.png", "ok"), ("img1.png", "ok"), ("img2.png", "ok")]
-    assert float(merged[0]["psnr"]) == 30.0
+    assert [(r.id, r.status) for r in merged] == [("img0.png", "ok"), ("img1.png", "ok"), ("img2.png", "ok")]
+    assert merged[0].scores["psnr"] == 30.0
     assert not list((tmp_path / "shards").glob("*.csv"))
     # Merging again with a new shard keeps the old rows.
     sweep_io.write_shard(tmp_path, 0, [_row(3)])

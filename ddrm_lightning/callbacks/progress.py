@@ -15,7 +15,7 @@ def batch_counts(outputs) -> tuple[int, int]:
     image and task): an image failed when DDRM failed on it in any task."""
     status: dict[str, bool] = {}
     for result in outputs or []:
-        ok = all(row.get("status") == "ok" for row in result.rows if is_restoration(row.get("method")))
+        ok = all(outcome.ok for outcome in result.outcomes if is_restoration(outcome.method))
         status[result.id] = status.get(result.id, True) and ok
     failed = sum(not ok for ok in status.values())
     return len(status) - failed, failed

@@ -40,7 +40,7 @@ def save_png(image: torch.Tensor, path: Path) -> None:
         picture.save(tmp, format="PNG")
 
 
-def _write_rows_after(pictures: list[Future], out_dir: Path, rank: int, rows: list[dict]) -> None:
+def _write_rows_after(pictures: list[Future], out_dir: Path, rank: int, rows: list[sweep_io.MetricsRow]) -> None:
     """Write a batch's shard once its pictures are written; none if one of them failed.
 
     Runs on the pool after the pictures' jobs, which the pool (first in, first out) has
@@ -88,9 +88,7 @@ class RestorationWriter(BasePredictionWriter):
                 if result.samples:
                     for k, picture in enumerate([result.images["restored"], *result.samples]):
                         pictures.append(self._submit(save_png, picture, sample_path(task_dir, result.id, k)))
-            base = {"id": result.id, "task": result.task, "source": result.source, "operator": result.operator,
-                    "sigma_y": result.sigma_y, "seed": result.seed}
-            rows.extend({**base, **row} for row in result.rows)
+            rows.extend(sweep_io.rows_of(result))
         if rows:
             self._submit(_write_rows_after, [p for p in pictures if p is not None], self.out_dir,
                          trainer.global_rank, rows)

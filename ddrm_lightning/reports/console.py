@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..sweep_io.layout import is_restoration
+from ..sweep_io.rows import MetricsRow
 
 # (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
 # per task are not a column: the failed files are listed under the table, with their reasons.
@@ -28,7 +29,7 @@ MAX_FAILURE_LINES = 20
 
 
 def print_summary(summary: list[dict], out_dir: Path, console: Console | None = None, *,
-                  rows: list[dict] | None = None, report: bool = True) -> None:
+                  rows: list[MetricsRow] | None = None, report: bool = True) -> None:
     """The summary table (one block per task, one row per method), the notes of unavailable
     metrics, one line per failed file of ``rows`` (metrics.csv), the count of restored and
     failed images, and where the results are (``report.md`` only when ``report``)."""
@@ -60,29 +61,29 @@ def summary_table(summary: list[dict], title: str = "", width: int = 80) -> Tabl
     return table
 
 
-def failures(rows: list[dict]) -> tuple[list[str], int, int]:
+def failures(rows: list[MetricsRow]) -> tuple[list[str], int, int]:
     """(one line per failed image, restored count, failed count) from metrics.csv rows.
 
     An image counts as failed when DDRM failed on it in any task; its line names the file
     and the reason (and the tasks, when not all of them failed alike).
     """
-    by_id: dict[str, list[dict]] = defaultdict(list)
+    by_id: dict[str, list[MetricsRow]] = defaultdict(list)
     for row in rows:
-        if is_restoration(row.get("method")):
-            by_id[row.get("id", "")].append(row)
-    failed = sorted(i for i, group in by_id.items() if any(r.get("status") != "ok" for r in group))
+        if row.is_restoration:
+            by_id[row.id].append(row)
+    failed = sorted(i for i, group in by_id.items() if any(not r.ok for r in group))
     lines = [_failure_line(sample_id, by_id[sample_id]) for sample_id in failed[:MAX_FAILURE_LINES]]
     if len(failed) > MAX_FAILURE_LINES:
         lines.append(f"failed: … and {len(failed) - MAX_FAILURE_LINES} more (see metrics.csv)")
     return lines, len(by_id) - len(failed), len(failed)
 
 
-def _failure_line(sample_id: str, group: list[dict]) -> str:
-    bad = [r for r in group if r.get("status") != "ok"]
-    source = bad[0].get("source") or sample_id
+def _failure_line(sample_id: str, group: list[MetricsRow]) -> str:
+    bad = [r for r in group if not r.ok]
+    source = bad[0].source or sample_id
     by_message: dict[str, list[str]] = defaultdict(list)
     for row in bad:
-        by_message[" ".join(str(row.get("message") or "no message recorded").split())].append(row.get("task", ""))
+        by_message[" ".join((row.message or "no message recorded").split())].append(row.task)
     if len(by_message) == 1 and len(bad) == len(group):  # every task, one reason: the file itself
         message = next(iter(by_message))
         # Loading errors already start with the file's path.

@@ -14,11 +14,12 @@ from .core import (
     restore_batch,
 )
 from .prior import Prior, alphas_cumprod_of
-from .records import Restoration, to_unit
+from .records import MethodOutcome, Restoration, to_unit
 from .task import Task
 
 __all__ = [
     "BASELINES",
+    "MethodOutcome",
     "Prior",
     "Restoration",
     "RestoredBatch",

@@ -13,6 +13,26 @@ from .task import Task
 
 
 @dataclass
+class MethodOutcome:
+    """How one method did on one (sample, task): its scores and status (a row of ``metrics.csv``).
+
+    ``seconds`` and ``params`` (the method's settings as JSON) are set on the restoration's own
+    outcome, not on the baselines'; a failed outcome has status ``error`` and a one-line message.
+    """
+
+    method: str
+    scores: dict[str, float] = field(default_factory=dict)
+    status: str = "ok"
+    message: str = ""
+    seconds: float | None = None
+    params: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
 class Restoration:
     """What one (sample, task) produced; images are (C, H, W) in [0, 1] on the CPU."""
 
@@ -24,7 +44,7 @@ class Restoration:
     sigma_y: float
     images: dict[str, Tensor] = field(default_factory=dict)  # restored, degraded, original, observed, wiener
     samples: list[Tensor] = field(default_factory=list)  # extra posterior samples (--model.samples > 1)
-    rows: list[dict] = field(default_factory=list)  # one CSV row per method
+    outcomes: list[MethodOutcome] = field(default_factory=list)  # one per method (restoration, baselines)
 
 
 def to_unit(x: Tensor) -> Tensor:
@@ -59,16 +79,16 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
         record = _record(task, batch, i)
         failed = not bool(finite[i]) or int(bad_step[i]) >= 0
         for name, x in methods.items():
-            row = {k: float(v[i]) for k, v in scores[name].items()}
-            row.update(method=name, status="ok", message="")
+            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()})
             if name == main:  # the baselines' cost is negligible and not measured
-                row.update(seconds=result.seconds, params=params)
+                outcome.seconds, outcome.params = result.seconds, params
             if name == main and failed:
                 step = int(bad_step[i]) if int(bad_step[i]) >= 0 else timesteps - 1
-                row.update(status="error", message=f"non-finite values (NaN/inf) at {_step_name(main)} step "
-                                                   f"{step + 1}/{timesteps}; no image written")
-                row.update({k: float("nan") for k in scores[name]})
-            record.rows.append(row)
+                outcome.status = "error"
+                outcome.message = (f"non-finite values (NaN/inf) at {_step_name(main)} step {step + 1}/{timesteps}; "
+                                   "no image written")
+                outcome.scores = {k: float("nan") for k in scores[name]}
+            record.outcomes.append(outcome)
             if name == main and failed:
                 continue
             record.images["restored" if name == main else name] = x[i]
@@ -84,7 +104,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
 def failed(task: Task, batch: dict, i: int, message: str, method: str = "ddrm") -> Restoration:
     """The record of a sample that could not be restored at all (undecodable file, bad size)."""
     record = _record(task, batch, i)
-    record.rows.append({"method": method, "status": "error", "message": message, "seconds": 0.0})
+    record.outcomes.append(MethodOutcome(method, status="error", message=message, seconds=0.0))
     return record
 
 

@@ -22,22 +22,12 @@ from .atomic import (  # noqa: F401
     remove_temporaries,
     write_failure,
 )
-from .layout import SHARD_DIR, is_restoration
-
-FIRST_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "consistency"]
-LAST_COLUMNS = ["params", "seconds", "status", "message"]
-KEY = ("id", "task", "method")
+from .layout import METRICS_CSV, SHARD_DIR
+from .rows import MetricsRow, columns_of, is_number
 
 
-def columns_of(rows: list[dict]) -> list[str]:
-    """Stable column order: the standard ones first, extra metrics in between, status last."""
-    seen = {k for row in rows for k in row}
-    middle = sorted(seen - set(FIRST_COLUMNS) - set(LAST_COLUMNS))
-    return [c for c in FIRST_COLUMNS if c in seen or c in KEY] + middle + [c for c in LAST_COLUMNS if c in seen]
-
-
-def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
-    columns = columns or columns_of(rows)
+def rows_to_csv(rows: list[dict], columns: list[str]) -> str:
+    """CSV text of plain rows (column name -> value) with these columns."""
     lines = io.StringIO()
     writer = csv.DictWriter(lines, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -46,17 +36,28 @@ def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     return lines.getvalue()
 
 
+def metrics_to_csv(rows: list[MetricsRow]) -> str:
+    """CSV text of ``metrics.csv`` rows."""
+    return rows_to_csv([row.cells() for row in rows], columns_of(rows))
+
+
 def read_rows(path: Path) -> list[dict]:
+    """A CSV file's rows as plain dicts of text (empty list when the file is missing)."""
     if not path.exists():
         return []
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def write_shard(out_dir: Path, rank: int, rows: list[dict]) -> Path:
+def read_metrics(path: Path) -> list[MetricsRow]:
+    """A ``metrics.csv`` (or shard) as typed rows."""
+    return [MetricsRow.from_cells(cells) for cells in read_rows(Path(path))]
+
+
+def write_shard(out_dir: Path, rank: int, rows: list[MetricsRow]) -> Path:
     """One batch's rows as a new shard file of this rank."""
     path = Path(out_dir) / SHARD_DIR / f"rank{rank}-{uuid.uuid4().hex}.csv"
-    atomic_write_text(path, rows_to_csv(rows))
+    atomic_write_text(path, metrics_to_csv(rows))
     return path
 
 
@@ -66,30 +67,30 @@ def has_shards(out_dir: Path) -> bool:
     return folder.is_dir() and any(folder.glob("rank*.csv"))
 
 
-def all_rows(out_dir: Path) -> list[dict]:
+def all_rows(out_dir: Path) -> list[MetricsRow]:
     """The merged table's rows followed by every shard's (older first), not yet de-duplicated."""
     out_dir = Path(out_dir)
-    rows = read_rows(out_dir / "metrics.csv")
+    rows = read_metrics(out_dir / METRICS_CSV)
     shards = sorted((out_dir / SHARD_DIR).glob("rank*.csv"), key=lambda p: p.stat().st_mtime_ns) if (
         out_dir / SHARD_DIR
     ).exists() else []
     for shard in shards:
-        rows.extend(read_rows(shard))
+        rows.extend(read_metrics(shard))
     return rows
 
 
-def deduplicate(rows: list[dict]) -> list[dict]:
+def deduplicate(rows: list[MetricsRow]) -> list[MetricsRow]:
     """Keep the last row of each (id, task, method), sorted by task, id, method."""
-    latest = {tuple(row.get(k, "") for k in KEY): row for row in rows}
+    latest = {row.key: row for row in rows}
     return [latest[key] for key in sorted(latest, key=lambda k: (k[1], k[0], k[2]))]
 
 
-def merge(out_dir: Path) -> list[dict]:
+def merge(out_dir: Path) -> list[MetricsRow]:
     """Fold all shards into ``metrics.csv`` (atomically), then delete the shards."""
     out_dir = Path(out_dir)
     shards = list((out_dir / SHARD_DIR).glob("rank*.csv")) if (out_dir / SHARD_DIR).exists() else []
     rows = deduplicate(all_rows(out_dir))
-    atomic_write_text(out_dir / "metrics.csv", rows_to_csv(rows))
+    atomic_write_text(out_dir / METRICS_CSV, metrics_to_csv(rows))
     for shard in shards:
         shard.unlink(missing_ok=True)
     if (out_dir / SHARD_DIR).is_dir() and not any((out_dir / SHARD_DIR).iterdir()):
@@ -101,28 +102,26 @@ def finished_ids(out_dir: Path, tasks: list[str]) -> set[str]:
     """Ids whose DDRM row has status ok for every task (merged table and shards)."""
     done: dict[str, set[str]] = defaultdict(set)
     for row in deduplicate(all_rows(out_dir)):
-        if is_restoration(row.get("method")) and row.get("status") == "ok":
-            done[row["id"]].add(row["task"])
+        if row.is_restoration and row.ok:
+            done[row.id].add(row.task)
     return {i for i, t in done.items() if set(tasks) <= t}
 
 
-def summarize(rows: list[dict], extra: list[dict] | None = None) -> list[dict]:
-    """Mean, std and count of every numeric metric per (task, method) over rows with status ok.
+def summarize(rows: list[MetricsRow], extra: list[dict] | None = None) -> list[dict]:
+    """Mean, std and count of every score (and of ``seconds``) per (task, method) over rows with status ok.
 
     ``extra`` rows (sweep metrics such as FID or unavailable notes) are appended as given.
     Also counts errors per (task, method) in a ``errors`` metric.
     """
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[MetricsRow]] = defaultdict(list)
     for row in rows:
-        groups[(row.get("task", ""), row.get("method", ""))].append(row)
-    skip = {"id", "task", "method", "params", "source", "operator", "sigma_y", "seed", "status", "message"}
+        groups[(row.task, row.method)].append(row)
     out = []
     for (task, method), group in sorted(groups.items()):
-        good = [r for r in group if r.get("status") == "ok"]
-        params = next((r["params"] for r in group if r.get("params")), "")
-        metrics = sorted({k for r in good for k in r} - skip)
-        for metric in metrics:
-            values = [float(r[metric]) for r in good if _is_number(r.get(metric))]
+        good = [_measured(r) for r in group if r.ok]
+        params = next((r.params for r in group if r.params), "")
+        for metric in sorted({k for r in good for k in r}):
+            values = [float(r[metric]) for r in good if is_number(r.get(metric))]
             if not values:
                 continue
             mean = sum(values) / len(values)
@@ -135,18 +134,16 @@ def summarize(rows: list[dict], extra: list[dict] | None = None) -> list[dict]:
     return out + list(extra or [])
 
 
+def _measured(row: MetricsRow) -> dict[str, float]:
+    """What the summary averages: the scores, and the time per image where recorded."""
+    return {**row.scores, **({"seconds": row.seconds} if row.seconds is not None else {})}
+
+
 SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note", "params"]
 
 
 def write_summary(out_dir: Path, summary: list[dict]) -> None:
     atomic_write_text(Path(out_dir) / "summary.csv", rows_to_csv(summary, SUMMARY_COLUMNS))
-
-
-def _is_number(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _format(value):
