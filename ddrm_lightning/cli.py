@@ -30,7 +30,6 @@ from .metrics.options import MetricsOptions
 from .module import DDRMRestorer
 from .reports.console import print_summary
 from .restore_trainer import RestoreTrainer, quiet_lightning
-from .sweep_io.layout import is_restoration
 
 SHORTCUTS = (
     "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "

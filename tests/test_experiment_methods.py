@@ -32,7 +32,7 @@ from ddrm_lightning.reports.images import render_label
 from ddrm_lightning.reports.sweep_files import load_image, read_summary
 from ddrm_lightning.sampling import linear_alphas_cumprod
 from ddrm_lightning.sampling.methods import METHODS, method_defaults
-from ddrm_lightning.sweep_io import rows_to_csv, write_summary
+from ddrm_lightning.sweep_io import MetricsRow, metrics_to_csv, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["sr4_sigma0.05", "deno_sigma0.1"]
@@ -198,9 +198,9 @@ def _fake_sweep(folder: Path, method: str, task: str, psnr: dict[str, float | No
             write_images(folder / task / kind, 1, size=(8, 8), seed=10 * n + k)
             (folder / task / kind / "im0.png").rename(folder / task / kind / f"{i}.png")
         ok = value is not None
-        rows.append({"id": f"{i}.png", "task": task, "method": method, "psnr": value if ok else float("nan"),
-                     "status": "ok" if ok else "error", "message": "" if ok else "non-finite values"})
-    (folder / "metrics.csv").write_text(rows_to_csv(rows))
+        rows.append(MetricsRow(id=f"{i}.png", task=task, method=method, scores={"psnr": value if ok else float("nan")},
+                               status="ok" if ok else "error", message="" if ok else "non-finite values"))
+    (folder / "metrics.csv").write_text(metrics_to_csv(rows))
     good = [v for v in psnr.values() if v is not None]
     summary = [{"task": task, "method": method, "metric": "psnr", "mean": sum(good) / len(good), "std": 0.5,
                 "count": len(good), "note": "", "params": json.dumps({"timesteps": 4})},

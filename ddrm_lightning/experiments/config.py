@@ -22,7 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from .experiment_file import (
+    check_unique_labels,
+    experiment_folder,
+    folder_label,
+    is_int,
+    read_experiment_file,
+    restore_configs,
+    strings,
+    unreserved_args,
+)
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "priors", "giqa")
 PRIOR_KEYS = ("label", "checkpoint", "args")
@@ -63,30 +72,13 @@ class PriorExperiment:
     giqa: GiqaSettings = field(default_factory=GiqaSettings)
 
 
-def _strings(value, what: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
-        raise ValueError(f"{what} must be a list of strings, got {value!r}")
-    return [str(v) for v in value]
-
-
 def check_args(args: list[str], what: str) -> list[str]:
     """``args`` unchanged, unless they set what the runner sets per prior."""
-    for arg in args:
-        if any(arg == name or arg.startswith(name + "=") for name in RESERVED_ARGS):
-            raise ValueError(f"{what} must not set {arg.split('=')[0]}: the runner sets it for each prior")
-    return args
+    return unreserved_args(args, what, RESERVED_ARGS, "prior")
 
 
 def _label(value, checkpoint: str) -> str:
-    label = str(value) if value is not None else Path(checkpoint).stem
-    if not label or label.startswith(".") or any(c in label for c in "/\\:") or label in RESERVED_LABELS:
-        raise ValueError(
-            f"prior label '{label}' must be a folder name (no '/', '\\', ':', not starting with '.', "
-            f"not {', '.join(RESERVED_LABELS)})"
-        )
-    return label
+    return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
 
 def _prior(entry) -> Prior:
@@ -100,7 +92,7 @@ def _prior(entry) -> Prior:
     checkpoint = entry.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
-    args = check_args(_strings(entry.get("args"), f"args of prior '{checkpoint}'"), f"args of prior '{checkpoint}'")
+    args = check_args(strings(entry.get("args"), f"args of prior '{checkpoint}'"), f"args of prior '{checkpoint}'")
     return Prior(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
 
 
@@ -120,11 +112,11 @@ def _giqa(value) -> GiqaSettings:
         ("reference", settings.reference is None or isinstance(settings.reference, str), "a folder or null"),
         ("inception_weights", settings.inception_weights is None or isinstance(settings.inception_weights, str),
          "a file, a folder or null"),
-        ("n_components", _is_int(settings.n_components) and settings.n_components >= 1, "an integer >= 1"),
-        ("k", _is_int(settings.k) and settings.k >= 1, "an integer >= 1"),
+        ("n_components", is_int(settings.n_components) and settings.n_components >= 1, "an integer >= 1"),
+        ("k", is_int(settings.k) and settings.k >= 1, "an integer >= 1"),
         ("pca_variance", settings.pca_variance is None or (isinstance(settings.pca_variance, (int, float))
                                                            and 0 < settings.pca_variance <= 1), "in (0, 1] or null"),
-        ("seed", _is_int(settings.seed), "an integer"),
+        ("seed", is_int(settings.seed), "an integer"),
     )
     for name, ok, allowed in checks:
         if not ok:
@@ -132,53 +124,28 @@ def _giqa(value) -> GiqaSettings:
     return settings
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_experiment(data: dict, *, out_dir: str | Path | None = None) -> PriorExperiment:
     """A checked ``PriorExperiment`` from the experiment file's mapping (``out_dir`` overrides the file's)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"an experiment file must hold a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise ValueError(f"unknown experiment keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
-    folder = out_dir if out_dir is not None else data.get("out_dir")
-    if not folder:
-        raise ValueError("the experiment needs an out_dir (in the file or --out_dir)")
+    folder = experiment_folder(data, TOP_KEYS, out_dir)
     priors = data.get("priors")
     if not isinstance(priors, list) or len(priors) < 1:
         raise ValueError("priors must be a non-empty list of checkpoints (zoo names, 'embedded' or paths)")
     parsed = [_prior(p) for p in priors]
-    labels = [p.label for p in parsed]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"prior labels must be unique, got {labels}; give each prior a label")
-    configs = data.get("restore_config")
-    configs = [configs] if isinstance(configs, str) else _strings(configs, "restore_config")
-    for config in configs:
-        if not Path(config).is_file():
-            raise ValueError(f"restore_config {config} does not exist (paths are read from the current folder {Path.cwd()})")
+    check_unique_labels([p.label for p in parsed], "prior", "prior")
+    configs = restore_configs(data.get("restore_config"))
     restore = data.get("restore")
     if restore is not None and not isinstance(restore, dict):
         raise ValueError(f"restore must be a mapping (an inline restore.py config), got {type(restore).__name__}")
     return PriorExperiment(
-        out_dir=Path(folder),
+        out_dir=folder,
         priors=parsed,
-        restore_configs=[Path(c) for c in configs],
+        restore_configs=configs,
         restore=restore,
-        restore_args=check_args(_strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        restore_args=check_args(strings(data.get("restore_args"), "restore_args"), "restore_args"),
         giqa=_giqa(data.get("giqa")),
     )
 
 
 def load_experiment(path: str | Path, *, out_dir: str | Path | None = None) -> PriorExperiment:
     """Read and check an experiment file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"experiment file {path} does not exist")
-    with open(path) as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as error:
-            raise ValueError(f"experiment file {path} is not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_experiment(data, out_dir=out_dir)
+    return parse_experiment(read_experiment_file(path), out_dir=out_dir)

@@ -23,10 +23,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..sampling.methods import method_defaults, validate_method
-from .config import _is_int, _strings
+from .experiment_file import (
+    check_unique_labels,
+    experiment_folder,
+    folder_label,
+    is_int,
+    read_experiment_file,
+    restore_configs,
+    strings,
+    unreserved_args,
+)
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "methods", "grid_samples")
 ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
@@ -61,20 +68,11 @@ class MethodExperiment:
 
 def check_args(args: list[str], what: str) -> list[str]:
     """``args`` unchanged, unless they set what the runner sets per entry."""
-    for arg in args:
-        if any(arg == name or arg.startswith(name + "=") for name in RESERVED_ARGS):
-            raise ValueError(f"{what} must not set {arg.split('=')[0]}: the runner sets it for each method entry")
-    return args
+    return unreserved_args(args, what, RESERVED_ARGS, "method entry")
 
 
 def _label(value, default: str) -> str:
-    label = str(value) if value is not None else default
-    if not label or label.startswith(".") or any(c in label for c in "/\\:") or label in RESERVED_LABELS:
-        raise ValueError(
-            f"method label '{label}' must be a folder name (no '/', '\\', ':', not starting with '.', "
-            f"not {', '.join(RESERVED_LABELS)})"
-        )
-    return label
+    return folder_label(value, default, "method", RESERVED_LABELS)
 
 
 def _params(value, method: str) -> dict:
@@ -104,11 +102,11 @@ def _entry(entry) -> MethodEntry:
     timesteps = entry.get("timesteps")
     if timesteps is None:
         timesteps = method_defaults(method)["timesteps"]
-    elif not _is_int(timesteps) or timesteps < 1:
+    elif not is_int(timesteps) or timesteps < 1:
         raise ValueError(f"timesteps of method '{method}' must be a positive integer (its NFE), got {timesteps!r}")
     params = _params(entry.get("params"), method)
     label = _label(entry.get("label"), f"{method}_{timesteps}")
-    args = check_args(_strings(entry.get("args"), f"args of entry '{label}'"), f"args of entry '{label}'")
+    args = check_args(strings(entry.get("args"), f"args of entry '{label}'"), f"args of entry '{label}'")
     return MethodEntry(label, method, int(timesteps), params, tuple(args))
 
 
@@ -128,48 +126,27 @@ def _restore(value) -> dict | None:
 
 def parse_method_experiment(data: dict, *, out_dir: str | Path | None = None) -> MethodExperiment:
     """A checked ``MethodExperiment`` from the experiment file's mapping (``out_dir`` overrides the file's)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"an experiment file must hold a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise ValueError(f"unknown experiment keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
-    folder = out_dir if out_dir is not None else data.get("out_dir")
-    if not folder:
-        raise ValueError("the experiment needs an out_dir (in the file or --out_dir)")
+    folder = experiment_folder(data, TOP_KEYS, out_dir)
     entries = data.get("methods")
     if not isinstance(entries, list) or len(entries) < 1:
         raise ValueError("methods must be a non-empty list of entries {label, method, timesteps, params}; "
                          "methods: ddrm, ddnm, ddnm_plus, pigdm, diffpir, dps")
     parsed = [_entry(e) for e in entries]
-    labels = [e.label for e in parsed]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"method labels must be unique, got {labels}; give each entry a label")
-    configs = data.get("restore_config")
-    configs = [configs] if isinstance(configs, str) else _strings(configs, "restore_config")
-    for config in configs:
-        if not Path(config).is_file():
-            raise ValueError(f"restore_config {config} does not exist (paths are read from the current folder {Path.cwd()})")
+    check_unique_labels([e.label for e in parsed], "method", "entry")
+    configs = restore_configs(data.get("restore_config"))
     grid_samples = data.get("grid_samples", DEFAULT_GRID_SAMPLES)
-    if not _is_int(grid_samples) or grid_samples < 1:
+    if not is_int(grid_samples) or grid_samples < 1:
         raise ValueError(f"grid_samples must be an integer >= 1 (sample rows per grid), got {grid_samples!r}")
     return MethodExperiment(
-        out_dir=Path(folder),
+        out_dir=folder,
         entries=parsed,
-        restore_configs=[Path(c) for c in configs],
+        restore_configs=configs,
         restore=_restore(data.get("restore")),
-        restore_args=check_args(_strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        restore_args=check_args(strings(data.get("restore_args"), "restore_args"), "restore_args"),
         grid_samples=grid_samples,
     )
 
 
 def load_method_experiment(path: str | Path, *, out_dir: str | Path | None = None) -> MethodExperiment:
     """Read and check a methods experiment file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"experiment file {path} does not exist")
-    with open(path) as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as error:
-            raise ValueError(f"experiment file {path} is not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_method_experiment(data, out_dir=out_dir)
+    return parse_method_experiment(read_experiment_file(path), out_dir=out_dir)

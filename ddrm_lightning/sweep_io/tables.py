@@ -15,13 +15,7 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from .atomic import (  # noqa: F401
-    OutputWriteError,
-    atomic_path,
-    atomic_write_text,
-    remove_temporaries,
-    write_failure,
-)
+from .atomic import atomic_write_text
 from .layout import METRICS_CSV, SHARD_DIR
 from .rows import MetricsRow, columns_of, is_number
 
