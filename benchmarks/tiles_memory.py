@@ -189,6 +189,9 @@ def demo(folder: Path, steps: int) -> None:
     for image in (observed, whole, hard, tiled, x):
         panels += [to_uint8(image)[top : top + size, left : left + size], gap]
     Image.fromarray(np.concatenate(panels[:-1], axis=1)).save(folder / "astronaut_sr4_crop.png")
+    labels = ("observed (bicubic)", "whole image", "hard tiles (no overlap)", f"tiles {TILE}, overlap {OVERLAP}",
+              "original")
+    labelled(panels[::2], labels).save(folder / "tiles_demo.png")
     Image.fromarray(to_uint8(tiled)).save(folder / "astronaut_sr4_tiled.png")
     Image.fromarray(to_uint8(whole)).save(folder / "astronaut_sr4_whole.png")
     Image.fromarray(to_uint8(observed)).save(folder / "astronaut_sr4_observed.png")
@@ -203,8 +206,26 @@ def demo(folder: Path, steps: int) -> None:
           f"{seam_contrast(hard.clamp(-1, 1), overlap=0):.3f} (whole-image there: "
           f"{seam_contrast(whole.clamp(-1, 1), overlap=0):.3f})")
     print(f"wrote {folder / 'astronaut_sr4_crop.png'} (observed | whole-image DDRM | hard tiles | blended tiles | "
-          f"original, "
-          f"rows {top}-{top + size}, columns {left}-{left + size})")
+          f"original, rows {top}-{top + size}, columns {left}-{left + size}) and {folder / 'tiles_demo.png'} "
+          "(the same, labelled: docs/tiles_demo.png)")
+
+
+def labelled(crops, labels):
+    """The crops side by side, each under its label (the report grids' font), 8 white pixels apart."""
+    import numpy as np
+    from PIL import Image
+
+    from ddrm_lightning.reports.images import render_label
+
+    gap, size = 8, crops[0].shape[0]
+    names = [render_label(label) for label in labels]
+    head = max(name.height for name in names)
+    canvas = Image.new("RGB", (len(crops) * (size + gap) - gap, head + size), "white")
+    for i, (crop, name) in enumerate(zip(crops, names)):
+        x = i * (size + gap)
+        canvas.paste(name, (x + max(size - name.width, 0) // 2, head - name.height))
+        canvas.paste(Image.fromarray(np.ascontiguousarray(crop)), (x, head))
+    return canvas
 
 
 def main(argv: list[str] | None = None) -> None:
