@@ -107,6 +107,22 @@ def _status(row: dict) -> str:
     return "" if status == "ok" else status
 
 
+# What a fast path is compared with: the same restoration in fp32, eager, contiguous.
+FP32_EAGER = {"precision": "fp32", "compile": "off", "channels_last": "off"}
+
+
+def _speedup(row: dict, rows: list[dict]) -> str:
+    """The fp32 eager restoration time of the same configuration ÷ this row's, e.g. "2.18×"; "" without one."""
+    same = [k for k in NETWORK_KEY if k not in FP32_EAGER]
+    reference = [r for r in rows if all(r.get(k) == row.get(k) for k in same)
+                 and all(r.get(k) == v for k, v in FP32_EAGER.items())]
+    try:
+        ratio = float(reference[0]["whole_s_per_image"]) / float(row["whole_s_per_image"])
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return ""
+    return f"{ratio:.2f}×"
+
+
 def _sorted(rows: list[dict], key: tuple) -> list[dict]:
     return sorted(rows, key=lambda r: tuple(str(r.get(k, "")) for k in key))
 
@@ -124,11 +140,11 @@ def markdown(out_dir: Path) -> str:
     if restore:
         parts += ["## Restoration: whole DDRM vs network forwards (target: overhead ≤ 5 %)", ""]
         header = ["device", "thr", "config", "size", "batch", "steps", "operator", "precision", "compile",
-                  "ch-last", "s/img whole", "s/img network", "overhead % replay (wall)", "overhead % replay (CPU)",
+                  "ch-last", "s/img whole", "× fp32 eager", "s/img network", "overhead % replay (wall)", "overhead % replay (CPU)",
                   "overhead % in-situ", "≤ 5 %", "sampler alone %", "noise %", "peak MiB", "+MiB", "first run s", "note"]
         lines = [[r["device"], r["threads"], r["config"], r["size"], r["batch"], r["steps"], r["operator"],
                   r["precision"], r["compile"], r["channels_last"], _num(r["whole_s_per_image"], 4),
-                  _num(r["network_s_per_image"], 4), _num(r["overhead_pct"], 2), _num(r.get("overhead_cpu_pct"), 2),
+                  _speedup(r, restore), _num(r["network_s_per_image"], 4), _num(r["overhead_pct"], 2), _num(r.get("overhead_cpu_pct"), 2),
                   _num(r.get("in_situ_pct"), 2), _verdict(r, "in_situ_pct", 5.0, True), _num(r.get("sampler_pct"), 2), _num(r["noise_pct"], 2), _num(r["peak_mem_mib"], 4), _num(r.get("peak_extra_mib"), 3),
                   _num(r["first_run_s"]), _status(r)] for r in restore]
         parts += [_table(header, lines), ""]
