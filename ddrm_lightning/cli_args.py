@@ -32,6 +32,9 @@ from ddrm_lightning.data_args import (
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 DEVICES = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "auto": "auto"}
 SHORT_FORM_SIGMA_Y = 0.05
+# List-valued options that also take their items as separate words (``--data.names a b``);
+# LightningCLI itself wants one YAML list (``--data.names '[a, b]'``), which works too.
+WORD_LISTS = ("--data.names", "--data.source.names", "--model.baselines")
 
 @dataclass
 class RestoreArgs:
@@ -50,6 +53,12 @@ def _split(args: list[str]) -> list[tuple[str, str | None]]:
         if arg.startswith("--") and "=" in arg:
             key, value = arg.split("=", 1)
             pairs.append((key, value))
+        elif arg in WORD_LISTS and i + 1 < len(args) and not args[i + 1].startswith(("-", "[")) and args[i + 1] != "null":
+            words = []
+            while i + 1 < len(args) and not args[i + 1].startswith("-"):
+                words.append(args[i + 1])
+                i += 1
+            pairs.append((arg, json.dumps(words)))
         elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("--") and arg not in (
             "-h", "--help", "--print_config", "--verbose"
         ):

@@ -39,6 +39,20 @@ def test_a_folder_on_the_command_line_replaces_the_demo_photos(args, image_folde
     assert config["model"]["checkpoint"] == "embedded"  # the rest of the demo config stays
 
 
+@pytest.mark.parametrize("args,names", [
+    (["--data.names", "astronaut", "coffee"], ["astronaut", "coffee"]),  # as the README writes it
+    (["--data.names", "rocket"], ["rocket"]),
+    (["--data.names", "[chelsea, rocket]"], ["chelsea", "rocket"]),  # LightningCLI's own list form
+    (["--data.names", "astronaut", "coffee", "--model.baselines", "observed"], ["astronaut", "coffee"]),
+])
+def test_bundled_names_take_several_words_or_one_list(args, names, capsys):
+    config = resolve(main, args, capsys)
+    assert config["data"]["source"]["class_path"] == BUNDLED
+    assert config["data"]["source"]["init_args"]["names"] == names
+    if "--model.baselines" in args:
+        assert config["model"]["baselines"] == ["observed"]
+
+
 @pytest.mark.parametrize("name,expected", [("folder", FOLDER), ("Folder", FOLDER), (FOLDER, FOLDER), ("hf", HF),
                                            ("HuggingFace", HF), ("hf_stream", HF_STREAM),
                                            ("HuggingFaceStream", HF_STREAM), ("bundled", BUNDLED)])
