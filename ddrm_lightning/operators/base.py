@@ -17,7 +17,7 @@ applied as fast transforms. Layouts used everywhere in this package:
   the first m.
 * left-spectral: (B, m) tensor ``Uᵀ y``, entry i pairs with ``singulars()[i]``.
 
-A subclass implements ``Vt``, ``V``, ``Ut``, ``U`` and stores its singular values
+A subclass implements ``Vt``, ``V`` (and ``Ut``, ``U`` unless U = I) and stores its singular values
 in the buffer ``_singulars``; ``H``, ``Ht`` and ``H_pinv`` follow from them.
 All constant tensors are buffers, so ``.to(device)``, ``state_dict`` and pickling work.
 """
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from .layout import as_flat
 
 
 class SVDOperator(nn.Module):
@@ -86,12 +88,16 @@ class SVDOperator(nn.Module):
         raise NotImplementedError
 
     def Ut(self, y: Tensor) -> Tensor:
-        """Uᵀ y: measurement (B, m) -> left-spectral (B, m)."""
-        raise NotImplementedError
+        """Uᵀ y: measurement (B, m) -> left-spectral (B, m).
+
+        Default U = I: most operators order y as their singular values (denoising, block-average
+        super-resolution, inpainting, colorization, compressed sensing); the others override both.
+        """
+        return as_flat(y, self.m, "a measurement")
 
     def U(self, z: Tensor) -> Tensor:
-        """U z: left-spectral (B, m) -> measurement (B, m)."""
-        raise NotImplementedError
+        """U z: left-spectral (B, m) -> measurement (B, m); the identity unless overridden (see ``Ut``)."""
+        return as_flat(z, self.m, "a left-spectral vector")
 
     # ------------------------------------------------------- derived operations
     def pad_spectral(self, z: Tensor) -> Tensor:

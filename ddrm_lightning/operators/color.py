@@ -44,12 +44,6 @@ class Colorization(SVDOperator):
         spectral = as_flat(z, self.n, "a spectral vector").reshape(z.shape[0], *self.image_shape)
         return torch.einsum("bdhw,cd->bchw", spectral, self.mixing)
 
-    def Ut(self, y: Tensor) -> Tensor:
-        return as_flat(y, self.m, "a measurement")
-
-    def U(self, z: Tensor) -> Tensor:
-        return as_flat(z, self.m, "a left-spectral vector")
-
     def observed(self, y: Tensor) -> Tensor:
         """The gray image replicated to the three channels."""
         return y.reshape(y.shape[0], 1, self.height, self.width).expand(-1, 3, -1, -1).contiguous()

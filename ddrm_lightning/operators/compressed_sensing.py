@@ -111,9 +111,3 @@ class WalshHadamardCS(SVDOperator):
         z = as_flat(z, self.n, "a spectral vector").reshape(z.shape[0], -1, self.channels)
         coefficients = take_last(z.transpose(1, 2), self.perm_inverse)
         return fwht(coefficients, self.hadamard_block).reshape(z.shape[0], *self.image_shape)
-
-    def Ut(self, y: Tensor) -> Tensor:
-        return as_flat(y, self.m, "a measurement")
-
-    def U(self, z: Tensor) -> Tensor:
-        return as_flat(z, self.m, "a left-spectral vector")

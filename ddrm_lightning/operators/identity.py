@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from .base import SVDOperator
-from .layout import as_flat, as_image
+from .layout import as_image
 
 
 class Denoising(SVDOperator):
@@ -27,9 +27,3 @@ class Denoising(SVDOperator):
 
     def V(self, z: Tensor) -> Tensor:
         return as_image(z, self.image_shape)
-
-    def Ut(self, y: Tensor) -> Tensor:
-        return as_flat(y, self.m, "a measurement")
-
-    def U(self, z: Tensor) -> Tensor:
-        return as_flat(z, self.m, "a left-spectral vector")

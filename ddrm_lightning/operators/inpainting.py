@@ -58,12 +58,6 @@ class Inpainting(SVDOperator):
         pixels = as_flat(z, self.n, "a spectral vector").reshape(z.shape[0], -1, self.channels)
         return take_last(pixels.transpose(1, 2), self.order_inverse).reshape(z.shape[0], *self.image_shape)
 
-    def Ut(self, y: Tensor) -> Tensor:
-        return as_flat(y, self.m, "a measurement")
-
-    def U(self, z: Tensor) -> Tensor:
-        return as_flat(z, self.m, "a left-spectral vector")
-
     def H(self, x: Tensor) -> Tensor:
         # Gathers only the kept pixels instead of reordering the whole image.
         return self._pixels(x, self.num_kept).reshape(x.shape[0], -1)

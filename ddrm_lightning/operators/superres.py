@@ -81,12 +81,6 @@ class SuperResolution(_LowResolutionMeasurement, SVDOperator):
         blocks = torch.einsum("bpqcij,kp,lq->bcikjl", coefficients, self.basis, self.basis)
         return blocks.reshape(z.shape[0], *self.image_shape)
 
-    def Ut(self, y: Tensor) -> Tensor:
-        return as_flat(y, self.m, "a measurement")
-
-    def U(self, z: Tensor) -> Tensor:
-        return as_flat(z, self.m, "a left-spectral vector")
-
     def H(self, x: Tensor) -> Tensor:
         # Same as U Σ Vᵀ x without computing the K² − 1 null-space coefficients per block.
         return F.avg_pool2d(as_image(x, self.image_shape), self.factor).reshape(x.shape[0], -1)
