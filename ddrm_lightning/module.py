@@ -116,10 +116,11 @@ class DDRMRestorer(L.LightningModule):
                     pad_multiple: int | None = None) -> None:
         """What the data must agree with (see ``restoration.check_prior``); call after ``load_prior``."""
         if self.prior is None:
-            check_tasks(self.tasks, channels, image_size, pad_multiple=pad_multiple)
+            check_tasks(self.tasks, channels, image_size, pad_multiple=pad_multiple, measured=self.measurement)
             return
         check_prior(self.prior, self.checkpoint, self.tasks, channels, image_size, has_labels=has_labels,
-                    guided=self.classifier_name if self._guided() else None, pad_multiple=pad_multiple)
+                    guided=self.classifier_name if self._guided() else None, pad_multiple=pad_multiple,
+                    measured=self.measurement)
 
     def _guided(self) -> bool:
         return bool(self.classifier_name) and self.classifier_scale > 0

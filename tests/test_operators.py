@@ -14,8 +14,10 @@ from PIL import Image
 
 from ddrm_lightning.operators import (
     DenseOperator,
+    MeasurementNotImageError,
     SVDOperator,
     available_operators,
+    check_image_measurement,
     bicubic_kernel,
     build_operator,
     fwht,
@@ -434,6 +436,23 @@ def test_wrong_input_shapes_raise_value_error():
         op.Ut(torch.zeros(2, 47))
     with pytest.raises(ValueError, match="expects"):
         op.measurement_from_image(torch.zeros(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name,c,h,w,params", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}x{c[3]}" for c in CASES])
+def test_the_registry_knows_which_measurements_are_images(name, c, h, w, params):
+    op = build_operator(name, c, h, w, **params)
+    x = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(0))
+    # What measurement mode would read: y as its own image, or the photo itself (inpainting's holes).
+    photo = x if op.measurement_shape is None else op.H(x).reshape(2, *op.measurement_shape)
+    try:
+        readable = op.measurement_from_image(photo).shape == op.H(x).shape
+    except MeasurementNotImageError:
+        readable = False
+    if readable:
+        check_image_measurement(name)
+    else:
+        with pytest.raises(MeasurementNotImageError, match="measurement mode takes: deno, sr{K}"):
+            check_image_measurement(name)
 
 
 def test_registry_lists_every_family():

@@ -162,6 +162,8 @@ BAD_SETTINGS = {
     "not a checkpoint": (["--model.checkpoint", "{notes}"], ["notes.pt", "not a readable checkpoint"]),
     "not an integer": (["--model.timesteps", "abc"], ["--model.timesteps", "expected int", "abc"]),
     "unknown option": (["--model.stepz", "3"], ["unrecognized arguments", "--model.stepz"]),
+    "measurement that is no image": (["--data.measurement", "true", "--model.tasks", '[{"operator": "cs4"}]'],
+                                     ["cs4", "not an image", "measurement mode takes", "sr{K}", "inp_mask"]),
 }
 
 

@@ -7,12 +7,14 @@ from .color import Colorization
 from .compressed_sensing import WalshHadamardCS, fwht
 from .degradation import Degradation, sigma_0_of
 from .dense import DenseOperator
-from .errors import GeometryError
+from .errors import GeometryError, MeasurementNotImageError
 from .identity import Denoising
 from .inpainting import Inpainting, box_mask, file_mask, random_mask, text_mask
 from .registry import (
     available_operators,
     build_operator,
+    check_image_measurement,
+    image_measurement_operators,
     image_size_behind,
     parameters_of,
 )
@@ -26,6 +28,9 @@ __all__ = [
     "image_size_behind",
     "Degradation",
     "GeometryError",
+    "MeasurementNotImageError",
+    "check_image_measurement",
+    "image_measurement_operators",
     "sigma_0_of",
     "available_operators",
     "parameters_of",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .errors import MeasurementNotImageError
 from .layout import as_flat
 
 
@@ -147,13 +148,13 @@ class SVDOperator(nn.Module):
         """Read y from an already-degraded image (measurement mode).
 
         Accepts an image of ``measurement_shape`` and flattens it. Operators whose
-        y is not an image raise ``ValueError``.
+        y is not an image raise ``MeasurementNotImageError``.
         """
         shape = self.measurement_shape
         if shape is None:
-            raise ValueError(
-                f"operator '{self.name}' has a measurement that is not an image; "
-                "measurement mode needs one of: deno, srK, sr_bicubicK, deblur*, color, inp*"
+            raise MeasurementNotImageError(
+                f"operator '{self.name}' measures {self.m} coefficients, not an image, so y cannot be read "
+                "from a photo (measurement mode)"
             )
         if tuple(image.shape[1:]) != tuple(shape):
             raise ValueError(

@@ -15,6 +15,8 @@ from torch import Tensor
 
 from ..randomness import SampleRandomness
 from .base import SVDOperator
+from .errors import MeasurementNotImageError
+from .registry import image_measurement_operators
 
 
 def sigma_0_of(sigma_y: float) -> float:
@@ -61,4 +63,8 @@ class Degradation:
 
     def read(self, image: Tensor) -> Tensor:
         """y from an image that is already the measurement (measurement mode)."""
-        return self.operator.measurement_from_image(image)
+        try:
+            return self.operator.measurement_from_image(image)
+        except MeasurementNotImageError as error:
+            names = ", ".join(image_measurement_operators())
+            raise MeasurementNotImageError(f"{error}; measurement mode takes: {names}") from None

@@ -19,7 +19,7 @@ from .blur import (
 from .color import Colorization
 from .compressed_sensing import WalshHadamardCS
 from .dense import DenseOperator
-from .errors import GeometryError
+from .errors import GeometryError, MeasurementNotImageError
 from .identity import Denoising
 from .inpainting import (
     LOREM,
@@ -184,6 +184,24 @@ def _keywords(builder: Callable) -> list[str]:
 
 # Operators whose measurement is the image downscaled by their factor K.
 _DOWNSCALING = ("sr{K}", "sr_bicubic{K}")
+# Operators whose measurement is no image (transform coefficients, a matrix's rows).
+_NOT_IMAGE = ("cs{K}", "dense")
+
+
+def image_measurement_operators() -> list[str]:
+    """The operator names and patterns whose y is an image, which measurement mode can read from a photo."""
+    return [pattern for pattern in available_operators() if pattern not in _NOT_IMAGE]
+
+
+def check_image_measurement(name: str) -> None:
+    """Raise ``MeasurementNotImageError`` (naming the operators that qualify) unless operator ``name``'s
+    y is an image."""
+    pattern, _, _ = _lookup(name)
+    if pattern in _NOT_IMAGE:
+        raise MeasurementNotImageError(
+            f"operator '{name}' measures transform coefficients, not an image, so y cannot be read from a photo "
+            f"(measurement mode); measurement mode takes: {', '.join(image_measurement_operators())}"
+        )
 
 
 def image_size_behind(name: str, height: int, width: int, **params) -> tuple[int, int]:
@@ -195,4 +213,5 @@ def image_size_behind(name: str, height: int, width: int, **params) -> tuple[int
     return height, width
 
 
-__all__ = ["GeometryError", "available_operators", "build_operator", "image_size_behind", "parameters_of"]
+__all__ = ["GeometryError", "MeasurementNotImageError", "available_operators", "build_operator",
+           "check_image_measurement", "image_measurement_operators", "image_size_behind", "parameters_of"]
