@@ -13,7 +13,7 @@ from PIL import Image
 
 from ddrm_lightning import load_prior, restore
 from ddrm_lightning.cli import main
-from ddrm_lightning.reports.sweep_files import image_path
+from ddrm_lightning.sweep_io.layout import image_path
 
 
 @pytest.fixture(scope="module")

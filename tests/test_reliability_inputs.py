@@ -23,7 +23,7 @@ from ddrm_lightning import sweep_io
 from ddrm_lightning.cli import main
 from ddrm_lightning.models import build_network, linear_betas, save_network
 from ddrm_lightning.module import DDRMRestorer
-from ddrm_lightning.reports.sweep_files import image_path
+from ddrm_lightning.sweep_io.layout import image_path
 
 ONE_TASK = ["--model.tasks", '[{"operator": "sr2", "sigma_y": 0.05}]']
 TASK = "sr2_sigma0.05"

@@ -26,7 +26,8 @@ from pathlib import Path
 import yaml
 
 from ..reports.images import safe_name
-from ..reports.sweep_files import is_restoration, read_metrics, sweep_tasks
+from ..reports.sweep_files import read_metrics, sweep_tasks
+from ..sweep_io.layout import is_restoration
 from ..sweep_io import OutputWriteError, atomic_write_text
 from .methods_config import (
     MethodEntry,

@@ -11,7 +11,8 @@ from pathlib import Path
 from PIL import Image
 
 from ..reports.images import render_label
-from ..reports.sweep_files import image_path, is_restoration, read_metrics, to_float
+from ..reports.sweep_files import read_metrics, to_float
+from ..sweep_io.layout import image_path, is_restoration
 from ..sweep_io import atomic_path
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (exclusive)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..reports.document import markdown_table
-from ..reports.sweep_files import BASELINE_KINDS, read_summary, sweep_tasks
+from ..reports.sweep_files import read_summary, sweep_tasks
+from ..sweep_io.layout import BASELINE_KINDS
 from ..reports.tables import HIGHER_IS_BETTER, fmt
 from ..sweep_io import atomic_write_text
 from .methods_config import MethodEntry

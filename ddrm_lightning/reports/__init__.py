@@ -7,10 +7,11 @@ Post-hoc GIQA lives in ``reports.giqa_sweep`` (``python -m ddrm_lightning.report
 not imported here so that ``-m`` runs it exactly once.
 """
 
+from ..sweep_io.layout import image_path, sample_path, sample_paths
 from .compare import COMPARE_METRICS, compare_rows, compare_sweeps
 from .plot import plot_psnr_vs_steps
 from .report import write_report
-from .sweep_files import SweepTask, image_path, sample_path, sample_paths, sweep_tasks
+from .sweep_files import SweepTask, sweep_tasks
 
 __all__ = [
     "COMPARE_METRICS",

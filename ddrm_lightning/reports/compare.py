@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..sweep_io import atomic_write_text
+from ..sweep_io.layout import MAIN_METHOD
 from .document import markdown_table
 from .giqa_files import GIQA_METRICS, read_giqa_summary
-from .sweep_files import MAIN_METHOD, read_summary, sweep_tasks
+from .sweep_files import read_summary, sweep_tasks
 from .tables import fmt, metric_sort_key
 
 COMPARE_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", *GIQA_METRICS)

@@ -51,6 +51,7 @@ from ..metrics.availability import Unavailable
 from ..metrics.features import feature_network
 from ..metrics.giqa import GIQA, relative_score
 from ..metrics.reference import check_reference, reference_features
+from ..sweep_io.layout import image_path
 from .giqa_files import (
     GIQA_CSV,
     GIQA_METRICS,
@@ -58,7 +59,7 @@ from .giqa_files import (
     write_giqa_csv,
     write_giqa_summary,
 )
-from .sweep_files import SweepTask, image_path, load_image, sweep_tasks
+from .sweep_files import SweepTask, load_image, sweep_tasks
 
 GIQA_KINDS = ("original", "degraded", "restored")
 _MIN_DISTANCE = 1e-12  # as metrics.giqa: an identical image scores 1e12, not infinity

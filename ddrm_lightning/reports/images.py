@@ -16,16 +16,15 @@ from matplotlib import font_manager  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from ..sweep_io import atomic_path  # noqa: E402
-from .sweep_files import (  # noqa: E402
+from ..sweep_io.layout import (  # noqa: E402
     BASELINE_KINDS,
     IMAGE_KINDS,
     MAIN_METHOD,
     image_path,
-    load_image,
     picture_kind,
     sample_paths,
-    to_float,
 )
+from .sweep_files import load_image, to_float  # noqa: E402
 
 # What a reader sees at the left of each grid row (the kinds are folder names).
 ROW_LABELS = {"original": "original", "degraded": "degraded", "restored": "DDRM", "observed": "observed",

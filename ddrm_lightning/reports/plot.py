@@ -12,13 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..sweep_io import atomic_path  # noqa: E402
-from .sweep_files import (  # noqa: E402
-    MAIN_METHOD,
-    config_value,
-    read_config,
-    read_summary,
-    sweep_tasks,
-)
+from ..sweep_io.layout import MAIN_METHOD  # noqa: E402
+from .sweep_files import config_value, read_config, read_summary, sweep_tasks  # noqa: E402
 
 
 def _sweep_dir(item: str | Path) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..sweep_io import atomic_write_text
+from ..sweep_io.layout import MAIN_METHOD, WRITTEN_KINDS, image_path, is_restoration, sampled_ids
 from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
 from .giqa_files import GIQA_SUMMARY, read_giqa_summary
 from .images import (
@@ -33,16 +34,11 @@ from .images import (
     write_grid,
 )
 from .sweep_files import (
-    MAIN_METHOD,
-    WRITTEN_KINDS,
     SweepTask,
     config_value,
-    image_path,
-    is_restoration,
     read_config,
     read_metrics,
     read_summary,
-    sampled_ids,
     sweep_tasks,
     to_float,
 )

@@ -1,6 +1,6 @@
 """Reading a sweep folder back: its tables, configuration, tasks and pictures.
 
-Where each file lies is ``ddrm_lightning.sweep_io.layout`` (re-exported here for the reports).
+Where each file lies is ``ddrm_lightning.sweep_io.layout``; this module only reads.
 Sweeps written before tasks had folders keep the images directly in ``out_dir/<kind>/`` and
 have no ``task`` column; they read as one task whose name is the empty string and whose
 folder is ``out_dir`` itself. Every function taking a folder here takes a *task* folder.
@@ -18,18 +18,7 @@ import torch
 import yaml
 from PIL import Image
 
-from ..sweep_io.layout import (  # noqa: F401 - re-exported: the readers below and the reports use them
-    BASELINE_KINDS,
-    IMAGE_KINDS,
-    MAIN_METHOD,
-    WRITTEN_KINDS,
-    image_path,
-    is_restoration,
-    picture_kind,
-    sample_path,
-    sample_paths,
-    sampled_ids,
-)
+from ..sweep_io.layout import IMAGE_KINDS
 
 
 def load_image(path: str | Path) -> torch.Tensor:
