@@ -53,7 +53,8 @@ def _split(args: list[str]) -> list[tuple[str, str | None]]:
         if arg.startswith("--") and "=" in arg:
             key, value = arg.split("=", 1)
             pairs.append((key, value))
-        elif arg in WORD_LISTS and i + 1 < len(args) and not args[i + 1].startswith(("-", "[")) and args[i + 1] != "null":
+        elif arg in WORD_LISTS and i + 1 < len(args) and not args[i + 1].startswith(("-", "[")) \
+                and args[i + 1] != "null":
             words = []
             while i + 1 < len(args) and not args[i + 1].startswith("-"):
                 words.append(args[i + 1])

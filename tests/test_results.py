@@ -89,3 +89,25 @@ def test_task_rejects_bad_sigma(sigma_y):
 def test_task_default_name_and_sigma0():
     task = Task(operator="sr4", sigma_y=0.05)
     assert task.name == "sr4_sigma0.05" and task.sigma_0 == pytest.approx(0.1)
+
+
+def test_a_metrics_row_survives_the_csv_round_trip(tmp_path):
+    row = MetricsRow(id="a/b.png", task="sr4_sigma0.05", method="ddrm", source="in/a/b.png", operator="sr4",
+                     sigma_y=0.05, seed=9007199254740993,  # 63-bit seeds are written as integers
+                     scores={"psnr": 23.5, "ssim": float("nan"), "lpips_alex": 0.25},
+                     params='{"eta": 0.85}', seconds=1.5, status="error", message="non-finite values, at step 3")
+    baseline = MetricsRow(id="a/b.png", task="sr4_sigma0.05", method="wiener", scores={"psnr": 20.0})
+    sweep_io.write_shard(tmp_path, 0, [row, baseline])
+    back = {r.method: r for r in sweep_io.merge(tmp_path)}
+    again = {r.method: r for r in sweep_io.read_metrics(tmp_path / "metrics.csv")}
+    for read in (back, again):
+        got = read["ddrm"]
+        assert got.scores["ssim"] != got.scores["ssim"]  # NaN stays NaN
+        assert {k: v for k, v in got.scores.items() if k != "ssim"} == {"psnr": 23.5, "lpips_alex": 0.25}
+        assert (got.id, got.source, got.operator, got.sigma_y, got.seed, got.params, got.seconds, got.status,
+                got.message) == (row.id, row.source, row.operator, 0.05, row.seed, row.params, 1.5, "error",
+                                 row.message)
+        assert read["wiener"].scores == {"psnr": 20.0} and read["wiener"].seconds is None and read["wiener"].ok
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header == ["id", "task", "method", "source", "operator", "sigma_y", "seed", "psnr", "ssim", "lpips_alex",
+                      "params", "seconds", "status", "message"]
