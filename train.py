@@ -2,7 +2,7 @@
 
 import sys
 
-from ddrm_lightning.train_cli import main
+from ddrm_lightning.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

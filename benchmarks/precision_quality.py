@@ -39,7 +39,7 @@ from precision_tables import (
     write_csv,
 )
 
-from ddrm_lightning.restore_trainer import resolve_precision
+from ddrm_lightning.cli.trainer import resolve_precision
 
 DEFAULT_PATHS = ("fp32", "bf16", "channels_last", "channels_last+bf16", "compile", "fp16")
 DEFAULT_CONFIG = HERE.parent / "ddrm_lightning" / "configs" / "default.yaml"

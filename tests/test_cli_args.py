@@ -14,7 +14,7 @@ from PIL import Image
 from test_configs import resolve
 
 from ddrm_lightning.cli import main
-from ddrm_lightning.cli_args import DEFAULT_CONFIG, rewrite
+from ddrm_lightning.cli.args import DEFAULT_CONFIG, rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from ddrm_lightning.cli import main as restore_main
-from ddrm_lightning.cli_args import DEFAULT_CONFIG, rewrite
+from ddrm_lightning.cli.args import DEFAULT_CONFIG, rewrite
 from ddrm_lightning.experiments import methods as methods_runner
 from ddrm_lightning.experiments.config import load_experiment
 from ddrm_lightning.experiments.methods_config import load_method_experiment
 from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
-from ddrm_lightning.train_cli import main as train_main
+from ddrm_lightning.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"paper": "restore", "exp": "restore", "train": "train", "priors": "priors", "methods": "methods"}

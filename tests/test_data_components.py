@@ -23,7 +23,7 @@ from ddrm_lightning.data import (
 )
 from ddrm_lightning.data.components import make_source, source_class
 from ddrm_lightning.data.sample_datasets import IndexStream, MapSamples, StreamSamples
-from ddrm_lightning.data_args import normalize_data
+from ddrm_lightning.cli.data_args import normalize_data
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from test_configs import resolve
 from ddrm_lightning.cli import main as restore_main
 from ddrm_lightning.experiments.config import load_experiment
 from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
-from ddrm_lightning.train_cli import main as train_main
+from ddrm_lightning.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

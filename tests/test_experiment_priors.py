@@ -156,7 +156,7 @@ def test_shipped_experiment_files_are_valid(monkeypatch):
 
 def test_the_faces_training_config_fine_tunes_a_prior(tmp_path, tiny_prior):
     from ddrm_lightning.models import load_model
-    from ddrm_lightning.train_cli import main as train
+    from ddrm_lightning.cli.train import main as train
 
     export = tmp_path / "faces.pt"
     code = train(["--config", str(ROOT / "configs" / "train" / "faces.yaml"), "--model.init_from", str(tiny_prior),

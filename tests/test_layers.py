@@ -17,7 +17,7 @@ LAYERS = {
     "restoration": 5,
     "sweep_io": 6,
     "module": 7, "prior": 7, "api": 7, "callbacks": 7, "reports": 7, "fetch": 7,
-    "cli": 8, "cli_args": 8, "data_args": 8, "restore_trainer": 8, "train_cli": 8,
+    "cli": 8,
     "experiments": 9,  # runners that drive restore.py itself
 }
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 import yaml
 from conftest import restore_args, write_images
 
-from ddrm_lightning import restore_trainer
+from ddrm_lightning.cli import trainer as restore_trainer
 from ddrm_lightning.cli import main
 from ddrm_lightning.models.layers import GroupNorm32
-from ddrm_lightning.restore_trainer import (
+from ddrm_lightning.cli.trainer import (
     RestoreTrainer,
     cpu_has_native_bf16,
     resolve_precision,

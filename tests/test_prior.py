@@ -78,7 +78,7 @@ def test_prior_needs_a_network_or_checkpoint():
 @pytest.mark.slow
 def test_train_py_checkpoint_restores_through_restore_py(tmp_path):
     from ddrm_lightning.cli import main as restore_main
-    from ddrm_lightning.train_cli import main as train_main
+    from ddrm_lightning.cli.train import main as train_main
 
     write_images(tmp_path / "photos", 3, size=(24, 24))
     config = {

@@ -22,14 +22,14 @@ import yaml
 from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningCLI
 
-from . import sweep_io
-from .callbacks import DDRMProgressBar, RestorationWriter
-from .cli_args import rewrite
-from .data import RestorationDataModule
-from .metrics.options import MetricsOptions
-from .module import DDRMRestorer
-from .reports.console import print_summary
-from .restore_trainer import RestoreTrainer, quiet_lightning
+from .. import sweep_io
+from ..callbacks import DDRMProgressBar, RestorationWriter
+from ..data import RestorationDataModule
+from ..metrics.options import MetricsOptions
+from ..module import DDRMRestorer
+from ..reports.console import print_summary
+from .args import rewrite
+from .trainer import RestoreTrainer, quiet_lightning
 
 SHORTCUTS = (
     "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "
@@ -116,7 +116,7 @@ class RestoreCLI(LightningCLI):
 
 
 def with_default_config(args: list[str] | None) -> list[str]:
-    """The user's command line as LightningCLI should read it (see ``cli_args.rewrite``)."""
+    """The user's command line as LightningCLI should read it (see ``args.rewrite``)."""
     return rewrite(list(sys.argv[1:] if args is None else args)).args
 
 
@@ -197,7 +197,7 @@ def run(args: list[str] | None = None) -> int:
             writer.summary = sweep_io.summarize(sweep_io.merge(out_dir))
             sweep_io.write_summary(out_dir, writer.summary)
         if config.report:
-            from .reports import write_report
+            from ..reports import write_report
 
             write_report(out_dir)
         rows = sweep_io.read_metrics(out_dir / sweep_io.METRICS_CSV)
@@ -227,7 +227,7 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
 
 def check_output_names(ids: list[str]) -> None:
     """Refuse ids whose pictures would land on one file (``a.jpg`` and ``a.png`` both give ``a.png``)."""
-    from .sweep_io.layout import image_path
+    from ..sweep_io.layout import image_path
 
     seen: dict[Path, str] = {}
     for sample_id in ids:
@@ -299,7 +299,7 @@ def _clean(error: BaseException) -> str:
 
 def _not_a_setting(class_path: str, name: str) -> str | None:
     """A data source component's settings, for a setting it does not take."""
-    from .data.components import source_class
+    from ..data.components import source_class
 
     try:
         component = source_class(class_path)

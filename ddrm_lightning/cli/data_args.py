@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ddrm_lightning.data.components import SHORT_NAMES, source_class
+from ..data.components import SHORT_NAMES, source_class
 
 # Flat data settings of earlier releases: (the source they select or belong to, the setting's name
 # in the component). None: a setting of several sources, selecting none.

@@ -4,7 +4,7 @@ LightningCLI reads options in order, the later winning. This module turns a user
 line into that ordered list:
 
 * the demo sweep's config comes first unless the user gives a ``--config`` of their own;
-* data sources (``data_args``): ``--data.source folder|hf|hf_stream|bundled`` and the flat options
+* data sources (``cli.data_args``): ``--data.source folder|hf|hf_stream|bundled`` and the flat options
   of earlier releases (``--data.root X``, ``--data.hf_path``, ``--data.streaming``, …) become the
   ``data.source`` component; a config still written with flat data keys is rewritten in memory,
   with one deprecation line per file;
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ddrm_lightning.data_args import (
+from .data_args import (
     config_source,
     deprecation,
     normalize_data,
@@ -29,7 +29,7 @@ from ddrm_lightning.data_args import (
     source_options,
 )
 
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "default.yaml"
 DEVICES = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "auto": "auto"}
 SHORT_FORM_SIGMA_Y = 0.05
 # List-valued options that also take their items as separate words (``--data.names a b``);

@@ -9,9 +9,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from .callbacks.training import ExportEMA, LossPlot, TrainProgressBar
-from .data.training import TrainingDataModule
-from .prior import DiffusionPrior
+from ..callbacks.training import ExportEMA, LossPlot, TrainProgressBar
+from ..data.training import TrainingDataModule
+from ..prior import DiffusionPrior
 
 
 class TrainCLI(LightningCLI):

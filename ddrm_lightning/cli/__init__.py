@@ -1,0 +1,10 @@
+"""The command lines: ``restore.py`` (``cli.restore``) and ``train.py`` (``cli.train``).
+
+``args`` and ``data_args`` turn a user's command line into what LightningCLI parses (shortcuts,
+data-source components, flat options of earlier releases); ``trainer`` is restore.py's Trainer
+(``precision: auto``, quiet start-up).
+"""
+
+from .restore import main
+
+__all__ = ["main"]
