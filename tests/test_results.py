@@ -94,7 +94,7 @@ def test_task_default_name_and_sigma0():
 def test_a_metrics_row_survives_the_csv_round_trip(tmp_path):
     row = MetricsRow(id="a/b.png", task="sr4_sigma0.05", method="ddrm", source="in/a/b.png", operator="sr4",
                      sigma_y=0.05, seed=9007199254740993,  # 63-bit seeds are written as integers
-                     scores={"psnr": 23.5, "ssim": float("nan"), "lpips_alex": 0.25},
+                     scores={"psnr": float("inf"), "ssim": float("nan"), "lpips_alex": 0.25},
                      params='{"eta": 0.85}', seconds=1.5, status="error", message="non-finite values, at step 3")
     baseline = MetricsRow(id="a/b.png", task="sr4_sigma0.05", method="wiener", scores={"psnr": 20.0})
     sweep_io.write_shard(tmp_path, 0, [row, baseline])
@@ -103,7 +103,7 @@ def test_a_metrics_row_survives_the_csv_round_trip(tmp_path):
     for read in (back, again):
         got = read["ddrm"]
         assert got.scores["ssim"] != got.scores["ssim"]  # NaN stays NaN
-        assert {k: v for k, v in got.scores.items() if k != "ssim"} == {"psnr": 23.5, "lpips_alex": 0.25}
+        assert {k: v for k, v in got.scores.items() if k != "ssim"} == {"psnr": float("inf"), "lpips_alex": 0.25}
         assert (got.id, got.source, got.operator, got.sigma_y, got.seed, got.params, got.seconds, got.status,
                 got.message) == (row.id, row.source, row.operator, 0.05, row.seed, row.params, 1.5, "error",
                                  row.message)

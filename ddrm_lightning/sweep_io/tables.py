@@ -142,5 +142,6 @@ def write_summary(out_dir: Path, summary: list[dict]) -> None:
 
 def _format(value):
     if isinstance(value, float):
-        return f"{value:.8g}" if math.isfinite(value) else "nan"
+        # "inf" stays "inf": the PSNR of a perfect restoration (σ_y = 0 denoising) is not a missing number.
+        return f"{value:.8g}" if math.isfinite(value) else str(value)
     return value
