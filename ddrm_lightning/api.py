@@ -26,6 +26,7 @@ from .models.embedded import resolve_checkpoint
 from .operators import Degradation, build_operator, image_size_behind
 from .randomness import SampleRandomness
 from .restoration import Prior, SamplerSettings, Task, restore_batch, to_unit
+from .restoration.loading import resolve_tiling, tiling_settings
 from .sampling.tiles import TiledEps
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
@@ -57,7 +58,7 @@ def restore(
     labels: Sequence[int] | None = None,
     method: str = "ddrm",
     method_params: dict | None = None,
-    tile: int | None = None,
+    tile: int | str | None = None,
     tile_overlap: int | None = None,
     tile_batch: int = 8,
 ) -> Image.Image | Tensor:
@@ -79,16 +80,17 @@ def restore(
         method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
             ``dps``) and settings overriding its published ones (as ``--model.method_params``).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (a photo
-            larger than the prior's training size), at most ``tile_batch`` per call.
+            larger than the prior's training size; ``"auto"``: that size), at most ``tile_batch`` per call.
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
         [0, 1] of the same rank for a tensor.
     """
     the_prior = prior if isinstance(prior, Prior) else load_prior(prior)
-    if tile is not None:
-        overlap = tile // 4 if tile_overlap is None else tile_overlap
-        the_prior = replace(the_prior, network=TiledEps(the_prior.network, tile, overlap, tile_batch))
+    tiling = tiling_settings(tile, tile_overlap, tile_batch)
+    if tiling is not None:
+        tiling = resolve_tiling(tiling, the_prior.image_size)
+        the_prior = replace(the_prior, network=TiledEps(the_prior.network, *tiling))
     batch, kind = _as_batch(image, the_prior.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
     if len(ids) != batch.shape[0]:

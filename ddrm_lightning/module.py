@@ -7,6 +7,8 @@ nothing itself. A prediction is a list of per-(sample, task) ``Restoration`` rec
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
 from torch import Tensor
@@ -42,7 +44,8 @@ class DDRMRestorer(L.LightningModule):
         method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``; the
             others start from their published settings, ``method_params`` override them.
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
-            ``sampling.tiles``; overlap default tile // 4), ``tile_batch`` per call; None: whole image.
+            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
+            ``tile_batch`` per call; None: whole image.
     """
 
     def __init__(
@@ -63,7 +66,7 @@ class DDRMRestorer(L.LightningModule):
         clip_denoised: bool = False,
         method: str = "ddrm",
         method_params: dict | None = None,
-        tile: int | None = None,
+        tile: int | Literal["auto"] | None = None,
         tile_overlap: int | None = None,
         tile_batch: int = 8,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,3 +74,14 @@ def test_a_missing_file_and_a_bad_task_say_what_is_wrong(prior, tmp_path):
         restore(tmp_path / "nope.png", prior=prior)
     with pytest.raises(ValueError, match="unknown operator 'blurry'"):
         restore(torch.rand(3, 8, 8), "blurry", prior=prior)
+
+
+def test_auto_tiles_are_the_priors_own_size(prior):
+    photo = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(3))
+    auto = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile="auto", tile_overlap=4)
+    sixteen = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile=16, tile_overlap=4)
+    whole = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2)
+    assert prior.image_size == 16 and torch.equal(auto, sixteen) and not torch.equal(auto, whole)
+    unknown = replace(prior, image_size=None)
+    with pytest.raises(ValueError, match="tile 'auto' needs a prior that knows its training size"):
+        restore(photo, "sr2", prior=unknown, steps=2, tile="auto")

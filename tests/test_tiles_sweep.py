@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from conftest import restore_args, write_images
 from PIL import Image
 
 from ddrm_lightning.cli import main
+from ddrm_lightning.cli.args import rewrite
 
 
 def _rows(out):
@@ -43,3 +45,37 @@ def test_bad_tile_settings_fail_before_any_work(tiny_prior, image_folder, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "overlap must be an integer in [0, tile // 2]" in err[0]
     assert not (tmp_path / "o" / "metrics.csv").exists()
+
+
+def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path):
+    """``--model.tile auto`` is ``--model.tile <prior's training size>`` (16 for the tiny prior), and the
+    one-photo short form uses it unless told otherwise."""
+    write_images(tmp_path / "photos", 2, size=(20, 28))
+    common = ["--data.measurement", "true", "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]',
+              "--model.tile_overlap", "4"]
+    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "auto", *common, "--model.tile", "auto")) == 0
+    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "16", *common, "--model.tile", "16")) == 0
+    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "whole", *common)) == 0
+    auto, sixteen, whole = _rows(tmp_path / "auto"), _rows(tmp_path / "16"), _rows(tmp_path / "whole")
+    assert auto.keys() == sixteen.keys() == whole.keys()
+    for key, row in auto.items():
+        assert row["consistency"] == sixteen[key]["consistency"], key
+    pictures = {run: (tmp_path / run / "sr2_sigma0.02" / "restored" / "im1.png").read_bytes()
+                for run in ("auto", "16", "whole")}
+    assert pictures["auto"] == pictures["16"] != pictures["whole"]  # 40×56 is 4×4 tiles of 16
+    assert "--model.tile=auto" in rewrite([str(tmp_path / "photos"), "--task", "sr2"]).args
+    assert "--model.tile=auto" not in rewrite([str(tmp_path / "photos"), "--task", "sr2", "--model.tile", "32"]).args
+
+
+@pytest.mark.parametrize("tile,overlap,message", [
+    ("big", None, "tile must be an integer >= 8 or 'auto'"),
+    ("auto", -1, "overlap must be an integer"),
+    ("auto", 40, "overlap must be an integer in [0, tile // 2] = [0, 8] for tile=16"),
+])
+def test_bad_auto_tiling_is_a_one_line_error(tile, overlap, message, tiny_prior):
+    from ddrm_lightning.models import load_model
+    from ddrm_lightning.restoration.loading import resolve_tiling, tiling_settings
+
+    with pytest.raises(ValueError) as error:
+        resolve_tiling(tiling_settings(tile, overlap, 8), load_model(tiny_prior).image_size)
+    assert message in str(error.value)

@@ -151,7 +151,8 @@ def _task_json(operator: str | None, sigma_y: str | None) -> str:
 
 
 def _photo_options(path: Path, task: str | None, rest: list) -> list:
-    """``restore.py PHOTO_OR_FOLDER --task T``: restore the user's own degraded images."""
+    """``restore.py PHOTO_OR_FOLDER --task T``: restore the user's own degraded images, tiled at the
+    prior's size unless ``--model.tile`` says otherwise."""
     if not path.exists():
         raise ValueError(f"{str(path)!r} does not exist: give an image file or a folder of images")
     if task is None:
@@ -161,6 +162,10 @@ def _photo_options(path: Path, task: str | None, rest: list) -> list:
     extra = [("--data.root", str(path))]
     if "--data.measurement" not in given:
         extra.append(("--data.measurement", "true"))
+    if "--model.tile" not in given:
+        # A photo of any size: the prior sees tiles of its own training size (bounded memory,
+        # better pictures, docs/tiles.md); one that fits a tile runs untiled.
+        extra.append(("--model.tile", "auto"))
     if "--out_dir" not in given:
         extra.append(("--out_dir", str(Path("outputs") / f"{path.stem}_{task}")))
     return [*rest, *extra]

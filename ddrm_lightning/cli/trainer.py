@@ -158,3 +158,21 @@ def quiet_lightning(verbose: bool) -> None:
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|num_workers).*")
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=r".*seed set to")  # the sweep draws from per-sample generators
+        _plain_package_notes()
+
+
+def _plain_package_notes() -> None:
+    """Show this package's own warnings as ``note: <message>``: the message is the whole story, its
+    source file and line are noise to a user. Other packages' warnings show as usual."""
+    shown = warnings.showwarning
+    if getattr(shown, "plain_package_notes", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if f"{os.sep}ddrm_lightning{os.sep}" in str(filename):
+            print(f"note: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.plain_package_notes = True
+    warnings.showwarning = show

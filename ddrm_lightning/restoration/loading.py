@@ -51,16 +51,43 @@ def assemble_prior(loaded, *, classifier: str | None = None, classifier_scale: f
     network = prior.network.to(memory_format=torch.channels_last) if channels_last else prior.network
     prior.network = torch.compile(network) if compile else network
     if tiling is not None:
-        prior.network = TiledEps(prior.network, *tiling)
+        prior.network = TiledEps(prior.network, *resolve_tiling(tiling, loaded.image_size))
     return prior, network, guide
 
 
-def tiling_settings(tile: int | None, overlap: int | None, batch: int) -> tuple[int, int, int] | None:
-    """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to tile // 4."""
+# ``tile: auto``: tiles of the prior's own training size (an image that fits one tile runs untiled).
+AUTO_TILE = "auto"
+
+
+def tiling_settings(tile: int | str | None, overlap: int | None, batch: int) -> tuple | None:
+    """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to tile // 4.
+
+    ``tile`` ``"auto"`` stays ``"auto"`` (and the overlap None unless given) until ``resolve_tiling``
+    knows the prior's size; what can be checked without it is checked now.
+    """
     if tile is None:
         return None
-    from ..sampling.tiles import TiledEps
+    from ..sampling.tiles import MIN_TILE, TiledEps
 
+    if tile == AUTO_TILE:
+        TiledEps(None, max(MIN_TILE, 2 * (overlap or 0)), overlap or 0, batch)  # overlap's and batch's errors
+        return (AUTO_TILE, overlap, batch)
+    if isinstance(tile, str):
+        raise ValueError(f"tile must be an integer >= {MIN_TILE} or 'auto' (the prior's own size), got {tile!r}")
     settings = (tile, tile // 4 if overlap is None else overlap, batch)
     TiledEps(None, *settings)  # its one-line errors, before any work
+    return settings
+
+
+def resolve_tiling(tiling: tuple, image_size: int | None) -> tuple[int, int, int]:
+    """``tiling_settings``' result with ``"auto"`` replaced by the prior's training size ``image_size``."""
+    tile, overlap, batch = tiling
+    if tile != AUTO_TILE:
+        return tiling
+    if not image_size:
+        raise ValueError("tile 'auto' needs a prior that knows its training size; give the tile size as a number")
+    from ..sampling.tiles import TiledEps
+
+    settings = (int(image_size), int(image_size) // 4 if overlap is None else overlap, batch)
+    TiledEps(None, *settings)
     return settings

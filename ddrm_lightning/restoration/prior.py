@@ -28,6 +28,7 @@ class Prior:
         network_context: what the network runs under (autocast for reduced precision); the
             sampler's own arithmetic always runs in float32 outside it.
         classifier: a noisy-image classifier for guidance, with ``classifier_scale`` > 0.
+        image_size: the size the network was trained at (``tile: auto`` tiles at it), if known.
     """
 
     network: Callable[..., Tensor]
@@ -38,13 +39,14 @@ class Prior:
     network_context: NetworkContext = contextlib.nullcontext
     classifier: nn.Module | None = None
     classifier_scale: float = 0.0
+    image_size: int | None = None
 
     @classmethod
     def from_loaded(cls, loaded, **kwargs) -> Prior:
         """From a ``models.LoadedModel`` (``load_model``'s result), network in eval mode, no gradients."""
         network = loaded.eps_model().requires_grad_(False).eval()
         return cls(network=network, alphas_cumprod=alphas_cumprod_of(loaded.betas), channels=loaded.in_channels,
-                   num_classes=loaded.num_classes, **kwargs)
+                   num_classes=loaded.num_classes, image_size=loaded.image_size, **kwargs)
 
     def eps(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
         """ε(x_t, t) in float32."""
