@@ -7,8 +7,6 @@ nothing itself. A prediction is a list of per-(sample, task) ``Restoration`` rec
 
 from __future__ import annotations
 
-from typing import Literal
-
 import lightning as L
 import torch
 from torch import Tensor
@@ -66,7 +64,7 @@ class DDRMRestorer(L.LightningModule):
         clip_denoised: bool = False,
         method: str = "ddrm",
         method_params: dict | None = None,
-        tile: int | Literal["auto"] | None = None,
+        tile: int | str | None = None,
         tile_overlap: int | None = None,
         tile_batch: int = 8,
     ) -> None:

@@ -79,3 +79,9 @@ def test_bad_auto_tiling_is_a_one_line_error(tile, overlap, message, tiny_prior)
     with pytest.raises(ValueError) as error:
         resolve_tiling(tiling_settings(tile, overlap, 8), load_model(tiny_prior).image_size)
     assert message in str(error.value)
+
+
+def test_a_tile_that_is_no_number_says_what_is_allowed(tiny_prior, image_folder, tmp_path, capsys):
+    assert main(restore_args(tiny_prior, image_folder, tmp_path / "o", "--model.tile", "big")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["restore.py: error: tile must be an integer >= 8 or 'auto' (the prior's own size), got 'big'"]
