@@ -335,3 +335,14 @@ def test_a_real_sweep_gets_a_report_with_a_grid_per_task(tiny_prior, tmp_path):
         assert_grid(task, out / "grids" / f"{task.name}.png", ["im0.png", "im1.png"],
                     ["original", "degraded", "restored", "observed", "wiener"], tmp_path / "expected")
         assert (out / "grids" / "std" / task.name / "im0.png").is_file()
+
+
+def test_consistency_gets_no_verdict_against_a_baseline():
+    """A faithful restoration matches y up to the noise (≈ σ₀); the observed baseline's 0 copies it."""
+    from ddrm_lightning.reports.report import baseline_table
+
+    summary = [{"task": "deno", "method": m, "metric": metric, "mean": value}
+               for m, metric, value in [("ddrm", "consistency", 0.2), ("observed", "consistency", 0.0),
+                                        ("ddrm", "psnr", 28.0), ("observed", "psnr", 20.0)]]
+    verdicts = {row[0]: row[-1] for row in baseline_table(summary).rows}
+    assert verdicts == {"psnr": "ddrm", "consistency": ""}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-# Which way is better, for the metrics a sweep reports (others get no verdict).
+# Which way is better, for the metrics a sweep reports (others get no verdict). Consistency gets none:
+# a faithful restoration matches y only up to the noise (‖Hx̂ − y‖/√m ≈ σ₀), and 0 means it copied the noise.
 HIGHER_IS_BETTER = {"psnr", "ssim", "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}
-LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "fid", "kid", "consistency", "seconds", "errors"}
+LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "fid", "kid", "seconds", "errors"}
 METRIC_ORDER = (
     "psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "kid_std",
     "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel", "consistency", "seconds", "errors",
