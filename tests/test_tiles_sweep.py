@@ -7,6 +7,7 @@ import csv
 import pytest
 from conftest import restore_args, write_images
 from PIL import Image
+from test_configs import resolve
 
 from ddrm_lightning.cli import main
 from ddrm_lightning.cli.args import rewrite
@@ -47,7 +48,7 @@ def test_bad_tile_settings_fail_before_any_work(tiny_prior, image_folder, tmp_pa
     assert not (tmp_path / "o" / "metrics.csv").exists()
 
 
-def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path):
+def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path, capsys):
     """``--model.tile auto`` is ``--model.tile <prior's training size>`` (16 for the tiny prior), and the
     one-photo short form uses it unless told otherwise."""
     write_images(tmp_path / "photos", 2, size=(20, 28))
@@ -65,6 +66,10 @@ def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path):
     assert pictures["auto"] == pictures["16"] != pictures["whole"]  # 40×56 is 4×4 tiles of 16
     assert "--model.tile=auto" in rewrite([str(tmp_path / "photos"), "--task", "sr2"]).args
     assert "--model.tile=auto" not in rewrite([str(tmp_path / "photos"), "--task", "sr2", "--model.tile", "32"]).args
+    (tmp_path / "mine.yaml").write_text("model:\n  tile: 32\n")  # a config's tile is the user's choice too
+    config = resolve(main, [str(tmp_path / "photos"), "--task", "sr2", "--config", str(tmp_path / "mine.yaml")],
+                     capsys)
+    assert config["model"]["tile"] == 32
 
 
 @pytest.mark.parametrize("tile,overlap,message", [

@@ -36,6 +36,7 @@ SHORT_FORM_SIGMA_Y = 0.05
 # LightningCLI itself wants one YAML list (``--data.names '[a, b]'``), which works too.
 WORD_LISTS = ("--data.names", "--data.source.names", "--model.baselines")
 
+
 @dataclass
 class RestoreArgs:
     """The rewritten command line and what was taken out of it."""
@@ -162,10 +163,10 @@ def _photo_options(path: Path, task: str | None, rest: list) -> list:
     extra = [("--data.root", str(path))]
     if "--data.measurement" not in given:
         extra.append(("--data.measurement", "true"))
-    if "--model.tile" not in given:
-        # A photo of any size: the prior sees tiles of its own training size (bounded memory,
-        # better pictures, docs/tiles.md); one that fits a tile runs untiled.
-        extra.append(("--model.tile", "auto"))
     if "--out_dir" not in given:
         extra.append(("--out_dir", str(Path("outputs") / f"{path.stem}_{task}")))
-    return [*rest, *extra]
+    # A photo of any size: the prior sees tiles of its own training size (bounded memory, better
+    # pictures, docs/tiles.md; one that fits a tile runs untiled). First, so that the tile of a
+    # --config of the user's, read later, wins.
+    auto = [] if "--model.tile" in given else [("--model.tile", "auto")]
+    return [*auto, *rest, *extra]
