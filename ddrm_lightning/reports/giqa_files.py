@@ -14,7 +14,8 @@ import math
 from pathlib import Path
 
 from ..sweep_io import atomic_write_text
-from .sweep_files import parse_summary_rows, read_csv
+from ..sweep_io.tables import read_rows
+from .sweep_files import parse_summary_rows
 
 GIQA_CSV = "giqa.csv"
 GIQA_SUMMARY = "giqa_summary.csv"
@@ -58,7 +59,7 @@ def read_giqa_summary(out_dir: str | Path) -> tuple[list[dict], str]:
     path = Path(out_dir) / GIQA_SUMMARY
     if not path.is_file():
         return [], ""
-    rows = parse_summary_rows(read_csv(path))
+    rows = parse_summary_rows(read_rows(path))
     for row in rows:
         row["kind"] = row.get("kind", "")
     return rows, next((r.get("reference", "") for r in rows if r.get("reference")), "")
@@ -66,5 +67,4 @@ def read_giqa_summary(out_dir: str | Path) -> tuple[list[dict], str]:
 
 def read_giqa_csv(out_dir: str | Path) -> list[dict[str, str]]:
     """giqa.csv's rows as text (empty list when the file is missing)."""
-    path = Path(out_dir) / GIQA_CSV
-    return read_csv(path) if path.is_file() else []
+    return read_rows(Path(out_dir) / GIQA_CSV)

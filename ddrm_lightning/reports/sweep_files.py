@@ -8,7 +8,6 @@ folder is ``out_dir`` itself. Every function taking a folder here takes a *task*
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ import torch
 import yaml
 from PIL import Image
 
-from ..sweep_io.layout import IMAGE_KINDS
+from ..sweep_io.layout import IMAGE_KINDS, METRICS_CSV
+from ..sweep_io.tables import read_rows
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -26,12 +26,6 @@ def load_image(path: str | Path) -> torch.Tensor:
     with Image.open(path) as image:
         array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
-
-
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a CSV file as dicts (header = keys)."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def to_float(text: str | None) -> float | None:
@@ -68,13 +62,12 @@ def read_summary(out_dir: str | Path) -> list[dict]:
     path = Path(out_dir) / "summary.csv"
     if not path.is_file():
         raise ValueError(f"{out_dir} has no summary.csv: not a finished sweep folder")
-    return parse_summary_rows(read_csv(path))
+    return parse_summary_rows(read_rows(path))
 
 
 def read_metrics(out_dir: str | Path) -> list[dict[str, str]]:
     """metrics.csv rows (empty list when the file is missing)."""
-    path = Path(out_dir) / "metrics.csv"
-    return read_csv(path) if path.is_file() else []
+    return read_rows(Path(out_dir) / METRICS_CSV)
 
 
 def read_config(out_dir: str | Path) -> dict:
