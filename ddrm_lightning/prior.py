@@ -5,6 +5,9 @@ Loss (Ho et al. 2020, "simple"): E_{t ~ U{0..T-1}, ε ~ N(0, I)} ‖ε − ε_θ
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -13,6 +16,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
 from .models.embedded import resolve_checkpoint
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class DiffusionPrior(L.LightningModule):
@@ -25,6 +31,9 @@ class DiffusionPrior(L.LightningModule):
         beta_start, beta_end, num_steps: the linear β schedule (kept from ``init_from`` when fine-tuning).
         lr, weight_decay, betas: AdamW settings.
         ema_decay: decay of the exponential moving average of the weights.
+        lr_schedule: ``constant``, or ``cosine``: linear warm-up over ``lr_warmup_steps``, then a
+            cosine decay to ``lr * lr_min_ratio`` at the trainer's ``max_steps``.
+        lr_warmup_steps, lr_min_ratio: the warm-up length and the final fraction of ``lr`` (cosine only).
         activation_checkpointing: recompute activations in backward (saves memory at 256²).
         seed: seed of the training noise (per rank).
     """
@@ -41,6 +50,9 @@ class DiffusionPrior(L.LightningModule):
         weight_decay: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.999),
         ema_decay: float = 0.999,
+        lr_schedule: str = "constant",
+        lr_warmup_steps: int = 0,
+        lr_min_ratio: float = 0.05,
         activation_checkpointing: bool = False,
         seed: int = 0,
     ) -> None:
@@ -48,6 +60,10 @@ class DiffusionPrior(L.LightningModule):
         self.save_hyperparameters()
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule '{lr_schedule}'; allowed: {', '.join(LR_SCHEDULES)}")
+        if lr_warmup_steps < 0 or not 0.0 <= lr_min_ratio <= 1.0:
+            raise ValueError(f"need lr_warmup_steps >= 0 and lr_min_ratio in [0, 1]; got {lr_warmup_steps}, {lr_min_ratio}")
         if init_from:
             loaded = load_model(resolve_checkpoint(init_from))
             self.family, self.network_config, net = loaded.family, dict(loaded.config), loaded.network
@@ -97,7 +113,15 @@ class DiffusionPrior(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return torch.optim.AdamW(self.network.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas))
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas))
+        if hp.lr_schedule == "constant":
+            return optimizer
+        total = self.trainer.max_steps if self._trainer is not None else -1
+        if total is None or total <= 0:
+            raise ValueError("lr_schedule=cosine decays to trainer.max_steps; set --trainer.max_steps")
+        factor = partial(cosine_factor, warmup=hp.lr_warmup_steps, total=total, floor=hp.lr_min_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def export(self) -> dict:
         """The EMA network in the package's export format (what restoration loads)."""
@@ -106,6 +130,14 @@ class DiffusionPrior(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lets `restore.py --model.checkpoint <this .ckpt>` load the EMA network directly.
         checkpoint["ddrm_export"] = self.export()
+
+
+def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
+    """The learning-rate multiplier at ``step``: linear warm-up, then cosine from 1 to ``floor`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _enable_checkpointing(network: torch.nn.Module) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 from conftest import TINY_DDPM, restore_args, write_images
 
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
@@ -106,10 +108,12 @@ def test_train_py_checkpoint_restores_through_restore_py(tmp_path):
 def test_embedded_prior_ships_and_matches_its_recipe():
     assert EMBEDDED_PRIOR.exists(), "the embedded prior is part of the package"
     assert EMBEDDED_PRIOR.stat().st_size <= 20 * 2**20
-    recipe = yaml.safe_load((ROOT / "configs" / "train" / "embedded.yaml").read_text())
+    stage1 = yaml.safe_load((ROOT / "configs" / "train" / "embedded_v2.yaml").read_text())
+    stage2 = yaml.safe_load((ROOT / "configs" / "train" / "embedded.yaml").read_text())
+    assert stage2["model"]["init_from"] == stage1["export"], "stage 2 continues from stage 1's export"
     loaded = load_model(EMBEDDED_PRIOR)
-    assert loaded.family == recipe["model"]["family"]
-    assert loaded.config["model"] == recipe["model"]["network"]["model"]
+    assert loaded.family == stage1["model"]["family"]
+    assert loaded.config["model"] == stage1["model"]["network"]["model"]
     assert torch.allclose(loaded.betas[[0, -1]].float(), torch.tensor([1e-4, 0.02]))
 
 
@@ -126,3 +130,35 @@ def test_default_sweep_smoke_on_one_tiny_image(tmp_path):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert {r["task"] for r in rows} == {"deno_sigma0.1", "sr4_sigma0.05", "deblur_gauss_sigma0.05"}
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_its_floor():
+    from ddrm_lightning.prior import cosine_factor
+
+    factors = [cosine_factor(step, warmup=10, total=110, floor=0.1) for step in range(0, 120)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(factors[:10], factors[1:10]))
+    assert all(a >= b for a, b in zip(factors[10:110], factors[11:110]))
+    assert factors[110] == pytest.approx(0.1) and factors[119] == pytest.approx(0.1)
+
+
+def test_bad_schedule_settings_are_one_line_errors():
+    with pytest.raises(ValueError, match="unknown lr_schedule 'linear'; allowed: constant, cosine"):
+        tiny_prior_module(lr_schedule="linear")
+    with pytest.raises(ValueError, match="lr_min_ratio in"):
+        tiny_prior_module(lr_schedule="cosine", lr_min_ratio=2.0)
+
+
+def test_large_photos_are_shrunk_once_to_the_largest_crop_scale():
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 900, 3), dtype=np.uint8))
+    crops = RandomCrops([photo], crop_size=16, length=4, seed=0, scale_min=1.0, scale_max=4.0)
+    assert min(crops.images[0].size) == 64 and crops.images[0].size[0] == 144
+    assert crops[0]["image"].shape == (3, 16, 16)
+
+
+def test_training_files_are_added_and_a_missing_one_is_named(tmp_path):
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "extra.png")
+    dm = TrainingDataModule(source="bundled", names=["camera"], files=[str(tmp_path / "extra.png")])
+    assert len(dm.load_images()) == 2
+    with pytest.raises(ValueError, match="not found: .*nowhere.png"):
+        TrainingDataModule(files=[str(tmp_path / "nowhere.png")])

@@ -7,6 +7,7 @@ data does not depend on the number of workers or devices.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -34,7 +35,10 @@ class RandomCrops(Dataset):
             raise ValueError(f"need crop_size >= 8, length >= 1 and 0 < scale_min <= scale_max; got "
                              f"{crop_size}, {length}, {scale_min}, {scale_max}")
         mode = "RGB" if channels == 3 else "L"
-        self.images = [im.convert(mode) for im in images]
+        # The largest short side a crop ever asks for: shrinking bigger photos once here keeps a
+        # 2560×1600 wallpaper as cheap per crop as a small photo (each crop still resizes downwards).
+        largest = math.ceil(crop_size * scale_max)
+        self.images = [_shrink_to(im.convert(mode), largest) for im in images]
         self.crop_size, self.length, self.seed = crop_size, length, seed
         self.scale_min, self.scale_max = scale_min, scale_max
         self.epoch = 0
@@ -59,12 +63,22 @@ class RandomCrops(Dataset):
         return {"image": hflip(x) if u[4] < 0.5 else x}
 
 
+def _shrink_to(image: Image.Image, short_side: int) -> Image.Image:
+    w, h = image.size
+    if min(w, h) <= short_side:
+        return image
+    factor = short_side / min(w, h)
+    return image.resize((max(short_side, round(w * factor)), max(short_side, round(h * factor))),
+                        Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
 class TrainingDataModule(L.LightningDataModule):
     """Photographs for prior training, as random rescaled crops.
 
     Args:
         source: ``bundled`` (scikit-image / scikit-learn photos, no download) or ``folder``.
         names: bundled photo names (default: every bundled photo except the demo ones).
+        files: further photo files (paths) added to the bundled or folder photos.
         root: image folder for ``source=folder``.
         crop_size: side of the square training crops.
         crops_per_epoch: number of crops in one epoch.
@@ -74,7 +88,8 @@ class TrainingDataModule(L.LightningDataModule):
         seed: seed of the crops.
     """
 
-    def __init__(self, source: str = "bundled", names: list[str] | None = None, root: str | None = None,
+    def __init__(self, source: str = "bundled", names: list[str] | None = None, files: list[str] | None = None,
+                 root: str | None = None,
                  crop_size: int = 64, crops_per_epoch: int = 4096, scale_min: float = 1.0, scale_max: float = 4.0,
                  channels: int = 3, batch_size: int = 16, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
@@ -85,21 +100,26 @@ class TrainingDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.source, self.names, self.root = source, list(names or TRAINING_PHOTOS), root
+        self.files = [Path(f) for f in files or ()]
+        missing = [str(f) for f in self.files if not f.is_file()]
+        if missing:
+            raise ValueError(f"training photo file(s) not found: {', '.join(missing)} (the recipe names how to install them)")
         self.crop_size, self.crops_per_epoch, self.channels = crop_size, crops_per_epoch, channels
         self.scale_min, self.scale_max = scale_min, scale_max
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.dataset: RandomCrops | None = None
 
     def load_images(self) -> list[Image.Image]:
+        extra = [Image.open(f).convert("RGB") for f in self.files]
         if self.source == "bundled":
-            return [im for name in self.names for im in load_bundled(name)]
+            return [im for name in self.names for im in load_bundled(name)] + extra
         from .sources import FolderSource
 
         images = []
         for record in FolderSource(self.root):
             if not record.error:
                 images.append(record.image)
-        return images
+        return images + extra
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is None:
