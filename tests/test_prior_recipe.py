@@ -1,0 +1,51 @@
+"""The embedded prior's recipe keeps its held-out photos out of training."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import yaml
+
+from ddrm_lightning.data.bundled import DEMO_PHOTOS, TRAINING_PHOTOS
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ("embedded_v2.yaml", "embedded.yaml")
+
+
+def _validation_module():
+    spec = importlib.util.spec_from_file_location("prior_validation", ROOT / "benchmarks" / "prior_validation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _training_photos(recipe: str) -> set[str]:
+    data = yaml.safe_load((ROOT / "configs" / "train" / recipe).read_text())["data"]
+    names = set(data.get("names") or TRAINING_PHOTOS)
+    return names | {Path(f).stem for f in data.get("files") or ()}
+
+
+def _stem(name: str) -> str:
+    return Path(name.split(":", 1)[1] if ":" in name else name).stem
+
+
+def test_neither_the_demo_nor_the_validation_photos_are_trained_on():
+    validation = {_stem(n) for n in _validation_module().VALIDATION}
+    demo = set(DEMO_PHOTOS)
+    for recipe in RECIPES:
+        trained = {_stem(n) for n in _training_photos(recipe)}
+        assert not trained & demo, f"{recipe} trains on demo photos {trained & demo}"
+        assert not trained & validation, f"{recipe} trains on validation photos {trained & validation}"
+    assert not validation & demo
+
+
+def test_the_validation_benchmark_runs_the_demo_photos_of_the_package():
+    assert tuple(_validation_module().DEMO) == tuple(DEMO_PHOTOS)
+
+
+def test_the_validation_table_names_the_best_baseline_and_the_margin():
+    rows = [{"task": "sr4", "method": m, "psnr": p, "ssim": s}
+            for m, p, s in (("ddrm", "23.0", "0.70"), ("observed", "22.5", "0.60"), ("wiener", "20.0", "0.50"))]
+    line = _validation_module().table({"embedded": rows})[2]
+    assert line == "| embedded | sr4 | 23.00 | 0.700 | observed | 22.50 / 0.600 | +0.50 |"
