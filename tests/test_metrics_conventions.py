@@ -193,3 +193,30 @@ def test_lpips_equals_the_lpips_package_bit_for_bit(net, tmp_path):
     with torch.no_grad():
         expected = reference(a, b, normalize=True).reshape(-1)
     assert torch.equal(ours(a, b), expected)
+
+
+def test_the_sweep_metrics_use_and_name_their_convention(inception_file):
+    """``--metrics.fid_convention`` reaches the features, and the summary row of FID/KID names it."""
+    from ddrm_lightning.metrics import SweepMetrics
+    from ddrm_lightning.metrics.options import MetricsOptions
+    from ddrm_lightning.restoration.scores import sweep_summary_rows
+
+    assert MetricsOptions().fid_convention == "torch-fidelity"
+    options = MetricsOptions(lpips=False, giqa=False, download=False, inception_weights=str(inception_file),
+                             fid_convention="clean-fid")
+    metrics = options.build(("ddrm",))
+    assert metrics.features.convention == "clean-fid"
+    images = torch.from_numpy(_pictures(8, 32)[:3]).permute(0, 3, 1, 2) / 255
+    metrics.update(images.flip(-1), images)
+    rows = {r["metric"]: r for r in sweep_summary_rows({"deno": metrics}, ("ddrm",))}
+    assert rows["fid"]["mean"] > 0 and rows["fid"]["note"].startswith("convention: clean-fid (8-bit images, PIL bicubic")
+    assert rows["kid"]["note"] == rows["fid"]["note"]
+    custom = SweepMetrics(lpips=False, giqa=False, feature_extractor=lambda x: x.mean(dim=(2, 3)))
+    assert custom.value_note("fid").startswith("features: custom extractor") and custom.value_note("psnr") == ""
+
+
+def test_an_unknown_convention_is_refused_with_the_allowed_ones():
+    from ddrm_lightning.metrics import SweepMetrics
+
+    with pytest.raises(ValueError, match="unknown fid_convention 'clean'; allowed: torch-fidelity, clean-fid, torchmetrics"):
+        SweepMetrics(lpips=False, giqa=False, fid_convention="clean")

@@ -138,6 +138,16 @@ def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
     return Table(["photo", f"{main} consistency", *(names[k] for k in kinds)], rows)
 
 
+def computed_notes(summary: list[dict]) -> list[str]:
+    """How computed numbers were computed, each once with its metrics (the FID convention of fid, kid)."""
+    by_note: dict[str, list[str]] = defaultdict(list)
+    for row in summary:
+        if row["mean"] is not None and row["note"] and row["metric"] not in by_note[row["note"]]:
+            by_note[row["note"]].append(row["metric"])
+    return [f"{', '.join(sorted(m, key=metric_sort_key))}: {note}; compare only with numbers computed the same way "
+            "(docs/metrics.md)." for note, m in by_note.items()]
+
+
 def unavailable_table(summary: list[dict]) -> Table:
     """Each reason once, with the metrics it stopped."""
     by_note: dict[str, list[str]] = defaultdict(list)
@@ -211,6 +221,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         ["failed rows", str(len(failures))],
     ])]
     blocks += [Heading(2, "Overview"), Paragraph("Mean of each metric per task and method."), overview_table(tasks, summary)]
+    blocks += [Paragraph(line) for line in computed_notes(summary)]
     unavailable = unavailable_table(summary)
     if unavailable.rows:
         blocks += [Heading(2, "Unavailable metrics"), unavailable]
