@@ -1,7 +1,8 @@
 """Image feature extractors for FID, KID and GIQA: Inception pool3, or any network.
 
 Inception-v3 here is the TensorFlow FID network as torch-fidelity ports it (the network
-torchmetrics' FID/KID use), 2048-d pool3 features. Its weights file, accepted under two names:
+torchmetrics' FID/KID use too), 2048-d pool3 features, fed images the way the chosen FID
+convention says (``conventions.py``). Its weights file, accepted under two names:
 
 * ``weights-inception-2015-12-05-6726825d.pth`` (torch-fidelity, the file torchmetrics loads;
   the one fetched into the torch hub cache on first use, 91 MiB)
