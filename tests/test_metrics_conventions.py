@@ -8,6 +8,7 @@ the LPIPS backbones seeded random torchvision layers. SSIM against scikit-image 
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,8 @@ def test_the_sweep_metrics_use_and_name_their_convention(inception_file):
     from ddrm_lightning.restoration.scores import sweep_summary_rows
 
     assert MetricsOptions().fid_convention == "torch-fidelity"
+    choices = typing.get_args(typing.get_type_hints(MetricsOptions)["fid_convention"])
+    assert choices == FID_CONVENTIONS  # what the command line accepts
     options = MetricsOptions(lpips=False, giqa=False, download=False, inception_weights=str(inception_file),
                              fid_convention="clean-fid")
     metrics = options.build(("ddrm",))
@@ -209,7 +212,8 @@ def test_the_sweep_metrics_use_and_name_their_convention(inception_file):
     images = torch.from_numpy(_pictures(8, 32)[:3]).permute(0, 3, 1, 2) / 255
     metrics.update(images.flip(-1), images)
     rows = {r["metric"]: r for r in sweep_summary_rows({"deno": metrics}, ("ddrm",))}
-    assert rows["fid"]["mean"] > 0 and rows["fid"]["note"].startswith("convention: clean-fid (8-bit images, PIL bicubic")
+    assert rows["fid"]["mean"] > 0
+    assert rows["fid"]["note"].startswith("convention: clean-fid (8-bit images, PIL bicubic")
     assert rows["kid"]["note"] == rows["fid"]["note"]
     custom = SweepMetrics(lpips=False, giqa=False, feature_extractor=lambda x: x.mean(dim=(2, 3)))
     assert custom.value_note("fid").startswith("features: custom extractor") and custom.value_note("psnr") == ""
@@ -218,5 +222,6 @@ def test_the_sweep_metrics_use_and_name_their_convention(inception_file):
 def test_an_unknown_convention_is_refused_with_the_allowed_ones():
     from ddrm_lightning.metrics import SweepMetrics
 
-    with pytest.raises(ValueError, match="unknown fid_convention 'clean'; allowed: torch-fidelity, clean-fid, torchmetrics"):
+    allowed = "allowed: torch-fidelity, clean-fid, torchmetrics"
+    with pytest.raises(ValueError, match=f"unknown fid_convention 'clean'; {allowed}"):
         SweepMetrics(lpips=False, giqa=False, fid_convention="clean")

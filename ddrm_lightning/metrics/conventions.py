@@ -1,8 +1,8 @@
 """Image conventions of the Inception features behind FID, KID and GIQA.
 
 The FID network is the same everywhere (the TensorFlow Inception-v3 of 2015), but the packages
-that publish FID/KID tables feed it differently, which moves FID by percents to tens of percents
-on the same images. Every convention starts from the 8-bit image (what a saved PNG holds);
+that publish FID/KID tables feed it differently, which moves FID by percents to several times on
+the same images (docs/metrics.md). Every convention starts from the 8-bit image (what a saved PNG holds);
 they differ in how it reaches 299×299:
 
 * ``torch-fidelity`` (default; the package the DDRM paper's code lists, so the tool behind its

@@ -73,7 +73,8 @@ class MetricsOptions:
         return SweepMetrics(
             lpips=self.lpips, fid=self.fid, kid=self.kid, giqa=self.giqa, download=self.download,
             inception_weights=self.inception_weights, fid_convention=self.fid_convention,
-            lpips_weights=self.lpips_weights, giqa_reference=self.giqa_reference, giqa_reference_size=self.giqa_reference_size,
+            lpips_weights=self.lpips_weights, giqa_reference=self.giqa_reference,
+            giqa_reference_size=self.giqa_reference_size,
             giqa_reference_limit=self.giqa_reference_limit, giqa_components=self.giqa_components, giqa_k=self.giqa_k,
             giqa_pca=self.giqa_pca, seed=seed, methods=methods,
         )

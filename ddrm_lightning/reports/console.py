@@ -33,8 +33,9 @@ MAX_FAILURE_LINES = 20
 def print_summary(summary: list[dict], out_dir: Path, console: Console | None = None, *,
                   rows: list[MetricsRow] | None = None, report: bool = True) -> None:
     """The summary table (one block per task, one row per method), a line per set-level metric and
-    task with its convention, one line per note of unavailable metrics, one line per failed file of ``rows`` (metrics.csv), the count of restored and
-    failed images, and where the results are (``report.md`` only when ``report``)."""
+    task with its convention, one line per note of unavailable metrics, one line per failed file of
+    ``rows`` (metrics.csv), the count of restored and failed images, and where the results are
+    (``report.md`` only when ``report``)."""
     console = console or Console()
     method = next((r["method"] for r in summary if r.get("method") and is_restoration(r["method"])), "ddrm")
     title = "DDRM" if method == "ddrm" else method
