@@ -288,6 +288,7 @@ def test_compare_sweeps_has_one_row_per_prior_and_task(tmp_path):
     md = md_path.read_text()
     assert "| ffhq | sr4_sigma0.05 | 28.5 | 0.8123 | 0.2 | n/a | n/a | 0.0123 | n/a | n/a | n/a | 87.5 |" in md
     assert "* n/a fid: unavailable: Inception-v3 (FID) weights not found" in md and "n/a kid" not in md
+    assert md.count(f"* kid: {KID_CONVENTION}; compare only with numbers computed the same way") == 1  # both sweeps
     assert "* degraded inputs identical across priors: yes" in md
     with pytest.raises(ValueError):
         compare_sweeps([first], ["a", "b"], tmp_path / "bad")

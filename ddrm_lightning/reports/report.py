@@ -42,7 +42,7 @@ from .sweep_files import (
     sweep_tasks,
     to_float,
 )
-from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, fmt, fmt_stat, metric_sort_key
+from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, computed_notes, fmt, fmt_stat, metric_sort_key
 
 # Columns of the overview: the metrics published tables report, then those a sweep without ground truth has too.
 OVERVIEW_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "giqa_gmm", "giqa_knn",
@@ -136,16 +136,6 @@ def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
 
     rows = [[i, fmt(consistency.get(i)) or "n/a", *(cell(k, i) for k in kinds)] for i in ids]
     return Table(["photo", f"{main} consistency", *(names[k] for k in kinds)], rows)
-
-
-def computed_notes(summary: list[dict]) -> list[str]:
-    """How computed numbers were computed, each once with its metrics (the FID convention of fid, kid)."""
-    by_note: dict[str, list[str]] = defaultdict(list)
-    for row in summary:
-        if row["mean"] is not None and row["note"] and row["metric"] not in by_note[row["note"]]:
-            by_note[row["note"]].append(row["metric"])
-    return [f"{', '.join(sorted(m, key=metric_sort_key))}: {note}; compare only with numbers computed the same way "
-            "(docs/metrics.md)." for note, m in by_note.items()]
 
 
 def unavailable_table(summary: list[dict]) -> Table:
