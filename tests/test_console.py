@@ -187,3 +187,38 @@ def test_a_folder_with_undecodable_files_names_them_on_the_console(tiny_prior, t
     assert "restored 6, failed 4 (see metrics.csv)" in lines
     assert "Restored 6, failed 4" in out  # the progress bar's last description
     assert "it/s" not in out
+
+
+def test_set_level_metrics_get_a_line_with_their_convention():
+    rows = metric_rows(PAPER_TASKS[:2])
+    note = "convention: torch-fidelity (8-bit images, TensorFlow-1 bilinear resize to 299 (no antialiasing))"
+    extra = [{"task": task, "method": method, "metric": metric, "mean": mean, "std": std, "count": "", "note": note}
+             for task in PAPER_TASKS[:2] for method, mean, std in (("wiener", 80.1234, 0.0), ("ddrm", 41.2345, 0.0))
+             for metric in ("fid",)]
+    extra.append({"task": PAPER_TASKS[0], "method": "ddrm", "metric": "kid", "mean": 0.012345, "std": 0.00123,
+                  "count": "", "note": note})
+    text = render(sweep_io.summarize(rows, extra), rows=rows)
+    assert_fits(text)
+    for task in PAPER_TASKS[:2]:  # DDRM first, then the baselines
+        assert f"FID [convention: torch-fidelity] {task}: ddrm 41.2, wiener 80.1" in text
+    assert f"KID [convention: torch-fidelity] {PAPER_TASKS[0]}: ddrm 0.0123±0.00123" in text
+    assert "unavailable" not in text and "full reasons" not in text  # a convention is not a missing metric
+
+
+def test_long_unavailable_notes_take_one_line_each(tmp_path, monkeypatch):
+    from ddrm_lightning.metrics.fetching import _missing
+    from ddrm_lightning.metrics.weights import weight_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "a folder whose name is long enough to matter here"))
+    notes = {key: str(_missing(weight_file(key), "cannot reach download.pytorch.org:443 (Name or service not known)"))
+             for key in ("alexnet", "vgg16", "inception")}
+    extra = [{"task": "", "method": "", "metric": metric, "mean": "", "std": "", "count": "", "note": notes[key]}
+             for metric, key in (("lpips_alex", "alexnet"), ("lpips_vgg", "vgg16"), ("fid", "inception"),
+                                 ("kid", "inception"))]
+    rows = metric_rows(PAPER_TASKS[:1])
+    lines = render(sweep_io.summarize(rows, extra), rows=rows).splitlines()
+    noted = [line for line in lines if ": unavailable: " in line]
+    assert [line.split(":")[0] for line in noted] == ["lpips_alex", "lpips_vgg", "fid, kid"]
+    assert all(len(line) <= 80 and line.endswith("…") for line in noted)  # cut, not wrapped onto more lines
+    following = lines[lines.index(noted[-1]) + 1]
+    assert following == "(full reasons, with the files to place and where: summary.csv, report.md)"

@@ -139,6 +139,8 @@ def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(torch_home, ti
         proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        # the console says which FID convention the numbers follow
+        assert "FID [convention: torch-fidelity] deno_sigma0.1: ddrm " in proc.stdout, proc.stdout[-3000:]
         runs[devices] = (_read(out / "metrics.csv"), _read(out / "summary.csv"))
     per_image = {d: {r["id"]: r for r in rows if r["method"] == "ddrm"} for d, (rows, _) in runs.items()}
     assert sorted(per_image[1]) == sorted(per_image[2]) and len(per_image[1]) == 4
@@ -150,3 +152,4 @@ def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(torch_home, ti
     for metric in ("fid", "kid"):
         one, two = float(summary[1][metric]["mean"]), float(summary[2][metric]["mean"])
         assert math.isfinite(one) and one == pytest.approx(two, rel=1e-4, abs=1e-6), metric
+        assert summary[1][metric]["note"].startswith("convention: torch-fidelity (8-bit images"), metric

@@ -29,6 +29,9 @@ METRIC_COLUMNS = ["id", "task", "method", "source", "operator", "sigma_y", "seed
 SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note"]
 
 
+KID_CONVENTION = "convention: torch-fidelity (8-bit images, TensorFlow-1 bilinear resize to 299 (no antialiasing))"
+
+
 def _png(path: Path, value: int, size: int = 16) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     array = np.full((size, size, 3), value, dtype=np.uint8)
@@ -72,7 +75,8 @@ def make_sweep(root: Path, *, tasks: dict = TASKS, steps: int | None = 20, sampl
             {"task": name, "method": "ddrm", "metric": "psnr", "mean": psnr + shift, "std": 1.25, "count": 3},
             {"task": name, "method": "ddrm", "metric": "ssim", "mean": 0.8123, "std": 0.01, "count": 3},
             {"task": name, "method": "ddrm", "metric": "lpips_alex", "mean": 0.2, "std": 0.05, "count": 3},
-            {"task": name, "method": "ddrm", "metric": "kid", "mean": 0.0123, "std": 0.001, "count": 3},
+            {"task": name, "method": "ddrm", "metric": "kid", "mean": 0.0123, "std": 0.001, "count": 3,
+             "note": KID_CONVENTION},
             {"task": name, "method": "ddrm", "metric": "seconds", "mean": 1.5, "std": 0.0, "count": 3},
             {"task": name, "method": "ddrm", "metric": "errors", "mean": 1 if fail else 0, "std": 0, "count": 3},
             {"task": name, "method": "ddrm", "metric": "fid", "note": "unavailable: Inception-v3 (FID) weights not found"},
@@ -189,6 +193,9 @@ def test_report_has_a_section_per_task_with_tables_and_grid(tmp_path):
     # an unavailable metric is named once with its reason, and is not a row of n/a cells
     assert md.count("unavailable: Inception-v3 (FID) weights not found") == 1
     assert "| fid | unavailable: Inception-v3 (FID) weights not found |" in md and "| fid | n/a" not in md
+    # how a computed set-level metric was computed is said once, under the overview; it is not a missing metric
+    assert md.count(f"kid: {KID_CONVENTION}; compare only with numbers computed the same way") == 1
+    assert "| kid |" not in md.split("Unavailable metrics")[1].split("## Task")[0]
     assert "| sr4_sigma0.05 | c.png | ddrm | boom: NaN |" in md and "| failed rows | 2 |" in md
     assert "| steps | 20 |" in md and "timesteps: 20" in md and "timesteps: 20" in page
     for task in sweep_tasks(out):
@@ -280,7 +287,8 @@ def test_compare_sweeps_has_one_row_per_prior_and_task(tmp_path):
     assert rows[0]["giqa_knn_rel"] == "" and rows[3]["giqa_source"] == ""
     md = md_path.read_text()
     assert "| ffhq | sr4_sigma0.05 | 28.5 | 0.8123 | 0.2 | n/a | n/a | 0.0123 | n/a | n/a | n/a | 87.5 |" in md
-    assert "* n/a fid: unavailable: Inception-v3 (FID) weights not found" in md
+    assert "* n/a fid: unavailable: Inception-v3 (FID) weights not found" in md and "n/a kid" not in md
+    assert md.count(f"* kid: {KID_CONVENTION}; compare only with numbers computed the same way") == 1  # both sweeps
     assert "* degraded inputs identical across priors: yes" in md
     with pytest.raises(ValueError):
         compare_sweeps([first], ["a", "b"], tmp_path / "bad")

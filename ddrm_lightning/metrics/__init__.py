@@ -7,6 +7,7 @@ fetching them into the cache on first use (``fetching.py``), and report
 """
 
 from .availability import Unavailable, is_available
+from .conventions import DEFAULT_FID_CONVENTION, FID_CONVENTIONS
 from .distribution import DistributionMetrics
 from .features import (
     CustomFeatures,
@@ -24,6 +25,8 @@ from .sweep import SweepMetrics
 from .weights import METRIC_GROUPS, WEIGHT_FILES, WeightFile, hub_checkpoint_dir
 
 __all__ = [
+    "DEFAULT_FID_CONVENTION",
+    "FID_CONVENTIONS",
     "METRIC_GROUPS",
     "WEIGHT_FILES",
     "WeightFile",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
@@ -18,6 +19,9 @@ class MetricsOptions:
         download: fetch the weight files missing from the torch hub cache on first use (false: only
             use what is there; ``HF_HUB_OFFLINE=1`` or ``DDRM_LIGHTNING_OFFLINE=1`` also stop it).
         inception_weights: Inception-v3 FID weights file or folder (default: the torch hub cache).
+        fid_convention: how images are resized for the Inception features of FID, KID and GIQA, as the
+            package whose published numbers you compare with: ``torch-fidelity`` (the DDRM paper's tool),
+            ``clean-fid`` or ``torchmetrics`` (docs/metrics.md).
         lpips_weights: folder with torchvision's AlexNet / VGG16 ImageNet weights (default: the torch hub cache).
         giqa_reference: clean images of the domain GIQA is fitted on: a folder, ``bundled:training``
             (the embedded prior's training photos) or other ``bundled:<names>``, ``hf:<dataset>[@<split>]``,
@@ -36,6 +40,7 @@ class MetricsOptions:
     giqa: bool = True
     download: bool = True
     inception_weights: str | None = None
+    fid_convention: Literal["torch-fidelity", "clean-fid", "torchmetrics"] = "torch-fidelity"
     lpips_weights: str | None = None
     giqa_reference: str | None = None
     giqa_reference_size: int | None = None
@@ -67,8 +72,9 @@ class MetricsOptions:
 
         return SweepMetrics(
             lpips=self.lpips, fid=self.fid, kid=self.kid, giqa=self.giqa, download=self.download,
-            inception_weights=self.inception_weights, lpips_weights=self.lpips_weights,
-            giqa_reference=self.giqa_reference, giqa_reference_size=self.giqa_reference_size,
+            inception_weights=self.inception_weights, fid_convention=self.fid_convention,
+            lpips_weights=self.lpips_weights, giqa_reference=self.giqa_reference,
+            giqa_reference_size=self.giqa_reference_size,
             giqa_reference_limit=self.giqa_reference_limit, giqa_components=self.giqa_components, giqa_k=self.giqa_k,
             giqa_pca=self.giqa_pca, seed=seed, methods=methods,
         )

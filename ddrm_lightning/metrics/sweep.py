@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .availability import Unavailable, short_error
+from .conventions import DEFAULT_FID_CONVENTION, check_convention, convention_note
 from .distribution import DistributionMetrics
-from .features import feature_network
+from .features import CustomFeatures, feature_network
 from .fetching import obtain_weights
 from .giqa import GIQA, relative_score
 from .perceptual import LPIPS_NETS, load_lpips
@@ -42,6 +43,8 @@ class SweepMetrics(nn.Module):
         progress: show a progress bar while fetching.
         feature_extractor: a module/callable images in [0, 1] -> (B, D) used instead of Inception
             for FID, KID and GIQA (numbers then only compare with the same extractor).
+        fid_convention: how images reach Inception for FID, KID and GIQA: ``torch-fidelity``
+            (default), ``clean-fid`` or ``torchmetrics`` (``conventions.py``, docs/metrics.md).
         giqa_reference: clean images of the domain, not the evaluated originals: any source of
             ``reference.reference_features`` (a folder, ``bundled:<names>``, ``hf:<dataset>[@split]``,
             a dataset or tensor of images, or features: tensor/array, ``.pt``/``.npy`` file).
@@ -65,6 +68,7 @@ class SweepMetrics(nn.Module):
         download: bool = True,
         progress: bool = True,
         feature_extractor: Callable[[Tensor], Tensor] | None = None,
+        fid_convention: str = DEFAULT_FID_CONVENTION,
         giqa_reference: Tensor | np.ndarray | str | Path | None = None,
         giqa_reference_size: int | None = None,
         giqa_reference_limit: int | None = None,
@@ -79,6 +83,7 @@ class SweepMetrics(nn.Module):
         if isinstance(methods, str) or len(methods) == 0:
             raise ValueError(f"methods must be a non-empty sequence of names, got {methods!r}")
         self.methods = tuple(methods)
+        self.fid_convention = check_convention(fid_convention)
         self.unavailable: dict[str, Unavailable] = {}
         self.notes: dict[str, str] = {}
 
@@ -112,7 +117,8 @@ class SweepMetrics(nn.Module):
 
         self.features = None
         if needs_features:
-            features = feature_network(feature_extractor, inception_weights, download=download, progress=progress)
+            features = feature_network(feature_extractor, inception_weights, download=download, progress=progress,
+                                       convention=fid_convention)
             if isinstance(features, Unavailable):
                 for name in set_level + (list(GIQA_NAMES) if giqa_on else []):
                     self.unavailable[name] = features
@@ -145,6 +151,15 @@ class SweepMetrics(nn.Module):
         if self._giqa_reference is not None:
             names += list(GIQA_NAMES)
         return names
+
+    def value_note(self, name: str) -> str:
+        """What the summary row of a computed ``name`` says about how it was computed: for the
+        Inception-based metrics the FID convention, for a custom extractor that it is one."""
+        if name not in ("fid", "kid") or self.features is None:
+            return ""
+        if isinstance(self.features, CustomFeatures):
+            return "features: custom extractor (comparable only with the same extractor)"
+        return convention_note(self.fid_convention)
 
     # --------------------------------------------------------------- per batch
     def prepare_giqa(self, device: torch.device | str = "cpu") -> GIQA | None:

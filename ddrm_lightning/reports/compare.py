@@ -18,7 +18,7 @@ from ..sweep_io.layout import MAIN_METHOD
 from .document import markdown_table
 from .giqa_files import GIQA_METRICS, read_giqa_summary
 from .sweep_files import read_summary, sweep_tasks
-from .tables import fmt, metric_sort_key
+from .tables import computed_notes, fmt, metric_sort_key
 
 COMPARE_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", *GIQA_METRICS)
 
@@ -89,6 +89,9 @@ def compare_sweeps(
                for r in rows]
     lines = [f"# Comparison of sweeps ({method})", "", markdown_table(header, md_rows), ""]
     lines += [f"* n/a {', '.join(sorted(m, key=metric_sort_key))}: {note}" for note, m in sorted(unavailable.items())]
+    # How the set-level numbers were computed (the FID convention), once for all sweeps that agree.
+    lines += [f"* {line}" for line in dict.fromkeys(
+        line for folder in dirs for line in computed_notes([r for r in read_summary(folder) if r["method"] == method]))]
     lines += [f"* {note}" for note in notes]
     atomic_write_text(md_path, "\n".join(lines).rstrip() + "\n")
     return csv_path, md_path

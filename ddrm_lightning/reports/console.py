@@ -22,6 +22,8 @@ SHOWN = (
     ("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("consistency", "consistency", 3),
     ("lpips_alex", "LPIPS\nalex", 3), ("lpips_vgg", "LPIPS\nvgg", 3), ("seconds", "s/image", None),
 )
+# Set-level metrics: one line each under the table, with the convention they follow.
+DISTRIBUTION_METRICS = ("fid", "kid")
 # Without ± std the values are narrower than this header.
 NARROW_HEADERS = {"consistency": "consis-\ntency"}
 # Beyond this many, the failed files are counted, not listed: metrics.csv has them all.
@@ -30,19 +32,25 @@ MAX_FAILURE_LINES = 20
 
 def print_summary(summary: list[dict], out_dir: Path, console: Console | None = None, *,
                   rows: list[MetricsRow] | None = None, report: bool = True) -> None:
-    """The summary table (one block per task, one row per method), the notes of unavailable
-    metrics, one line per failed file of ``rows`` (metrics.csv), the count of restored and
-    failed images, and where the results are (``report.md`` only when ``report``)."""
+    """The summary table (one block per task, one row per method), a line per set-level metric and
+    task with its convention, one line per note of unavailable metrics, one line per failed file of
+    ``rows`` (metrics.csv), the count of restored and failed images, and where the results are
+    (``report.md`` only when ``report``)."""
     console = console or Console()
     method = next((r["method"] for r in summary if r.get("method") and is_restoration(r["method"])), "ddrm")
     title = "DDRM" if method == "ddrm" else method
     console.print(summary_table(summary, f"{title} restoration — {out_dir}", console.width))
+    for line in distribution_lines(summary):
+        console.print(Text(line), soft_wrap=True)
     by_note: dict[str, list[str]] = {}
     for row in summary:
-        if row.get("note") and row["metric"] not in by_note.setdefault(row["note"], []):
+        if row.get("note") and not _has_value(row) and row["metric"] not in by_note.setdefault(row["note"], []):
             by_note[row["note"]].append(row["metric"])
     for note, metrics_noted in by_note.items():
-        console.print(Text(f"{', '.join(metrics_noted)}: {note}", style="yellow"))
+        # One terminal line each: the full reason (file, size, address, path) is in summary.csv and the report.
+        console.print(Text(f"{', '.join(metrics_noted)}: {note}", style="yellow"), no_wrap=True, overflow="ellipsis")
+    if by_note:
+        console.print(Text("(full reasons, with the files to place and where: summary.csv, report.md)", style="yellow"))
     if rows is not None:
         lines, restored, failed = failures(rows)
         for line in lines:
@@ -50,6 +58,30 @@ def print_summary(summary: list[dict], out_dir: Path, console: Console | None = 
         console.print(f"restored {restored}, failed {failed} (see metrics.csv)", markup=False)
     listed = "metrics.csv, summary.csv, <task>/restored/" + (", report.md" if report else "")
     console.print(Text(f"Results in {out_dir}: {listed}"))
+
+
+def distribution_lines(summary: list[dict]) -> list[str]:
+    """One line per set-level metric and task: each method's value, and the convention it follows
+    (``convention: torch-fidelity``), so a number is never put beside a table computed otherwise."""
+    lines = []
+    for metric in DISTRIBUTION_METRICS:
+        rows = [r for r in summary if r.get("metric") == metric and r.get("task") and _has_value(r)]
+        for task in dict.fromkeys(r["task"] for r in rows):
+            of_task = sorted((r for r in rows if r["task"] == task), key=lambda r: not is_restoration(r["method"]))
+            values = ", ".join(f"{r['method']} {_with_std(r)}" for r in of_task)
+            convention = (of_task[0].get("note") or "").split(" (")[0]
+            lines.append(f"{metric.upper()} [{convention}] {task}: {values}" if convention else
+                         f"{metric.upper()} {task}: {values}")
+    return lines
+
+
+def _has_value(row: dict) -> bool:
+    return row.get("mean") not in ("", None, "nan")
+
+
+def _with_std(row: dict) -> str:
+    std = float(row.get("std") or 0.0)
+    return _significant(float(row["mean"])) + (f"±{_significant(std)}" if std else "")
 
 
 def summary_table(summary: list[dict], title: str = "", width: int = 80) -> Table:
@@ -117,7 +149,7 @@ def _table(summary: list[dict], title: str, with_std: bool) -> Table:
 
 
 def _cell(row: dict | None, decimals: int | None, with_std: bool) -> str:
-    if row is None or row.get("mean") in ("", None, "nan"):
+    if row is None or not _has_value(row):
         return ""
     mean, std = float(row["mean"]), float(row.get("std") or 0.0)
     if decimals is None:

@@ -42,7 +42,7 @@ from .sweep_files import (
     sweep_tasks,
     to_float,
 )
-from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, fmt, fmt_stat, metric_sort_key
+from .tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, computed_notes, fmt, fmt_stat, metric_sort_key
 
 # Columns of the overview: the metrics published tables report, then those a sweep without ground truth has too.
 OVERVIEW_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "fid", "kid", "giqa_gmm", "giqa_knn",
@@ -211,6 +211,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         ["failed rows", str(len(failures))],
     ])]
     blocks += [Heading(2, "Overview"), Paragraph("Mean of each metric per task and method."), overview_table(tasks, summary)]
+    blocks += [Paragraph(line) for line in computed_notes(summary)]
     unavailable = unavailable_table(summary)
     if unavailable.rows:
         blocks += [Heading(2, "Unavailable metrics"), unavailable]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 # Which way is better, for the metrics a sweep reports (others get no verdict). Consistency gets none:
 # a faithful restoration matches y only up to the noise (‖Hx̂ − y‖/√m ≈ σ₀), and 0 means it copied the noise.
 HIGHER_IS_BETTER = {"psnr", "ssim", "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}
@@ -31,3 +33,13 @@ def fmt_stat(mean: float | None, std: float | None, count: int | None, note: str
     if count is not None:
         text += f" (n={count})"
     return text
+
+
+def computed_notes(summary: list[dict]) -> list[str]:
+    """How computed numbers were computed, each once with its metrics (the FID convention of fid, kid)."""
+    by_note: dict[str, list[str]] = defaultdict(list)
+    for row in summary:
+        if row["mean"] is not None and row["note"] and row["metric"] not in by_note[row["note"]]:
+            by_note[row["note"]].append(row["metric"])
+    return [f"{', '.join(sorted(m, key=metric_sort_key))}: {note}; compare only with numbers computed the same way "
+            "(docs/metrics.md)." for note, m in by_note.items()]

@@ -56,7 +56,8 @@ def sweep_summary_rows(sweep_metrics: dict, methods: tuple[str, ...]) -> list[di
                     continue
                 row = {"task": task, "method": method, "metric": name, "mean": "", "std": "", "count": "", "note": ""}
                 if isinstance(value, (int, float)):
-                    row.update(mean=float(value), std=values.get(f"{name}_std", ""))
+                    # how the number was computed (the FID convention), for comparison with published tables
+                    row.update(mean=float(value), std=values.get(f"{name}_std", ""), note=metrics.value_note(name))
                 else:
                     row["note"] = str(value)
                 rows.append(row)
