@@ -5,7 +5,8 @@ out_dir: outputs/priors/ood_celeba        # one sweep per prior in <out_dir>/<la
 restore_config: configs/exp/ood_celeba.yaml   # restore.py config(s): data, tasks, steps (optional)
 restore:                                   # and/or an inline restore.py config (optional)
   data: {image_size: 64}
-restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional)
+restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional; each prior sets
+                                           # model.checkpoint and out_dir itself)
 priors:                                    # each: label (folder name) and checkpoint
   - {label: celeba_hq, checkpoint: celeba_hq}
   - {label: faces, checkpoint: outputs/train/faces/prior.pt, args: ["--model.timesteps", "20"]}
@@ -30,14 +31,11 @@ from .experiment_file import (
     read_experiment_file,
     restore_configs,
     strings,
-    unreserved_args,
 )
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "priors", "giqa")
 PRIOR_KEYS = ("label", "checkpoint", "args")
 GIQA_KEYS = ("enabled", "reference", "inception_weights", "n_components", "k", "pca_variance", "seed")
-# The runner sets these per prior; anywhere else they would silently mix the sweeps.
-RESERVED_ARGS = ("--model.checkpoint", "--out_dir")
 # Names the runner writes into out_dir itself.
 RESERVED_LABELS = ("comparison", "restore", "experiment")
 
@@ -72,11 +70,6 @@ class PriorExperiment:
     giqa: GiqaSettings = field(default_factory=GiqaSettings)
 
 
-def check_args(args: list[str], what: str) -> list[str]:
-    """``args`` unchanged, unless they set what the runner sets per prior."""
-    return unreserved_args(args, what, RESERVED_ARGS, "prior")
-
-
 def _label(value, checkpoint: str) -> str:
     return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
@@ -92,7 +85,7 @@ def _prior(entry) -> Prior:
     checkpoint = entry.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
-    args = check_args(strings(entry.get("args"), f"args of prior '{checkpoint}'"), f"args of prior '{checkpoint}'")
+    args = strings(entry.get("args"), f"args of prior '{checkpoint}'")
     return Prior(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
 
 
@@ -141,7 +134,7 @@ def parse_experiment(data: dict, *, out_dir: str | Path | None = None) -> PriorE
         priors=parsed,
         restore_configs=configs,
         restore=restore,
-        restore_args=check_args(strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        restore_args=strings(data.get("restore_args"), "restore_args"),
         giqa=_giqa(data.get("giqa")),
     )
 

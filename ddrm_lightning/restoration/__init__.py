@@ -15,6 +15,7 @@ from .core import (
 )
 from .prior import Prior, alphas_cumprod_of
 from .records import MethodOutcome, Restoration, to_unit
+from .restorer import Restorer
 from .task import Task
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Prior",
     "Restoration",
     "RestoredBatch",
+    "Restorer",
     "SamplerSettings",
     "Task",
     "alphas_cumprod_of",

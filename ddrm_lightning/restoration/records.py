@@ -65,12 +65,13 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     A sample whose restoration went non-finite gets an error row and no restored picture.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
-    timesteps = int(settings.sampler_params()["timesteps"])
+    timesteps = settings.steps
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
     scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
     extra = [to_unit(x).cpu() for x in result.extra]
     originals = None if result.original is None else to_unit(result.original).cpu()
+    own = result.sample  # sample i of a batch at its own size
     bad_step = result.bad_step.cpu()
     main = result.main
     finite = torch.isfinite(methods[main]).flatten(1).all(1)
@@ -91,12 +92,12 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
             record.outcomes.append(outcome)
             if name == main and failed:
                 continue
-            record.images["restored" if name == main else name] = x[i]
-        record.images["degraded"] = degraded[i]
+            record.images["restored" if name == main else name] = own(x, i)
+        record.images["degraded"] = own(degraded, i)
         if originals is not None:
-            record.images["original"] = originals[i]
+            record.images["original"] = own(originals, i)
         if not failed:
-            record.samples = [x[i] for x in extra]
+            record.samples = [own(x, i) for x in extra]
         out.append(record)
     return out
 
