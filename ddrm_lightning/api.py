@@ -23,7 +23,7 @@ from .data.samples import to_model_tensor
 from .models import load_model
 from .models.embedded import resolve_checkpoint
 from .randomness import sample_seed
-from .restoration import Prior, Restorer, SamplerSettings, Task
+from .restoration import Denoiser, Restorer, SamplerSettings, Task
 from .restoration.loading import AUTO_TILE
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
@@ -32,12 +32,13 @@ MEASURED_AUTO = "auto when measured"
 
 
 def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str | os.PathLike | None = None,
-               device: str | torch.device = "cpu") -> Prior:
-    """A prior for ``restore``: ``embedded``, a zoo name (cached, else downloaded) or a checkpoint file."""
+               device: str | torch.device = "cpu") -> Denoiser:
+    """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
+    (cached, else downloaded) or a checkpoint file."""
     loaded = load_model(resolve_checkpoint(name_or_path), cache_dir=cache_dir)
-    prior = Prior.from_loaded(loaded)
-    prior.network.to(device)
-    return prior
+    denoiser = Denoiser.from_loaded(loaded)
+    denoiser.network.to(device)
+    return denoiser
 
 
 def restore(
@@ -45,7 +46,7 @@ def restore(
     task: str = "sr4",
     *,
     sigma_y: float = 0.05,
-    prior: str | os.PathLike | Prior = "embedded",
+    prior: str | os.PathLike | Denoiser = "embedded",
     steps: int | None = None,
     eta: float | None = None,
     eta_b: float | None = None,
@@ -99,15 +100,15 @@ def restore(
         tile = AUTO_TILE if measured else None
     settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
                                method=method, method_params=dict(method_params or {}))
+    spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
     restorer = Restorer(
-        prior if not isinstance(prior, Prior) else "given", [Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))],
-        settings, measured=measured, precision=precision, channels_last=channels_last, tile=tile,
+        "loaded" if isinstance(prior, Denoiser) else prior, [spec], settings, measured=measured, precision=precision, channels_last=channels_last, tile=tile,
         tile_overlap=tile_overlap, tile_batch=tile_batch,
     )
-    if isinstance(prior, Prior):
-        restorer.use_prior(prior)
+    if isinstance(prior, Denoiser):
+        restorer.use_denoiser(prior)
     restorer.to(device if device is not None else _device_of(prior))
-    batch, kind = _as_batch(image, restorer.prior.channels)
+    batch, kind = _as_batch(image, restorer.denoiser.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
     if len(ids) != batch.shape[0]:
         raise ValueError(f"got {len(ids)} sample_ids for {batch.shape[0]} images; give one per image")

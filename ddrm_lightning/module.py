@@ -36,7 +36,7 @@ class DDRMRestorer(L.LightningModule):
         self.restorer.fetch()
 
     def configure_model(self) -> None:
-        if self.restorer.prior is None:
+        if self.restorer.denoiser is None:
             self.restorer.assemble()
             # Registered as submodules, so Lightning moves them to the device.
             self.network, self.classifier = self.restorer.network, self.restorer.classifier

@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
 from .models.embedded import resolve_checkpoint
+from .sampling.schedule import alphas_cumprod_of
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -80,7 +81,7 @@ class DiffusionPrior(L.LightningModule):
         self.ema = AveragedModel(self.network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)
         self.register_buffer("betas", schedule.double())
-        self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - schedule.double(), 0).float())
+        self.register_buffer("alphas_cumprod", alphas_cumprod_of(schedule).float())
         self._generator: torch.Generator | None = None
 
     def on_fit_start(self) -> None:

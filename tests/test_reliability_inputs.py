@@ -310,13 +310,13 @@ def test_non_finite_sample_is_an_error_row_and_writes_no_image(tiny_prior, image
             return eps
 
     def restore_task(self, task, batch, op, **kwargs):
-        self.prior.network.ids, self.prior.network.calls = list(batch["id"]), 0
+        self.denoiser.network.ids, self.denoiser.network.calls = list(batch["id"]), 0
         return real_restore(self, task, batch, op, **kwargs)
 
     def assemble(self):
-        if self.prior is None:
+        if self.denoiser is None:
             real_assemble(self)
-            self.prior.network = Poisoned(self.prior.network)
+            self.denoiser.network = Poisoned(self.denoiser.network)
         return self
 
     monkeypatch.setattr(Restorer, "assemble", assemble)

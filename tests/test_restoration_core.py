@@ -8,13 +8,13 @@ import torch
 from ddrm_lightning.models import load_model
 from ddrm_lightning.operators import Degradation, build_operator
 from ddrm_lightning.randomness import SampleRandomness
-from ddrm_lightning.restoration import Prior, SamplerSettings, Task, restore_batch
+from ddrm_lightning.restoration import Denoiser, SamplerSettings, Task, restore_batch
 from ddrm_lightning.restoration.task import MEASURED_BOUNDARY, parse_tasks
 
 
 @pytest.fixture(scope="module")
 def prior(tiny_prior):
-    return Prior.from_loaded(load_model(tiny_prior))
+    return Denoiser.from_loaded(load_model(tiny_prior))
 
 
 def _images(n, size=(16, 16), seed=0):

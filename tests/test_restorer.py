@@ -106,3 +106,16 @@ def test_the_api_runs_the_network_at_the_precision_asked(tiny_prior, monkeypatch
     assert set(seen) == {torch.bfloat16}
     with pytest.raises(ValueError, match="unknown precision 'half'"):
         restore(image, "deno", prior=tiny_prior, steps=1, precision="half")
+
+
+def test_restore_py_builds_its_restorer_from_the_whole_configuration(tiny_prior, image_folder, tmp_path):
+    """--metrics.* and data.geometry reach the Restorer when it is built, not set on the module afterwards."""
+    from conftest import restore_args
+
+    from ddrm_lightning.cli.restore import RestoreCLI, _cli, sweep_config
+
+    config = sweep_config(restore_args(tiny_prior, image_folder, tmp_path / "out", "--metrics.lpips", "false",
+                                       "--metrics.giqa_k", "3", "--data.geometry", "pad"))
+    restorer = _cli(RestoreCLI, config).model.restorer
+    assert restorer.metrics == MetricsOptions(**{**config["metrics"]}) and restorer.metrics.giqa_k == 3
+    assert restorer.metrics.lpips is False and restorer.crop_back and restorer.settings.steps == 3

@@ -233,7 +233,7 @@ def run_sweep(config: dict) -> SweepResult:
         restored = _restored_ids(out_dir)
         if not restored:
             print("restore.py: error: no image was restored; see the status and message columns of "
-                  f"{out_dir / 'metrics.csv'}", file=sys.stderr)
+                  f"{out_dir / sweep_io.METRICS_CSV}", file=sys.stderr)
         return SweepResult(out_dir, restored)
     finally:
         lock.release()

@@ -41,7 +41,7 @@ RESERVED_LABELS = ("comparison", "restore", "experiment")
 
 
 @dataclass(frozen=True)
-class Prior:
+class PriorEntry:
     """One prior of the experiment: its label (the sweep's folder name) and checkpoint."""
 
     label: str
@@ -63,7 +63,7 @@ class GiqaSettings:
 @dataclass
 class PriorExperiment:
     out_dir: Path
-    priors: list[Prior]
+    priors: list[PriorEntry]
     restore_configs: list[Path] = field(default_factory=list)
     restore: dict | None = None
     restore_args: list[str] = field(default_factory=list)
@@ -74,9 +74,9 @@ def _label(value, checkpoint: str) -> str:
     return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
 
-def _prior(entry) -> Prior:
+def _prior(entry) -> PriorEntry:
     if isinstance(entry, str):
-        return Prior(_label(None, entry), entry)
+        return PriorEntry(_label(None, entry), entry)
     if not isinstance(entry, dict):
         raise ValueError(f"each prior must be a checkpoint name or a mapping with label and checkpoint, got {entry!r}")
     unknown = sorted(set(entry) - set(PRIOR_KEYS))
@@ -86,7 +86,7 @@ def _prior(entry) -> Prior:
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
     args = strings(entry.get("args"), f"args of prior '{checkpoint}'")
-    return Prior(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
+    return PriorEntry(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
 
 
 def _giqa(value) -> GiqaSettings:

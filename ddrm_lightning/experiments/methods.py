@@ -22,16 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli.restore import SweepInterrupted
 from ..reports.images import safe_name
 from ..reports.sweep_files import read_metrics, sweep_tasks
 from ..sweep_io.layout import is_restoration
-from ..sweep_io import OutputWriteError
 from .methods_config import MethodEntry, MethodExperiment, load_method_experiment
 from .methods_grid import MethodGrid, write_method_grid
 from .methods_table import ComparisonRow, write_comparison
 from .same_inputs import degraded_mismatches
-from .sweeps import run_entry, shared_words, write_record
+from .sweeps import exit_status, run_entry, shared_words, write_record
 
 GRID_DIR = "grids"
 
@@ -148,18 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="experiment file, e.g. configs/methods/embedded_demo.yaml")
     parser.add_argument("--out_dir", default=None, help="replaces the file's out_dir")
     args, restore_args = parser.parse_known_args(argv)
-    try:
-        experiment = load_method_experiment(args.config, out_dir=args.out_dir)
-        result = run_method_experiment(experiment, extra_args=restore_args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"methods: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    except OutputWriteError as error:  # a full disk: the finished sweeps stay, a rerun resumes them
-        print(f"methods: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    except SweepInterrupted as stop:  # the finished sweeps stay, a rerun resumes the rest
-        return 128 + stop.signum
-    return 0 if all(result.restored.values()) else 1
+    return exit_status("methods", lambda: run_method_experiment(
+        load_method_experiment(args.config, out_dir=args.out_dir), extra_args=restore_args).restored)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,14 +22,12 @@ from pathlib import Path
 
 from torch import Tensor
 
-from ..cli.restore import SweepInterrupted
 from ..reports.compare import compare_sweeps
 from ..reports.giqa_sweep import score_sweep_giqa
 from ..reports.report import write_report
-from ..sweep_io import OutputWriteError
 from .config import PriorExperiment, load_experiment
 from .same_inputs import degraded_mismatches
-from .sweeps import run_entry, shared_words, write_record
+from .sweeps import exit_status, run_entry, shared_words, write_record
 
 
 @dataclass
@@ -141,21 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--giqa_reference", default=None, help="folder of clean images for GIQA (default: the originals)")
     parser.add_argument("--no_giqa", action="store_true", help="skip the post-hoc GIQA")
     args, restore_args = parser.parse_known_args(argv)
-    try:
+    def run() -> dict[str, int]:
         experiment = load_experiment(args.config, out_dir=args.out_dir)
         if args.no_giqa or args.giqa_reference:
             experiment.giqa = replace(experiment.giqa, enabled=not args.no_giqa,
                                       reference=args.giqa_reference or experiment.giqa.reference)
-        result = run_prior_experiment(experiment, extra_args=restore_args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"priors: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    except OutputWriteError as error:  # a full disk: the finished sweeps stay, a rerun resumes them
-        print(f"priors: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    except SweepInterrupted as stop:  # the finished sweeps stay, a rerun resumes the rest
-        return 128 + stop.signum
-    return 0 if all(result.restored.values()) else 1
+        return run_prior_experiment(experiment, extra_args=restore_args).restored
+
+    return exit_status("priors", run)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,13 +10,14 @@ of the user's that an entry replaces is named on the console, never dropped sile
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
 
-from ..cli.restore import USER_ERRORS, SweepResult, run_sweep, sweep_config
-from ..sweep_io import atomic_write_text
+from ..cli.restore import USER_ERRORS, SweepInterrupted, SweepResult, run_sweep, sweep_config
+from ..sweep_io import OutputWriteError, atomic_write_text
 
 RESTORE_YAML = "restore.yaml"  # the inline restore.py config, written where every sweep can read it
 RECORD_YAML = "experiment.yaml"
@@ -58,6 +59,23 @@ def run_entry(words: Sequence[str], settings: dict, *, name: str) -> SweepResult
         return run_sweep(config)
     except USER_ERRORS as error:
         raise ValueError(f"{name}: {' '.join(str(error).split())}") from None
+
+
+def exit_status(program: str, run: Callable[[], dict[str, int]]) -> int:
+    """An experiment command line's exit status: 0 when ``run`` (-> label -> images restored) restored images
+    for every entry, 1 when one restored none or a write failed (the finished sweeps stay, a rerun resumes),
+    2 for a bad setting, 128 + the signal number when interrupted."""
+    try:
+        restored = run()
+    except (ValueError, FileNotFoundError) as error:
+        print(f"{program}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except OutputWriteError as error:
+        print(f"{program}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except SweepInterrupted as stop:
+        return 128 + stop.signum
+    return 0 if all(restored.values()) else 1
 
 
 def write_record(out_dir: Path, record: dict) -> None:

@@ -193,6 +193,11 @@ def image_measurement_operators() -> list[str]:
     return [pattern for pattern in available_operators() if pattern not in _NOT_IMAGE]
 
 
+def measurement_mode_note() -> str:
+    """What every refusal of measurement mode adds: the operators it takes."""
+    return f"measurement mode takes: {', '.join(image_measurement_operators())}"
+
+
 def check_image_measurement(name: str) -> None:
     """Raise ``MeasurementNotImageError`` (naming the operators that qualify) unless operator ``name``'s
     y is an image."""
@@ -200,7 +205,7 @@ def check_image_measurement(name: str) -> None:
     if pattern in _NOT_IMAGE:
         raise MeasurementNotImageError(
             f"operator '{name}' measures transform coefficients, not an image, so y cannot be read from a photo "
-            f"(measurement mode); measurement mode takes: {', '.join(image_measurement_operators())}"
+            f"(measurement mode); {measurement_mode_note()}"
         )
 
 
@@ -214,4 +219,5 @@ def image_size_behind(name: str, height: int, width: int, **params) -> tuple[int
 
 
 __all__ = ["GeometryError", "MeasurementNotImageError", "available_operators", "build_operator",
-           "check_image_measurement", "image_measurement_operators", "image_size_behind", "parameters_of"]
+           "check_image_measurement", "image_measurement_operators", "image_size_behind", "measurement_mode_note",
+           "parameters_of"]

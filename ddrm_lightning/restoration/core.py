@@ -20,7 +20,7 @@ from ..operators.degradation import Degradation
 from ..randomness import SampleRandomness
 from ..sampling import METHODS, method_defaults, validate_method, wiener
 from .precision import full_precision
-from .prior import Prior
+from .denoiser import Denoiser
 
 BASELINES = ("observed", "wiener")
 
@@ -125,7 +125,7 @@ StepHook = Callable[[int, int], None]
 
 
 def restore_batch(
-    prior: Prior,
+    denoiser: Denoiser,
     degradation: Degradation,
     image: Tensor,
     randomness: SampleRandomness,
@@ -139,7 +139,7 @@ def restore_batch(
     """Restore a batch of images with DDRM.
 
     Args:
-        prior: the ε-network and its schedule.
+        denoiser: the prior's ε-network and its schedule.
         degradation: the operator at the batch's geometry and its noise level.
         image: (B, C, H, W) in [-1, 1]: clean images to degrade, or with ``measured`` the
             measurements themselves as images (``operator.measurement_shape``).
@@ -158,8 +158,8 @@ def restore_batch(
     else:
         y, original = degradation.measure(image, randomness), image
     start = time.perf_counter()
-    restored, bad_step = _sample(prior, degradation, y, randomness, settings, labels, 0, step_hook)
-    extra = [_sample(prior, degradation, y, randomness, settings, labels, k, step_hook)[0]
+    restored, bad_step = _sample(denoiser, degradation, y, randomness, settings, labels, 0, step_hook)
+    extra = [_sample(denoiser, degradation, y, randomness, settings, labels, k, step_hook)[0]
              for k in range(1, settings.samples)]
     if restored.is_cuda:
         torch.cuda.synchronize(restored.device)
@@ -194,7 +194,7 @@ def crop_to(x: Tensor, size: tuple[int, int] | None) -> Tensor:
     return x if size is None else x[..., : size[0], : size[1]]
 
 
-def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: SampleRandomness,
+def _sample(denoiser: Denoiser, degradation: Degradation, y: Tensor, randomness: SampleRandomness,
             settings: SamplerSettings, labels: Tensor | None, draw: int,
             step_hook: StepHook | None) -> tuple[Tensor, Tensor]:
     """Posterior sample ``draw`` of every row of y, and the first step where a sample went non-finite."""
@@ -203,7 +203,7 @@ def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: Sampl
     labels = None if labels is None else labels.to(device)
 
     def eps_model(x: Tensor, t: Tensor) -> Tensor:
-        return prior.eps(x, t, labels)
+        return denoiser.eps(x, t, labels)
 
     total = settings.steps
 
@@ -214,16 +214,14 @@ def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: Sampl
             step_hook(step + 1, total)
 
     params = settings.sampler_params()
-    guidance = prior.guidance(labels) if labels is not None else None
-    if guidance is not None:
-        if settings.method != "ddrm":
-            raise ValueError(f"classifier guidance works with method ddrm only, not {settings.method}")
+    guidance = denoiser.guidance(labels) if labels is not None else None
+    if guidance is not None:  # DDRM only: a Restorer refuses guidance with another method
         params["classifier_grad"] = guidance
-    # Only the network may run in reduced precision (Prior.eps); the SVD arithmetic stays float32.
+    # Only the network may run in reduced precision (Denoiser.eps); the SVD arithmetic stays float32.
     with full_precision(device.type):
         x = METHODS[settings.method](
             eps_model, y.float(), degradation.operator, sigma_0=degradation.sigma_0,
-            alphas_cumprod=prior.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
+            alphas_cumprod=denoiser.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
             callback=on_step, **params,
         )
     return x, bad_step

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..metrics.image import to_unit
 from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
@@ -47,11 +48,6 @@ class Restoration:
     outcomes: list[MethodOutcome] = field(default_factory=list)  # one per method (restoration, baselines)
 
 
-def to_unit(x: Tensor) -> Tensor:
-    """Model space [-1, 1] -> pixel space [0, 1], clamped."""
-    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-
-
 def _record(task: Task, batch: dict, i: int) -> Restoration:
     return Restoration(task=task.name, id=batch["id"][i], source=batch["source"][i], seed=int(batch["seed"][i]),
                        operator=task.operator, sigma_y=task.sigma_y)
@@ -74,11 +70,11 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     own = result.sample  # sample i of a batch at its own size
     bad_step = result.bad_step.cpu()
     main = result.main
-    finite = torch.isfinite(methods[main]).flatten(1).all(1)
+    failed_rows = result.failed.cpu()  # restore_batch's verdict: non-finite at some step or at the end
     out = []
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
-        failed = not bool(finite[i]) or int(bad_step[i]) >= 0
+        failed = bool(failed_rows[i])
         for name, x in methods.items():
             outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()})
             if name == main:  # the baselines' cost is negligible and not measured

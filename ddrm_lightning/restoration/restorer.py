@@ -23,8 +23,8 @@ from ..randomness import SampleRandomness
 from . import precision as policy
 from .checks import check_prior, check_tasks
 from .core import SamplerSettings, restore_batch
-from .loading import assemble_prior, dress_prior, load_checked_prior, tiling_settings
-from .prior import Prior
+from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
+from .denoiser import Denoiser
 from .records import Restoration, decoded_part, failed, package
 from .scores import score_batch
 from .task import Task, parse_tasks
@@ -84,7 +84,7 @@ class Restorer:
         self.tiling = tiling_settings(tile, tile_overlap, tile_batch)
         self.metrics = metrics if metrics is not None else MetricsOptions()
         self.loaded = None  # the checkpoint's LoadedModel (``load``)
-        self.prior = None  # what the sampler calls (``assemble``)
+        self.denoiser = None  # the prior as the sampler calls it (``assemble``)
         self.network = self.classifier = None  # the plain modules behind it, for a LightningModule to register
         self.device = torch.device("cpu")  # where the network runs (``to``, ``use_precision``)
         self._operators: dict[tuple, SVDOperator] = {}
@@ -119,28 +119,28 @@ class Restorer:
                    pad_multiple: int | None = None) -> None:
         """What the data must agree with (``restoration.check_prior``); the tasks alone before ``load``."""
         if self.loaded is None:
-            check_tasks(self.tasks, channels if self.prior is None else self.prior.channels, image_size,
+            check_tasks(self.tasks, channels if self.denoiser is None else self.denoiser.channels, image_size,
                         pad_multiple=pad_multiple, measured=self.measured)
             return
         check_prior(self.loaded, self.checkpoint, self.tasks, channels, image_size, has_labels=has_labels,
                     guided=self.classifier_name if self.guided else None, pad_multiple=pad_multiple,
                     measured=self.measured)
 
-    def use_prior(self, prior: Prior) -> Restorer:
-        """Restore with an already loaded ``prior`` (``api.load_prior``'s) instead of loading the checkpoint."""
-        steps = prior.alphas_cumprod.shape[0]
+    def use_denoiser(self, denoiser: Denoiser) -> Restorer:
+        """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
+        steps = denoiser.alphas_cumprod.shape[0]
         if self.settings.steps > steps:
             raise ValueError(f"timesteps={self.settings.steps} exceeds the schedule length {steps} of the prior; "
                              f"allowed: 1..{steps}")
-        self.network = prior.network
-        self.prior = dress_prior(prior, channels_last=self.channels_last, compile=self.compile, tiling=self.tiling)
+        self.network = denoiser.network
+        self.denoiser = dress_denoiser(denoiser, channels_last=self.channels_last, compile=self.compile, tiling=self.tiling)
         return self
 
     def assemble(self) -> Restorer:
         """Load (if needed) and build the network the sampler calls, once."""
-        if self.prior is None:
+        if self.denoiser is None:
             self.load()
-            self.prior, self.network, self.classifier = assemble_prior(
+            self.denoiser, self.network, self.classifier = assemble_denoiser(
                 self.loaded, classifier=self.classifier_name if self.guided else None,
                 classifier_scale=self.classifier_scale, cache_dir=self.cache_dir, channels_last=self.channels_last,
                 compile=self.compile, tiling=self.tiling)
@@ -159,7 +159,7 @@ class Restorer:
     def use_precision(self, precision: str, device: torch.device) -> None:
         """Run the network at ``precision`` on ``device`` from now on (a Trainer's precision, say)."""
         self.precision, self.device = precision, device
-        self.prior.network_context = policy.autocast_factory(device.type, policy.network_dtype(precision, device))
+        self.denoiser.network_context = policy.autocast_factory(device.type, policy.network_dtype(precision, device))
 
     def sweep_metrics(self, device: torch.device) -> dict | None:
         """Per task, the sweep-level metrics (None in measurement mode: there is no ground truth)."""
@@ -172,7 +172,7 @@ class Restorer:
         key = (task.name, height, width, device)
         if key not in self._operators:
             params = task.operator_params(self.measured)
-            self._operators[key] = build_operator(task.operator, self.prior.channels, height, width,
+            self._operators[key] = build_operator(task.operator, self.denoiser.channels, height, width,
                                                   **params).to(device)
         return self._operators[key]
 
@@ -217,7 +217,7 @@ class Restorer:
         image = batch["image"].float()
         sizes = batch["orig_size"].tolist() if self.crop_back else None
         result = restore_batch(
-            self.prior, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], image.device),
+            self.denoiser, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], image.device),
             self.settings, labels=batch["label"], measured=self.measured, sizes=sizes, step_hook=step_hook,
         )
         return package(task, batch, result, score_batch(result, metrics), self.settings)
