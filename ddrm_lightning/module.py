@@ -83,7 +83,7 @@ def restorer_module(
         checkpoint: ``embedded`` (shipped with the package), a zoo name (``celeba_hq``, …) or a path
             (published file, exported network, or a ``train.py`` checkpoint).
         tasks: the degradations to run on every image.
-        timesteps: the sampler's steps (network evaluations); default: the method's published count.
+        timesteps: the sampler's steps (network evaluations); default: the method's own.
         eta, eta_b: DDRM's η and η_b in [0, 1] (DDNM, DDNM+ and ΠGDM take η too); default: published.
         samples: restorations per image from different seeds (the first is the one scored).
         baselines: classical baselines written beside the restoration: ``observed`` and/or ``wiener``.
@@ -93,9 +93,8 @@ def restorer_module(
         cache_dir: where named checkpoints are looked up / downloaded. channels_last, compile: run
             the network channels-last / ``torch.compile``d.
         clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
-        method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``, each
-            with its published settings (steps included); ``method_params`` override them. A setting
-            the method does not take is an error.
+        method: ``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps`` at its published
+            settings, steps too; ``method_params`` override them (one it lacks: an error).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
             ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
             ``tile_batch`` per call; None: whole image.

@@ -444,3 +444,21 @@ def test_registry_lists_every_family():
                      "color", "cs{K}", "inp", "inp_box", "inp_text", "inp_mask", "dense"):
         assert expected in names
     assert isinstance(build_operator("dense", 1, 2, 2, matrix=torch.eye(4)), DenseOperator)
+
+
+def test_what_measurement_mode_takes_follows_the_operators_themselves():
+    from ddrm_lightning.operators import MeasurementNotImageError, image_measurement_operators, image_size_behind
+
+    listed = set(image_measurement_operators())
+    cases = [("deno", "deno"), ("sr2", "sr{K}"), ("sr_bicubic2", "sr_bicubic{K}"), ("deblur_gauss", "deblur_gauss"),
+             ("color", "color"), ("cs2", "cs{K}"), ("inp", "inp"), ("inp_box", "inp_box")]
+    for name, pattern in cases:
+        op = build_operator(name, 3, 8, 8)
+        y = op.H(torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+        try:
+            read = op.measurement_from_image(op.measurement_image(y).reshape(1, *op.measurement_image(y).shape[1:]))
+        except MeasurementNotImageError:
+            read = None
+        assert (read is not None) == (pattern in listed), name
+        behind = image_size_behind(name, *op.measurement_image(y).shape[-2:]) if read is not None else None
+        assert behind in (None, (8, 8)), name
