@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..reports.images import safe_name
-from ..reports.sweep_files import read_metrics, sweep_tasks
+from ..reports.sweep_files import metrics_cells, sweep_tasks
 from ..sweep_io.layout import is_restoration
 from .methods_config import MethodEntry, MethodExperiment, load_method_experiment
 from .methods_grid import MethodGrid, write_method_grid
@@ -63,14 +63,14 @@ def entry_settings(experiment: MethodExperiment, label: str) -> dict:
 
 def _grid_ids(sweep: Path, task: str, limit: int) -> list[str]:
     """The first ``limit`` sample ids of a task that the sweep degraded (sorted, as metrics.csv lists them)."""
-    ids = sorted({r["id"] for r in read_metrics(sweep) if r.get("task") == task and is_restoration(r.get("method"))})
+    ids = sorted({r["id"] for r in metrics_cells(sweep) if r.get("task") == task and is_restoration(r.get("method"))})
     return ids[:limit]
 
 
 def write_grids(experiment: MethodExperiment, sweeps: dict[str, Path]) -> dict[str, MethodGrid]:
     """One grid per task of the first sweep that has rows (in ``<out_dir>/grids/<task>.png``)."""
     grids = {}
-    source = next((s for s in sweeps.values() if read_metrics(s)), None)
+    source = next((s for s in sweeps.values() if metrics_cells(s)), None)
     if source is None:
         return grids
     for task in sweep_tasks(source):

@@ -38,7 +38,7 @@ from .sweep_files import (
     SweepTask,
     config_value,
     read_config,
-    read_metrics,
+    metrics_cells,
     read_summary,
     sweep_tasks,
     to_float,
@@ -180,7 +180,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
     if int(max_grid_samples) < 1:
         raise ValueError(f"max_grid_samples must be at least 1, got {max_grid_samples}")
     summary = read_summary(out_dir)
-    metrics_rows = read_metrics(out_dir)
+    metrics_rows = metrics_cells(out_dir)
     config = read_config(out_dir)
     tasks = sweep_tasks(out_dir, metrics_rows, summary)
     ran = next((r for r in metrics_rows if r.get("method") and is_restoration(r["method"])), {})

@@ -65,8 +65,9 @@ def read_summary(out_dir: str | Path) -> list[dict]:
     return parse_summary_rows(read_rows(path))
 
 
-def read_metrics(out_dir: str | Path) -> list[dict[str, str]]:
-    """metrics.csv rows (empty list when the file is missing)."""
+def metrics_cells(out_dir: str | Path) -> list[dict[str, str]]:
+    """A sweep folder's metrics.csv as text cells, whatever release wrote it (empty list when missing);
+    ``sweep_io.read_metrics`` reads a table as the typed rows of this release."""
     return read_rows(Path(out_dir) / METRICS_CSV)
 
 
@@ -135,7 +136,7 @@ def sweep_tasks(out_dir: str | Path, metrics_rows: list[dict] | None = None, sum
     every sub-folder holding an ``original/`` or ``restored/`` folder is a task.
     """
     out_dir = Path(out_dir)
-    metrics_rows = read_metrics(out_dir) if metrics_rows is None else metrics_rows
+    metrics_rows = metrics_cells(out_dir) if metrics_rows is None else metrics_rows
     if summary is None:
         summary = read_summary(out_dir) if (out_dir / SUMMARY_CSV).is_file() else []
     has_column = any("task" in r for r in metrics_rows) or any(r.get("task") for r in summary)

@@ -103,7 +103,7 @@ def ddrm(
         if callback is not None:
             callback(len(seq) - 1 - step, t, x, x0)
 
-        a, b, c, d = _step_coefficients(s, observed, noise_var_y, sigma_0, sigma_next, eta, eta_b)
+        a, b, c, d = step_coefficients(s, observed, noise_var_y, sigma_0, sigma_next, eta, eta_b)
         x_bar = a * operator.Vt(x0) + b * y_bar + c * operator.Vt(eps) + d * draw(n)
         x = sqrt_abar_next * operator.V(x_bar)
     return x
@@ -116,7 +116,7 @@ def _initial_state(y_bar: Tensor, observed: Tensor, noise_var_y: Tensor, sigma_T
     return torch.where(informative, y_bar, torch.zeros_like(y_bar)) + std * z
 
 
-def _step_coefficients(
+def step_coefficients(
     s: Tensor, observed: Tensor, noise_var_y: Tensor, sigma_0: float, sigma_next: float, eta: float, eta_b: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-component (a, b, c, d) of x̄' = a·x̄θ + b·ȳ + c·ε̄θ + d·z for the three DDRM cases."""
