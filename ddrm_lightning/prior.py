@@ -1,4 +1,4 @@
-"""``DiffusionPrior``: DDPM ε-prediction training of a prior, with an EMA copy that restoration uses.
+"""``PriorTraining``: DDPM ε-prediction training of a prior, with an EMA copy that restoration uses.
 
 Loss (Ho et al. 2020, "simple"): E_{t ~ U{0..T-1}, ε ~ N(0, I)} ‖ε − ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε, t)‖².
 """
@@ -22,7 +22,7 @@ from .sampling.schedule import alphas_cumprod_of
 LR_SCHEDULES = ("constant", "cosine")
 
 
-class DiffusionPrior(L.LightningModule):
+class PriorTraining(L.LightningModule):
     """Train (from scratch) or fine-tune (from a checkpoint) a diffusion prior.
 
     Args:
