@@ -12,7 +12,7 @@ from __future__ import annotations
 import lightning as L
 
 from .metrics.options import MetricsOptions
-from .restoration import Restoration, Restorer, SamplerSettings, Task
+from .restoration import BASELINES, Restoration, Restorer, SamplerSettings, Task
 from .restoration.precision import from_lightning
 from .restoration.scores import sweep_summary_rows
 
@@ -102,12 +102,12 @@ def restorer_module(
     """
     settings = SamplerSettings(
         timesteps=timesteps, eta=eta, eta_b=eta_b, clip_denoised=bool(clip_denoised), samples=int(samples),
-        baselines=tuple(("observed", "wiener") if baselines is None else baselines), method=method,
+        baselines=BASELINES if baselines is None else tuple(baselines), method=method,
         method_params=dict(method_params or {}),
     )
     restorer = Restorer(
         checkpoint, tasks, settings, classifier=classifier, classifier_scale=classifier_scale,
-        measured=measurement, crop_back=geometry == "pad", cache_dir=cache_dir, channels_last=channels_last,
+        measured=measurement, geometry=geometry, cache_dir=cache_dir, channels_last=channels_last,
         compile=compile, tile=tile, tile_overlap=tile_overlap, tile_batch=tile_batch, metrics=metrics,
     )
     return DDRMRestorer(restorer)

@@ -39,8 +39,8 @@ class Restorer:
         settings: the sampler's settings (method, steps, η, samples, baselines).
         classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         measured: the images are already degraded (no ground truth).
-        crop_back: the images are padded (geometry ``pad``): each sample's pictures and scores are
-            cropped back to its own size.
+        geometry: how the data brings images to the model's size (``data.geometry``); with ``pad`` each
+            sample's pictures and scores are cropped back to its own size.
         cache_dir: where named checkpoints are looked up / downloaded.
         precision: the network's precision (``restoration.precision.PRECISIONS``); the sampler's
             arithmetic is float32 always.
@@ -59,7 +59,7 @@ class Restorer:
         classifier: str | None = None,
         classifier_scale: float = 0.0,
         measured: bool = False,
-        crop_back: bool = False,
+        geometry: str | None = None,
         cache_dir: str | None = None,
         precision: str = "fp32",
         channels_last: bool = False,
@@ -76,7 +76,8 @@ class Restorer:
         if self.guided and self.settings.method != "ddrm":
             raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
                              "set --model.classifier_scale 0 or --model.method ddrm")
-        self.measured, self.crop_back = bool(measured), bool(crop_back) and not measured
+        self.measured = bool(measured)
+        self.crop_back = geometry == "pad" and not self.measured  # padding is added at the bottom and right
         if precision not in policy.PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policy.PRECISIONS)}")
         self.precision = precision
