@@ -28,8 +28,8 @@ from ddrm_lightning.models.embedded import resolve_checkpoint
 from ddrm_lightning.models.layers import GroupNorm32
 from ddrm_lightning.operators import Degradation, build_operator
 from ddrm_lightning.randomness import SampleRandomness
-from ddrm_lightning.restoration import Prior, SamplerSettings, restore_batch, to_unit
-from ddrm_lightning.restoration.loading import assemble_prior
+from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch, to_unit
+from ddrm_lightning.restoration.loading import assemble_denoiser
 
 # restore.py's demo tasks: (operator, σ_y).
 TASKS = (("deno", 0.10), ("sr4", 0.05), ("deblur_gauss", 0.05))
@@ -86,7 +86,7 @@ class Float32StatsGroupNorm(nn.GroupNorm):
         return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
 
 
-def build_prior(path: FastPath, device: torch.device) -> Prior:
+def build_prior(path: FastPath, device: torch.device) -> Denoiser:
     loaded = load_model(resolve_checkpoint("embedded"))
     loaded.network.to(device)
     if path.group_norm != "package":
@@ -94,7 +94,7 @@ def build_prior(path: FastPath, device: torch.device) -> Prior:
         for module in loaded.network.modules():
             if isinstance(module, GroupNorm32):
                 module.__class__ = swapped  # same parameters, only forward changes
-    prior, _, _ = assemble_prior(loaded, channels_last=path.channels_last, compile=path.compile)
+    prior, _, _ = assemble_denoiser(loaded, channels_last=path.channels_last, compile=path.compile)
     prior.alphas_cumprod = prior.alphas_cumprod.to(device)
     if path.dtype is not None:
         dtype, kind = path.dtype, device.type
@@ -133,7 +133,7 @@ def photo_sets(global_seed: int) -> dict[str, dict]:
     return out
 
 
-def restore_scores(prior: Prior, task: tuple[str, float], batch: dict, steps: int,
+def restore_scores(prior: Denoiser, task: tuple[str, float], batch: dict, steps: int,
                    device: torch.device) -> tuple[list[float], list[float], float]:
     """(PSNR per image, SSIM per image, sampling seconds per image) of one restoration."""
     operator, sigma_y = task
@@ -145,7 +145,7 @@ def restore_scores(prior: Prior, task: tuple[str, float], batch: dict, steps: in
     return psnr(restored, original).tolist(), ssim(restored, original).tolist(), result.seconds
 
 
-def timed_forwards(prior: Prior, batch: int, device: torch.device, repeats: int) -> list[float]:
+def timed_forwards(prior: Denoiser, batch: int, device: torch.device, repeats: int) -> list[float]:
     """Seconds of ``repeats`` network calls (as the sampler makes them) on a (batch, 3, 128, 128) input."""
     generator = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(device)

@@ -70,8 +70,8 @@ def restore(height: int, width: int, network: str, max_batch: int, steps: int, s
     from ddrm_lightning.models.embedded import resolve_checkpoint
     from ddrm_lightning.operators import Degradation, build_operator
     from ddrm_lightning.randomness import SampleRandomness
-    from ddrm_lightning.restoration import Prior, SamplerSettings, restore_batch
-    from ddrm_lightning.restoration.loading import assemble_prior
+    from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
+    from ddrm_lightning.restoration.loading import assemble_denoiser
     from ddrm_lightning.sampling.tiles import tile_grid
 
     if network not in NETWORKS:
@@ -79,7 +79,7 @@ def restore(height: int, width: int, network: str, max_batch: int, steps: int, s
     x = photo(height, width)
     degradation = Degradation(build_operator("sr4", 3, height, width), SIGMA_Y)
     loaded = load_model(resolve_checkpoint("embedded"))
-    prior: Prior = assemble_prior(loaded, tiling=(TILE, overlap, max_batch) if network == "tiled" else None)[0]
+    prior: Denoiser = assemble_denoiser(loaded, tiling=(TILE, overlap, max_batch) if network == "tiled" else None)[0]
     if network == "none":
         prior.network = lambda x_t, t, labels=None: torch.zeros_like(x_t)
     settings = SamplerSettings(timesteps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())

@@ -5,14 +5,13 @@
 
 The same image, task and seed give the same result as ``restore.py``: a sample's seed is
 ``sample_seed(seed, id)`` with the id ``restore.py`` gives it (a file's name), and the same
-``restoration.restore_batch`` runs.
+``restoration.Restorer`` runs, with the same defaults (precision ``auto``, channels-last).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,22 +22,23 @@ from .data.decoding import decode_image
 from .data.samples import to_model_tensor
 from .models import load_model
 from .models.embedded import resolve_checkpoint
-from .operators import Degradation, build_operator, image_size_behind
-from .randomness import SampleRandomness
-from .restoration import Prior, SamplerSettings, Task, restore_batch, to_unit
-from .restoration.loading import resolve_tiling, tiling_settings
-from .sampling.tiles import TiledEps
+from .randomness import sample_seed
+from .restoration import Denoiser, Restorer, SamplerSettings, Task
+from .restoration.loading import AUTO_TILE
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
+# ``tile``'s default: ``auto`` for a measured photo (as restore.py's one-photo form), else the whole image.
+MEASURED_AUTO = "auto when measured"
 
 
 def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str | os.PathLike | None = None,
-               device: str | torch.device = "cpu") -> Prior:
-    """A prior for ``restore``: ``embedded``, a zoo name (cached, else downloaded) or a checkpoint file."""
+               device: str | torch.device = "cpu") -> Denoiser:
+    """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
+    (cached, else downloaded) or a checkpoint file."""
     loaded = load_model(resolve_checkpoint(name_or_path), cache_dir=cache_dir)
-    prior = Prior.from_loaded(loaded)
-    prior.network.to(device)
-    return prior
+    denoiser = Denoiser.from_loaded(loaded)
+    denoiser.network.to(device)
+    return denoiser
 
 
 def restore(
@@ -46,10 +46,10 @@ def restore(
     task: str = "sr4",
     *,
     sigma_y: float = 0.05,
-    prior: str | os.PathLike | Prior = "embedded",
-    steps: int = 20,
-    eta: float = 0.85,
-    eta_b: float = 1.0,
+    prior: str | os.PathLike | Denoiser = "embedded",
+    steps: int | None = None,
+    eta: float | None = None,
+    eta_b: float | None = None,
     seed: int = 0,
     params: dict | None = None,
     measured: bool = False,
@@ -58,9 +58,12 @@ def restore(
     labels: Sequence[int] | None = None,
     method: str = "ddrm",
     method_params: dict | None = None,
-    tile: int | str | None = None,
+    tile: int | str | None = MEASURED_AUTO,
     tile_overlap: int | None = None,
     tile_batch: int = 8,
+    precision: str = "auto",
+    channels_last: bool = True,
+    device: str | torch.device | None = None,
 ) -> Image.Image | Tensor:
     """Degrade ``image`` with ``task`` at noise σ_y and restore it with DDRM (or, with
     ``measured``, restore ``image`` as the degraded observation itself).
@@ -70,7 +73,8 @@ def restore(
         task: an operator name (``sr4``, ``deblur_gauss``, ``deno``, ``inp``, …; see docs/operators.md).
         sigma_y: measurement noise std on the [0, 1] pixel scale.
         prior: ``embedded``, a zoo name, a checkpoint file, or a ``load_prior`` result.
-        steps, eta, eta_b, clip_denoised: DDRM's settings (as ``--model.*`` of restore.py).
+        steps, eta, eta_b, clip_denoised: the sampler's settings (as ``--model.*`` of restore.py);
+            None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1).
         seed: the global seed; each image's own seed is ``sample_seed(seed, id)``.
         params: operator parameters (as a task's ``params`` in restore.py).
         measured: ``image`` is already degraded (your own low-resolution / blurry photo).
@@ -79,38 +83,60 @@ def restore(
         labels: class labels, for class-conditional priors.
         method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
             ``dps``) and settings overriding its published ones (as ``--model.method_params``).
-        tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (a photo
-            larger than the prior's training size; ``"auto"``: that size), at most ``tile_batch`` per call.
+        tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (``"auto"``:
+            the prior's training size; None: the whole image), at most ``tile_batch`` per call. The
+            default tiles a measured photo at ``"auto"``, as ``restore.py PHOTO --task T`` does, and
+            restores other images whole, as ``restore.py`` does.
+        precision: the network's precision, ``auto`` (bf16 where the device computes it natively, as
+            restore.py's default), ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
+        channels_last: run the network channels-last (exact; faster, as in restore.py's demo).
+        device: where to restore (default: the CPU, or where a ``load_prior`` result is).
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
         [0, 1] of the same rank for a tensor.
     """
-    the_prior = prior if isinstance(prior, Prior) else load_prior(prior)
-    tiling = tiling_settings(tile, tile_overlap, tile_batch)
-    if tiling is not None:
-        tiling = resolve_tiling(tiling, the_prior.image_size)
-        the_prior = replace(the_prior, network=TiledEps(the_prior.network, *tiling))
-    batch, kind = _as_batch(image, the_prior.channels)
+    if tile == MEASURED_AUTO:
+        tile = AUTO_TILE if measured else None
+    settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
+                               method=method, method_params=dict(method_params or {}))
+    spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
+    restorer = Restorer(
+        "loaded" if isinstance(prior, Denoiser) else prior, [spec], settings, measured=measured, precision=precision, channels_last=channels_last, tile=tile,
+        tile_overlap=tile_overlap, tile_batch=tile_batch,
+    )
+    if isinstance(prior, Denoiser):
+        restorer.use_denoiser(prior)
+    restorer.to(device if device is not None else _device_of(prior))
+    batch, kind = _as_batch(image, restorer.denoiser.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
     if len(ids) != batch.shape[0]:
         raise ValueError(f"got {len(ids)} sample_ids for {batch.shape[0]} images; give one per image")
-    device = the_prior.alphas_cumprod.device if not isinstance(the_prior.network, nn.Module) else \
-        next(the_prior.network.parameters()).device
-    spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
-    height, width = batch.shape[-2:]
-    if measured:
-        height, width = image_size_behind(spec.operator, height, width, **spec.params)
-    operator = build_operator(spec.operator, batch.shape[1], height, width, **spec.operator_params(measured)).to(device)
-    settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
-                               method=method, method_params=dict(method_params or {}))
-    label_tensor = None if labels is None else torch.as_tensor(list(labels), device=device)
-    result = restore_batch(the_prior, Degradation(operator, spec.sigma_y), batch.to(device),
-                           SampleRandomness.from_ids(seed, ids, device), settings, labels=label_tensor,
-                           measured=measured)
-    if bool(result.failed.any()):
-        raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {int(result.failed.sum())} image(s)")
-    return _as_kind(to_unit(result.restored).cpu(), kind)
+    size = None if measured else tuple(batch.shape[-2:])
+    restorer.check_data(batch.shape[1], size, has_labels=labels is not None)
+    records = restorer.restore(_sample_dict(batch.to(restorer.device), ids, seed, labels))
+    failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
+    if failed:
+        raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
+    return _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+
+
+def _device_of(prior) -> torch.device:
+    network = getattr(prior, "network", None)
+    if isinstance(network, nn.Module):
+        return next(network.parameters()).device
+    return torch.device("cpu")
+
+
+def _sample_dict(batch: Tensor, ids: list[str], seed: int, labels: Sequence[int] | None) -> dict:
+    """The images as the batch dict a sweep's data gives a ``Restorer`` (``data.collate.BATCH_KEYS``)."""
+    count = batch.shape[0]
+    return {
+        "id": ids, "seed": torch.tensor([sample_seed(seed, i) for i in ids], dtype=torch.long),
+        "image": batch, "label": torch.as_tensor(list(labels) if labels is not None else [-1] * count,
+                                                 device=batch.device),
+        "orig_size": torch.tensor([list(batch.shape[-2:])] * count), "source": ids, "error": [""] * count,
+    }
 
 
 def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:

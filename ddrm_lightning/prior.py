@@ -1,4 +1,4 @@
-"""``DiffusionPrior``: DDPM ε-prediction training of a prior, with an EMA copy that restoration uses.
+"""``PriorTraining``: DDPM ε-prediction training of a prior, with an EMA copy that restoration uses.
 
 Loss (Ho et al. 2020, "simple"): E_{t ~ U{0..T-1}, ε ~ N(0, I)} ‖ε − ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε, t)‖².
 """
@@ -16,12 +16,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
 from .models.embedded import resolve_checkpoint
+from .sampling.schedule import alphas_cumprod_of
 
 
 LR_SCHEDULES = ("constant", "cosine")
 
 
-class DiffusionPrior(L.LightningModule):
+class PriorTraining(L.LightningModule):
     """Train (from scratch) or fine-tune (from a checkpoint) a diffusion prior.
 
     Args:
@@ -80,7 +81,7 @@ class DiffusionPrior(L.LightningModule):
         self.ema = AveragedModel(self.network, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)
         self.register_buffer("betas", schedule.double())
-        self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - schedule.double(), 0).float())
+        self.register_buffer("alphas_cumprod", alphas_cumprod_of(schedule).float())
         self._generator: torch.Generator | None = None
 
     def on_fit_start(self) -> None:

@@ -18,7 +18,8 @@ from ddrm_lightning.cli.args import DEFAULT_CONFIG, rewrite
 from ddrm_lightning.experiments import methods as methods_runner
 from ddrm_lightning.experiments.config import load_experiment
 from ddrm_lightning.experiments.methods_config import load_method_experiment
-from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
+from ddrm_lightning.experiments.priors import prior_settings
+from ddrm_lightning.experiments.sweeps import entry_config, shared_words
 from ddrm_lightning.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +76,10 @@ def test_train_config_resolves(path, capsys):
 def test_prior_experiment_resolves_for_every_prior(path, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)  # experiment files name restore.py configs relative to the project root
     experiment = load_experiment(path, out_dir=tmp_path / "experiment")
-    if experiment.restore is not None:  # what the runner writes before the sweeps start
-        (tmp_path / "experiment").mkdir()
-        (tmp_path / "experiment" / RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    shared = shared_words(experiment.out_dir, experiment.restore_configs, experiment.restore, experiment.restore_args)
     assert len(experiment.priors) >= 2
     for prior in experiment.priors:
-        config = resolve(restore_main, restore_arguments(experiment, prior.label), capsys)
+        config = entry_config([*shared, *prior.args], prior_settings(experiment, prior.label), name=prior.label)
         assert config["model"]["checkpoint"] == prior.checkpoint
         assert config["out_dir"] == str(tmp_path / "experiment" / prior.label)
 
@@ -89,12 +88,11 @@ def test_prior_experiment_resolves_for_every_prior(path, tmp_path, capsys, monke
 def test_method_experiment_resolves_for_every_entry(path, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)  # experiment files name restore.py configs relative to the project root
     experiment = load_method_experiment(path, out_dir=tmp_path / "experiment")
-    if experiment.restore is not None:  # what the runner writes before the sweeps start
-        (tmp_path / "experiment").mkdir()
-        (tmp_path / "experiment" / methods_runner.RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    shared = shared_words(experiment.out_dir, experiment.restore_configs, experiment.restore, experiment.restore_args)
     assert len(experiment.entries) >= 2
     for entry in experiment.entries:
-        config = resolve(restore_main, methods_runner.restore_arguments(experiment, entry.label), capsys)
+        config = entry_config([*shared, *entry.args], methods_runner.entry_settings(experiment, entry.label),
+                              name=entry.label)
         model = config["model"]
         assert (model["method"], model["timesteps"], model["method_params"]) == (entry.method, entry.timesteps, entry.params)
         assert len(model["tasks"]) >= 1

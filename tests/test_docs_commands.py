@@ -18,7 +18,8 @@ from test_configs import resolve
 
 from ddrm_lightning.cli import main as restore_main
 from ddrm_lightning.experiments.config import load_experiment
-from ddrm_lightning.experiments.priors import RESTORE_YAML, restore_arguments
+from ddrm_lightning.experiments.priors import prior_settings
+from ddrm_lightning.experiments.sweeps import entry_config, shared_words
 from ddrm_lightning.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,10 +99,10 @@ def test_documented_experiment_command_resolves(where, command, tmp_path, capsys
     args = shlex.split(command)[3:]
     assert args[0] == "--config"
     experiment = load_experiment(args[1], out_dir=tmp_path)
-    if experiment.restore is not None:
-        (tmp_path / RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    shared = shared_words(tmp_path, experiment.restore_configs, experiment.restore, experiment.restore_args, args[2:])
     for prior in experiment.priors:
-        assert resolve(restore_main, restore_arguments(experiment, prior.label, args[2:]), capsys)
+        config = entry_config([*shared, *prior.args], prior_settings(experiment, prior.label), name=prior.label)
+        assert config["model"]["checkpoint"] == prior.checkpoint
 
 
 def _stated_defaults() -> dict[str, str]:
@@ -139,8 +140,7 @@ def test_documented_methods_command_resolves(where, command, tmp_path, capsys, m
     args = shlex.split(command)[3:]
     assert args[0] == "--config"
     experiment = load_method_experiment(args[1], out_dir=tmp_path)
-    if experiment.restore is not None:
-        (tmp_path / runner.RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore))
+    shared = shared_words(tmp_path, experiment.restore_configs, experiment.restore, experiment.restore_args, args[2:])
     for entry in experiment.entries:
-        config = resolve(restore_main, runner.restore_arguments(experiment, entry.label, args[2:]), capsys)
+        config = entry_config([*shared, *entry.args], runner.entry_settings(experiment, entry.label), name=entry.label)
         assert config["model"]["method"] == entry.method

@@ -10,12 +10,8 @@ import yaml
 from conftest import write_images
 from PIL import Image
 
-from ddrm_lightning.experiments.methods import (
-    RESTORE_YAML,
-    main,
-    restore_arguments,
-    run_method_experiment,
-)
+from ddrm_lightning.experiments.methods import entry_settings, main, run_method_experiment
+from ddrm_lightning.experiments.sweeps import entry_config, shared_words
 from ddrm_lightning.experiments.methods_config import (
     MethodEntry,
     load_method_experiment,
@@ -60,7 +56,7 @@ def test_methods_restore_the_same_inputs_into_one_table_and_grids(tmp_path, tiny
     config = experiment(tmp_path, tiny_prior)
     result = run_method_experiment(parse_method_experiment(config))
     out = tmp_path / "exp"
-    assert list(result.sweeps) == LABELS and result.exit_codes == dict.fromkeys(LABELS, 0) and result.mismatches == []
+    assert list(result.sweeps) == LABELS and result.restored == dict.fromkeys(LABELS, 3) and result.mismatches == []
     for task in TASKS:
         for i in range(3):
             degraded = {(out / label / task / "degraded" / f"im{i}.png").read_bytes() for label in LABELS}
@@ -105,7 +101,7 @@ def test_methods_restore_the_same_inputs_into_one_table_and_grids(tmp_path, tiny
         tile = picture.crop(grid.tiles[("dps", "im1.png")])
         assert tile.tobytes() == Image.open(out / "dps" / task / "restored" / "im1.png").convert("RGB").tobytes()
     record = yaml.safe_load((out / "experiment.yaml").read_text())
-    assert [m["label"] for m in record["methods"]] == LABELS and all(m["exit"] == 0 for m in record["methods"])
+    assert [m["label"] for m in record["methods"]] == LABELS and all(m["restored"] == 3 for m in record["methods"])
 
     # the command line resumes every finished sweep instead of redoing it
     before = (out / "dps" / "metrics.csv").read_text()
@@ -117,33 +113,37 @@ def test_methods_restore_the_same_inputs_into_one_table_and_grids(tmp_path, tiny
 
 def test_a_refused_setting_stops_the_experiment(tmp_path, tiny_prior, capsys):
     config = experiment(tmp_path, tiny_prior, restore_args=["--model.eta", "2", "--trainer.accelerator", "cpu"])
-    with pytest.raises(ValueError, match="refused the settings of method entry 'ddrm'"):
+    with pytest.raises(ValueError, match=r"method entry 'ddrm': .*eta must be in \[0, 1\]"):
         run_method_experiment(parse_method_experiment(config))
-    assert "eta must be in [0, 1]" in capsys.readouterr().err
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["--config", str(path)]) == 2
 
 
-def test_restore_arguments_put_method_steps_params_and_folder_last(tmp_path):
+def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settings(tmp_path, capsys):
     base = tmp_path / "base.yaml"
     base.write_text("model: {timesteps: 3}\n")
     parsed = parse_method_experiment({
-        "out_dir": str(tmp_path / "e"), "restore_config": str(base), "restore": {"data": {}},
+        "out_dir": str(tmp_path / "e"), "restore_config": str(base), "restore": {"data": {"batch_size": 2}},
         "restore_args": ["--data.image_size", "16"],
         "methods": [{"label": "a", "method": "diffpir", "timesteps": 7, "params": {"zeta": 0.25},
                      "args": ["--data.batch_size", "1"]}, "dps"]})
-    assert restore_arguments(parsed, "a", ["--data.root", "x"]) == [
-        "--config", str(base), "--config", str(tmp_path / "e" / RESTORE_YAML), "--data.image_size", "16",
-        "--data.batch_size", "1", "--data.root", "x", "--model.method", "diffpir", "--model.timesteps", "7",
-        "--model.method_params", '{"zeta": 0.25}', "--out_dir", str(tmp_path / "e" / "a")]
+    shared = shared_words(parsed.out_dir, parsed.restore_configs, parsed.restore, parsed.restore_args,
+                          ["--data.root", str(tmp_path)])
+    config = entry_config([*shared, *parsed.entries[0].args], entry_settings(parsed, "a"), name="method entry 'a'")
+    model = config["model"]
+    assert (model["method"], model["timesteps"], model["method_params"]) == ("diffpir", 7, {"zeta": 0.25})
+    assert config["out_dir"] == str(tmp_path / "e" / "a")
+    # the files first, then the arguments, the entry's own last
+    assert config["data"]["image_size"] == 16 and config["data"]["batch_size"] == 1
+    assert config["data"]["source"]["init_args"]["root"] == str(tmp_path)
+    assert "method entry 'a' sets model.timesteps to 7, replacing 3 of the restore settings" in capsys.readouterr().out
     dps = parsed.entries[1]  # a bare name: the published step count, labelled with it
     assert (dps.label, dps.method, dps.timesteps, dps.params) == ("dps_1000", "dps", 1000, {})
-    assert restore_arguments(parsed, "dps_1000")[-6:-2] == ["--model.timesteps", "1000", "--model.method_params", "{}"]
-    with pytest.raises(ValueError, match="--model.timesteps"):
-        restore_arguments(parsed, "a", ["--model.timesteps=5"])
+    assert entry_settings(parsed, "dps_1000")["model.timesteps"] == 1000
+    assert entry_settings(parsed, "dps_1000")["model.method_params"] == {}  # a config's own never leaks in
     with pytest.raises(ValueError, match="unknown method label 'b'"):
-        restore_arguments(parsed, "b")
+        entry_settings(parsed, "b")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -161,10 +161,7 @@ def test_restore_arguments_put_method_steps_params_and_folder_last(tmp_path):
     ({"methods": [{"method": "ddrm", "label": "a/b"}]}, "folder name"),
     ({"methods": [{"method": "ddrm", "label": "degraded"}]}, "folder name"),
     ({"methods": [{"method": "ddrm", "steps": 3}]}, "unknown methods entry keys \\['steps'\\]"),
-    ({"methods": [{"method": "ddrm", "args": ["--model.method", "dps"]}]}, "must not set --model.method"),
     ({"methods": [3]}, "method name or a mapping"),
-    ({"restore_args": ["--model.method_params={}"]}, "must not set --model.method_params"),
-    ({"restore_args": ["--out_dir", "x"]}, "must not set --out_dir"),
     ({"restore_args": "--data.root x"}, "list of strings"),
     ({"restore_config": "no/such.yaml"}, "does not exist"),
     ({"restore": ["x"]}, "mapping"),

@@ -10,7 +10,8 @@ from conftest import TINY_DDPM, write_images
 from test_reports_giqa import ColourAndTexture
 
 from ddrm_lightning.experiments import degraded_mismatches, load_experiment, parse_experiment
-from ddrm_lightning.experiments.priors import main, restore_arguments, run_prior_experiment
+from ddrm_lightning.experiments.priors import main, prior_settings, run_prior_experiment
+from ddrm_lightning.experiments.sweeps import entry_config, shared_words
 from ddrm_lightning.reports.sweep_files import load_image, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def test_two_priors_restore_the_same_inputs_into_one_table(tmp_path):
     result = run_prior_experiment(parse_experiment(config), extractor=ColourAndTexture())
     out = tmp_path / "exp"
     assert result.sweeps == {"seed0": out / "seed0", "seed1": out / "seed1"}
-    assert result.exit_codes == {"seed0": 0, "seed1": 0} and result.mismatches == [] and result.giqa_notes == {}
+    assert result.restored == {"seed0": 3, "seed1": 3} and result.mismatches == [] and result.giqa_notes == {}
     for task in TASKS:
         for i in range(3):
             degraded = [(out / label / task / "degraded" / f"im{i}.png").read_bytes() for label in ("seed0", "seed1")]
@@ -82,25 +83,27 @@ def test_two_priors_restore_the_same_inputs_into_one_table(tmp_path):
 
 def test_a_refused_setting_stops_the_experiment(tmp_path, tiny_prior, capsys):
     config = experiment(tmp_path, [str(tiny_prior)], restore_args=["--model.timesteps", "0", "--trainer.accelerator", "cpu"])
-    with pytest.raises(ValueError, match="refused the settings of prior 'tiny'"):
+    with pytest.raises(ValueError, match="prior 'tiny': .*timesteps must be >= 1"):
         run_prior_experiment(parse_experiment(config))
-    assert "timesteps must be >= 1" in capsys.readouterr().err
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["--config", str(path)]) == 2
 
 
-def test_restore_arguments_put_the_prior_and_folder_last(tmp_path):
+def test_each_prior_sets_its_checkpoint_and_folder_on_the_shared_settings(tmp_path, capsys):
     base = tmp_path / "base.yaml"
-    base.write_text("model: {timesteps: 3}\n")
+    base.write_text("model: {timesteps: 3, checkpoint: celeba_hq}\n")
     parsed = parse_experiment({"out_dir": str(tmp_path / "e"), "restore_config": str(base), "restore": {"data": {}},
                                "restore_args": ["--data.image_size", "16"],
-                               "priors": [{"label": "a", "checkpoint": "celeba_hq", "args": ["--model.eta", "0.5"]}]})
-    assert restore_arguments(parsed, "a", ["--data.root", "x"]) == [
-        "--config", str(base), "--config", str(tmp_path / "e" / "restore.yaml"), "--data.image_size", "16",
-        "--model.eta", "0.5", "--data.root", "x", "--model.checkpoint", "celeba_hq", "--out_dir", str(tmp_path / "e" / "a")]
-    with pytest.raises(ValueError, match="--out_dir"):
-        restore_arguments(parsed, "a", ["--out_dir=elsewhere"])
+                               "priors": [{"label": "a", "checkpoint": "lsun_church", "args": ["--model.eta", "0.5"]}]})
+    shared = shared_words(parsed.out_dir, parsed.restore_configs, parsed.restore, parsed.restore_args,
+                          ["--data.root", str(tmp_path)])
+    config = entry_config([*shared, *parsed.priors[0].args], prior_settings(parsed, "a"), name="prior 'a'")
+    assert config["model"]["checkpoint"] == "lsun_church" and config["out_dir"] == str(tmp_path / "e" / "a")
+    assert config["model"]["eta"] == 0.5 and config["model"]["timesteps"] == 3 and config["data"]["image_size"] == 16
+    assert "prior 'a' sets model.checkpoint to 'lsun_church', replacing 'celeba_hq'" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown prior label 'b'"):
+        prior_settings(parsed, "b")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -110,7 +113,6 @@ def test_restore_arguments_put_the_prior_and_folder_last(tmp_path):
     ({"priors": [{"label": "comparison", "checkpoint": "embedded"}]}, "folder name"),
     ({"priors": [{"label": "a"}]}, "needs a checkpoint"),
     ({"priors": [{"checkpoint": "embedded", "seed": 1}]}, "unknown prior keys"),
-    ({"restore_args": ["--model.checkpoint", "x"]}, "--model.checkpoint"),
     ({"restore_args": "--data.root x"}, "list of strings"),
     ({"restore_config": "no/such.yaml"}, "does not exist"),
     ({"restore": ["x"]}, "mapping"),

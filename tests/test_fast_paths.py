@@ -29,7 +29,7 @@ from conftest import TINY_DDPM, write_images
 
 from ddrm_lightning.data import Folder, RestorationDataModule
 from ddrm_lightning.models import EpsModel, build_network, linear_betas, save_network
-from ddrm_lightning.module import DDRMRestorer
+from ddrm_lightning.module import restorer_module
 from ddrm_lightning.operators import build_operator
 from ddrm_lightning.metrics.options import MetricsOptions
 from ddrm_lightning.sampling import ddrm, linear_alphas_cumprod
@@ -158,11 +158,10 @@ def test_ddrm_torch_compile_within_tolerance(eps_network):
 def _predict(prior: Path, folder: Path, *, precision: str = "32-true", channels_last: bool = False,
              compile: bool = False, operators=OPERATORS, spy=None) -> dict:
     """Restore every photo for every operator through DDRMRestorer + Trainer.predict; (task, id) -> images."""
-    model = DDRMRestorer(
+    model = restorer_module(
         checkpoint=str(prior), tasks=[Task(operator=o, sigma_y=0.05) for o in operators], timesteps=STEPS,
-        channels_last=channels_last, compile=compile,
+        channels_last=channels_last, compile=compile, metrics=MetricsOptions(lpips=False, fid=False, kid=False, giqa=False),
     )
-    model.metrics_options = MetricsOptions(lpips=False, fid=False, kid=False, giqa=False)
     if spy is not None:
         model.configure_model()
         spy(model)

@@ -186,14 +186,12 @@ def test_http_errors_name_the_address(mirror, tmp_path, status, reason):
 def test_a_server_that_stalls_times_out(mirror, tmp_path):
     mirror.files["late.bin"] = mirror.files["slow.bin"] = PAYLOAD
     mirror.stall_headers["late.bin"] = 3.0
-    mirror.stall_body["slow.bin"] = 3.0
-    start = time.perf_counter()
+    mirror.stall_body["slow.bin"] = 3.0  # longer than the timeout: without it both downloads would succeed
     with pytest.raises(CheckpointUnavailableError, match=rf"cannot reach {mirror.url}/late.bin \(no answer within 0.5 s\)"):
         download_file(PUBLISHED + "late.bin", tmp_path / "late.bin", progress=False, timeout=0.5)
     with pytest.raises(CheckpointUnavailableError,
                        match=rf"slow.bin from {mirror.url}/slow.bin stopped after 0 bytes \(timed out\)"):
         download_file(PUBLISHED + "slow.bin", tmp_path / "slow.bin", progress=False, timeout=0.5)
-    assert time.perf_counter() - start < 2.5
 
 
 def test_two_processes_fetching_one_file_make_one_file(mirror, tmp_path):

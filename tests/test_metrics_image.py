@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from ddrm_lightning.metrics import consistency, psnr, ssim, to_unit_range
+from ddrm_lightning.metrics import consistency, psnr, ssim, to_unit
 
 
 def _images(seed: int, shape=(2, 3, 32, 40)) -> torch.Tensor:
@@ -65,9 +65,9 @@ def test_consistency_flattens_image_shaped_measurements():
     assert consistency(y_hat, y).item() == pytest.approx(0.5)
 
 
-def test_to_unit_range_maps_model_space():
-    x = torch.tensor([-1.0, 0.0, 1.0, 1.5])
-    assert torch.equal(to_unit_range(x), torch.tensor([0.0, 0.5, 1.0, 1.0]))
+def test_to_unit_maps_model_space():
+    x = torch.tensor([-1.0, 0.0, 1.0, 1.5], dtype=torch.bfloat16)
+    assert torch.equal(to_unit(x), torch.tensor([0.0, 0.5, 1.0, 1.0]))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,4 @@
 import importlib.util
-import time
 
 import pytest
 import torch
@@ -55,10 +54,8 @@ def test_everything_unavailable_is_cheap_and_explained(no_downloads, tmp_path):
     empty.mkdir()
     metrics = SweepMetrics(inception_weights=empty, lpips_weights=empty)
     assert metrics.per_image_names == []
-    start = time.perf_counter()
-    for _ in range(20):
+    for _ in range(2):  # its cost: benchmarks/timing_bounds.py
         assert metrics.update(_images(0), _images(1)) == {}
-    assert time.perf_counter() - start < 0.5
     result = metrics.compute()
     expected = {"lpips_alex", "lpips_vgg", "fid", "kid", "kid_std", "giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel"}
     assert set(result) == expected

@@ -12,11 +12,9 @@ from conftest import restore_args, write_images
 from ddrm_lightning.cli import trainer as restore_trainer
 from ddrm_lightning.cli import main
 from ddrm_lightning.models.layers import GroupNorm32
-from ddrm_lightning.cli.trainer import (
-    RestoreTrainer,
-    cpu_has_native_bf16,
-    resolve_precision,
-)
+from ddrm_lightning.cli.trainer import RestoreTrainer, resolve_precision
+from ddrm_lightning.restoration import precision as policy
+from ddrm_lightning.restoration.precision import cpu_has_native_bf16
 from ddrm_lightning.sweep_io import prepare_out_dir
 
 BF16_LINE = "precision auto: bf16-mixed (CPU with native bf16); --trainer.precision 32-true for full precision"
@@ -30,7 +28,7 @@ def native_bf16(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
 
     def report(value: bool) -> None:
-        monkeypatch.setattr(restore_trainer, "cpu_has_native_bf16", lambda: value)
+        monkeypatch.setattr(policy, "cpu_has_native_bf16", lambda: value)
 
     return report
 
@@ -74,7 +72,7 @@ def test_explicit_precisions_pass_through_unchanged(monkeypatch, precision):
     def must_not_probe():
         raise AssertionError("an explicit precision needs no capability probe")
 
-    monkeypatch.setattr(restore_trainer, "cpu_has_native_bf16", must_not_probe)
+    monkeypatch.setattr(policy, "cpu_has_native_bf16", must_not_probe)
     assert resolve_precision(precision, "cpu") == (precision, None)
 
 

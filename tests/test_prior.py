@@ -1,4 +1,4 @@
-"""Prior training (DiffusionPrior, train.py) and the embedded prior."""
+"""Prior training (PriorTraining, train.py) and the embedded prior."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from conftest import TINY_DDPM, restore_args, write_images
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
 from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
 from ddrm_lightning.models import load_model
-from ddrm_lightning.prior import DiffusionPrior
+from ddrm_lightning.prior import PriorTraining
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny_prior_module(**kwargs) -> DiffusionPrior:
-    return DiffusionPrior(family="ddpm", network=TINY_DDPM, **kwargs)
+def tiny_prior_module(**kwargs) -> PriorTraining:
+    return PriorTraining(family="ddpm", network=TINY_DDPM, **kwargs)
 
 
 def test_optimisation_lowers_the_loss_and_ema_follows():
@@ -74,7 +74,7 @@ def test_training_data_rejects_bad_settings():
 
 def test_prior_needs_a_network_or_checkpoint():
     with pytest.raises(ValueError, match="network"):
-        DiffusionPrior(network=None, init_from=None)
+        PriorTraining(network=None, init_from=None)
 
 
 @pytest.mark.slow

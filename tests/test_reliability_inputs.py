@@ -22,7 +22,7 @@ from PIL import Image
 from ddrm_lightning import sweep_io
 from ddrm_lightning.cli import main
 from ddrm_lightning.models import build_network, linear_betas, save_network
-from ddrm_lightning.module import DDRMRestorer
+from ddrm_lightning.restoration import Restorer
 from ddrm_lightning.sweep_io.layout import image_path
 
 ONE_TASK = ["--model.tasks", '[{"operator": "sr2", "sigma_y": 0.05}]']
@@ -292,7 +292,7 @@ def test_non_finite_sample_is_an_error_row_and_writes_no_image(tiny_prior, image
     clean = tmp_path / "clean"
     assert main(restore_args(tiny_prior, image_folder, clean)) == 0
     poisoned_id = "im2.png"
-    real_configure, real_restore = DDRMRestorer.configure_model, DDRMRestorer.restore_task
+    real_assemble, real_restore = Restorer.assemble, Restorer.restore_task
 
     class Poisoned(torch.nn.Module):
         """The network, but NaN for one sample id from the second evaluation (DDRM step 2) on."""
@@ -309,16 +309,18 @@ def test_non_finite_sample_is_an_error_row_and_writes_no_image(tiny_prior, image
                 eps[self.ids.index(poisoned_id)] = float("nan")
             return eps
 
-    def restore_task(self, task, batch, op=None):
-        self.restoration_prior.network.ids, self.restoration_prior.network.calls = list(batch["id"]), 0
-        return real_restore(self, task, batch, op)
+    def restore_task(self, task, batch, op, **kwargs):
+        self.denoiser.network.ids, self.denoiser.network.calls = list(batch["id"]), 0
+        return real_restore(self, task, batch, op, **kwargs)
 
-    def configure_model(self):
-        real_configure(self)
-        self.restoration_prior.network = Poisoned(self.restoration_prior.network)
+    def assemble(self):
+        if self.denoiser is None:
+            real_assemble(self)
+            self.denoiser.network = Poisoned(self.denoiser.network)
+        return self
 
-    monkeypatch.setattr(DDRMRestorer, "configure_model", configure_model)
-    monkeypatch.setattr(DDRMRestorer, "restore_task", restore_task)
+    monkeypatch.setattr(Restorer, "assemble", assemble)
+    monkeypatch.setattr(Restorer, "restore_task", restore_task)
     out = tmp_path / "out"
     assert main(restore_args(tiny_prior, image_folder, out, "--data.batch_size", "5")) == 0
     rows = read_csv(out / "metrics.csv")

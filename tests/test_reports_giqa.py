@@ -11,7 +11,8 @@ from torch import nn
 
 from ddrm_lightning.metrics import GIQA
 from ddrm_lightning.reports import image_path, write_report
-from ddrm_lightning.reports.giqa_sweep import leave_one_out_knn, main, score_sweep_giqa
+from ddrm_lightning.metrics.giqa import leave_one_out_knn
+from ddrm_lightning.reports.giqa_sweep import main, score_sweep_giqa
 
 N_IDS = 8
 SIZE = 16

@@ -270,3 +270,22 @@ def test_a_real_measurement_sweep_gets_grids_and_photos(tiny_prior, tmp_path):
     assert (_pixels(out / "grids" / "sr2_sigma0.02.png") == _pixels(expected.path)).all()
     assert expected.captions[("degraded", "im0.png")][0] == "8×8 px (×2)"
     assert expected.captions[("restored", "im0.png")][0].startswith("consistency ")
+
+
+def test_the_restored_row_and_the_report_name_the_method_that_ran(tmp_path):
+    _task(tmp_path / "t", {"original": (16, 16), "degraded": (16, 16), "restored": (16, 16)}, ids=("a.png",))
+    grid = write_grid(tmp_path / "t", ["a.png"], tmp_path / "grid.png", method="pigdm")
+    assert _shows(_pixels(tmp_path / "grid.png"), grid.row_labels["restored"], "pigdm")
+    default = write_grid(tmp_path / "t", ["a.png"], tmp_path / "ddrm.png")
+    assert _shows(_pixels(tmp_path / "ddrm.png"), default.row_labels["restored"], "DDRM")
+
+
+def test_a_sweep_of_another_method_is_reported_under_its_name(tiny_prior, image_folder, tmp_path):
+    from ddrm_lightning.cli import main
+
+    out = tmp_path / "out"
+    assert main(restore_args(tiny_prior, image_folder, out, "--model.method", "ddnm_plus", "--report", "true",
+                             "--model.tasks", '[{"operator": "deno", "sigma_y": 0.1}]', "--data.limit", "2")) == 0
+    report = (out / "report.md").read_text()
+    assert "### ddnm_plus against the baselines" in report and "DDRM against" not in report
+    assert "| method | ddnm_plus |" in report and "| steps | 3 |" in report

@@ -8,13 +8,13 @@ import torch
 from ddrm_lightning.models import load_model
 from ddrm_lightning.operators import Degradation, build_operator
 from ddrm_lightning.randomness import SampleRandomness
-from ddrm_lightning.restoration import Prior, SamplerSettings, Task, restore_batch
+from ddrm_lightning.restoration import Denoiser, SamplerSettings, Task, restore_batch
 from ddrm_lightning.restoration.task import MEASURED_BOUNDARY, parse_tasks
 
 
 @pytest.fixture(scope="module")
 def prior(tiny_prior):
-    return Prior.from_loaded(load_model(tiny_prior))
+    return Denoiser.from_loaded(load_model(tiny_prior))
 
 
 def _images(n, size=(16, 16), seed=0):
@@ -39,17 +39,30 @@ def test_a_sample_does_not_depend_on_its_batch(prior):
 
 
 def test_padded_images_are_cropped_back_and_measured_ones_are_not(prior):
-    x = _images(1, (16, 16))
+    x = _images(2, (16, 16))
     degradation = Degradation(build_operator("deno", 3, 16, 16), 0.1)
-    cropped = restore_batch(prior, degradation, x, SampleRandomness([1]), SamplerSettings(timesteps=2),
-                            orig_size=(12, 10))
-    assert cropped.restored.shape[-2:] == (12, 10) and cropped.original.shape[-2:] == (12, 10)
-    assert cropped.degraded.shape[-2:] == (12, 10) and cropped.methods["wiener"].shape[-2:] == (12, 10)
+    padded = restore_batch(prior, degradation, x, SampleRandomness([1, 2]), SamplerSettings(timesteps=2),
+                           sizes=[(12, 10), (16, 9)])
+    # Each sample is cropped back to its own size, not to the first one's.
+    for kind in (padded.restored, padded.original, padded.degraded, padded.methods["wiener"]):
+        assert padded.sample(kind, 0).shape[-2:] == (12, 10) and padded.sample(kind, 1).shape[-2:] == (16, 9)
     low = _images(1, (8, 8))
     measured = restore_batch(prior, Degradation(build_operator("sr2", 3, 16, 16), 0.02), low, SampleRandomness([1]),
-                             SamplerSettings(timesteps=2), measured=True, orig_size=(8, 8))
-    assert measured.original is None and measured.restored.shape[-2:] == (16, 16)
+                             SamplerSettings(timesteps=2), measured=True, sizes=[(8, 8)])
+    assert measured.original is None and measured.sample(measured.restored, 0).shape[-2:] == (16, 16)
     assert torch.equal(measured.y, low.reshape(1, -1))
+
+
+def test_a_setting_the_method_does_not_take_is_an_error_not_ignored():
+    with pytest.raises(ValueError, match="method 'dps' has no parameter eta"):
+        SamplerSettings(method="dps", eta=0.5)
+    assert SamplerSettings(method="ddnm", eta=0.5).sampler_params()["eta"] == 0.5  # was silently 0.85
+
+
+@pytest.mark.parametrize("method,steps", [("ddrm", 20), ("ddnm", 100), ("pigdm", 100), ("dps", 1000)])
+def test_each_method_runs_its_published_steps_unless_told(method, steps):
+    assert SamplerSettings(method=method).steps == steps
+    assert SamplerSettings(method=method, timesteps=7).steps == 7
 
 
 @pytest.mark.parametrize("kwargs,message", [

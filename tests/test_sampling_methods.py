@@ -381,13 +381,17 @@ def test_time_travel_jump_is_the_forward_marginal():
     torch.testing.assert_close(jumped.var(0), torch.full((8,), 1 - abar_later), atol=0.03, rtol=0)
 
 
-def test_ddnm_plus_without_noise_or_travel_is_ddnm():
+def test_ddnm_and_noiseless_ddnm_plus_put_y_in_exactly_and_noisy_ddnm_plus_does_not():
+    """DDNM's defining property, H x̂ = y, holds for DDNM and for DDNM+ at σ₀ = 0; DDNM+ at σ₀ > 0 stops
+    short of y where y is noisier than the last step (its λ < 1), so there H x̂ ≠ y."""
     op, y = _batch_problem(sigma_0=0.0)
     eps = gaussian_eps(torch.zeros(1, 3, 8, 8), 0.5)
-    kwargs = dict(sigma_0=0.0, alphas_cumprod=ABAR, timesteps=5)
-    a = METHODS["ddnm"](eps, y, op, generator=torch.Generator().manual_seed(0), **kwargs)
-    b = METHODS["ddnm_plus"](eps, y, op, generator=torch.Generator().manual_seed(0), **kwargs)
-    torch.testing.assert_close(a, b)
+    kwargs = dict(alphas_cumprod=ABAR, timesteps=5)
+    for method in ("ddnm", "ddnm_plus"):
+        x = METHODS[method](eps, y, op, sigma_0=0.0, generator=torch.Generator().manual_seed(0), **kwargs)
+        torch.testing.assert_close(op.H(x), y, atol=1e-4, rtol=1e-4)
+    noisy = METHODS["ddnm_plus"](eps, y, op, sigma_0=0.2, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert (op.H(noisy) - y).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize("method", NEW)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ddrm_lightning.operators import Degradation, build_operator
 from ddrm_lightning.randomness import SampleRandomness, sample_seed
-from ddrm_lightning.restoration import Prior, SamplerSettings, restore_batch
+from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
 from ddrm_lightning.sampling.noise import noise_source
 
 from .common import PeakMemory, best_of, paired_overhead_pct, timed, timed_clocks
@@ -34,7 +34,7 @@ def restore(eps, images: Tensor, operator, seeds: list[int], alphas_cumprod: Ten
             device: torch.device) -> Tensor:
     """One restoration exactly as ``DDRMRestorer`` runs it (``restoration.restore_batch``: measurement,
     per-sample generators, SVD arithmetic in float32), without the baselines."""
-    prior = Prior(network=lambda x, t, labels: eps(x, t), alphas_cumprod=alphas_cumprod, channels=operator.channels)
+    prior = Denoiser(network=lambda x, t, labels: eps(x, t), alphas_cumprod=alphas_cumprod, channels=operator.channels)
     settings = SamplerSettings(timesteps=steps, eta=ETA, eta_b=ETA_B, baselines=())
     return restore_batch(prior, Degradation(operator, sigma_y), images, SampleRandomness(seeds, device), settings).restored
 

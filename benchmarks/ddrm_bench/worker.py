@@ -54,6 +54,8 @@ def operators_job(job: dict, device: torch.device) -> list[dict]:
 
 
 def network_job(job: dict, device: torch.device) -> dict:
+    from ddrm_lightning.sampling import alphas_cumprod_of
+
     from .network import accelerate, class_labels, eps_function, load_prior
     from .noise_cost import measure_noise
     from .restoration import measure_operator
@@ -63,7 +65,7 @@ def network_job(job: dict, device: torch.device) -> dict:
     precision, compile, channels_last = job["precision"], job["compile"], job["channels_last"]
     eps_model, loaded = load_prior(job["prior"], device)
     forward = accelerate(eps_model, channels_last=channels_last, compile=compile)
-    alphas_cumprod = torch.cumprod(1.0 - loaded.betas.double(), 0).to(device)
+    alphas_cumprod = alphas_cumprod_of(loaded.betas).to(device)
     channels = loaded.in_channels
     eps = eps_function(forward, device, precision, channels_last=channels_last,
                        labels=class_labels(loaded, batch, device))

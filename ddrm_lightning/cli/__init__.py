@@ -5,6 +5,6 @@ data-source components, flat options of earlier releases); ``trainer`` is restor
 (``precision: auto``, quiet start-up).
 """
 
-from .restore import main
+from .restore import SweepResult, main, run_sweep, sweep_config
 
-__all__ = ["main"]
+__all__ = ["SweepResult", "main", "run_sweep", "sweep_config"]

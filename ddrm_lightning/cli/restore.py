@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -26,7 +27,7 @@ from .. import sweep_io
 from ..callbacks import DDRMProgressBar, RestorationWriter
 from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
-from ..module import DDRMRestorer
+from ..module import DDRMRestorer, restorer_module
 from ..reports.console import print_summary
 from .args import rewrite
 from .trainer import RestoreTrainer, quiet_lightning
@@ -106,6 +107,8 @@ class RestoreCLI(LightningCLI):
         parser.add_argument("--report", type=bool, default=True, help="Write report.md / report.html at the end.")
         parser.add_class_arguments(MetricsOptions, "metrics")
         parser.link_arguments("data.measurement", "model.measurement")
+        parser.link_arguments("data.geometry", "model.geometry")
+        parser.link_arguments("metrics", "model.metrics", apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs):
         # --trainer.enable_progress_bar false must not clash with the default progress bar.
@@ -115,37 +118,57 @@ class RestoreCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def with_default_config(args: list[str] | None) -> list[str]:
-    """The user's command line as LightningCLI should read it (see ``args.rewrite``)."""
-    return rewrite(list(sys.argv[1:] if args is None else args)).args
+class _ParseOnly(RestoreCLI):
+    """Reads a command line into a configuration without building anything (``sweep_config``)."""
+
+    def instantiate_classes(self) -> None:
+        pass
 
 
-def build_cli(args: list[str] | None = None) -> RestoreCLI:
-    rewritten = rewrite(list(sys.argv[1:] if args is None else args))
-    quiet_lightning(rewritten.verbose)
-    for note in rewritten.notes:
-        print(note, file=sys.stderr)
+def _cli(cls: type[RestoreCLI], args: list[str] | dict) -> RestoreCLI:
     with warnings.catch_warnings():
-        # We pass sys.argv (plus the default config) as args on purpose.
+        # We pass sys.argv (plus the default config) or a configuration as args on purpose.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
-        return RestoreCLI(
-            DDRMRestorer,
+        return cls(
+            restorer_module,
             RestorationDataModule,
             trainer_class=RestoreTrainer,
             run=False,
             save_config_callback=None,
             auto_configure_optimizers=False,  # predict never optimizes: no --optimizer/--lr_scheduler
-            args=rewritten.args,
+            args=args,
             # A parse error raises (one line from main) instead of printing the whole usage.
             parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS},
             trainer_defaults={"callbacks": [DDRMProgressBar()]},
         )
 
 
+def sweep_config(args: list[str] | None = None) -> dict:
+    """restore.py's command line (``sys.argv`` when None) as the configuration ``run_sweep`` takes:
+    shortcuts rewritten (``args.rewrite``), the demo sweep's config unless the line gives one, every
+    setting resolved — what ``--print_config`` shows. Raises on a bad setting."""
+    rewritten = rewrite(list(sys.argv[1:] if args is None else args))
+    quiet_lightning(rewritten.verbose)
+    for note in rewritten.notes:
+        print(note, file=sys.stderr)
+    cli = _cli(_ParseOnly, rewritten.args)
+    return yaml.safe_load(cli.parser.dump(cli.config, skip_none=False))
+
+
+@dataclass
+class SweepResult:
+    """What a sweep left in ``out_dir``: the ids restored (on rank 0 of a DDP sweep; the other ranks
+    return an empty set, rank 0 reports for them)."""
+
+    out_dir: Path
+    restored: set[str] = field(default_factory=set)
+    rank: int = 0
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the sweep and return the exit status (see the module docstring)."""
     try:
-        return run(args)
+        result = run_sweep(sweep_config(args))
     except SweepInterrupted as stop:
         return 128 + stop.signum
     except sweep_io.OutputWriteError as error:
@@ -155,14 +178,19 @@ def main(args: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"restore.py: error: {_clean(error)}", file=sys.stderr)
         return 2
+    return 0 if result.restored or result.rank != 0 else 1
 
 
-def run(args: list[str] | None = None) -> int:
-    cli = build_cli(args)
+def run_sweep(config: dict) -> SweepResult:
+    """Run one sweep from a configuration (``sweep_config``'s, or a dict of the same shape).
+
+    Raises ``ValueError`` (and the other ``USER_ERRORS``) for a bad setting before any work,
+    ``sweep_io.OutputWriteError`` when out_dir cannot be written, ``SweepInterrupted`` on SIGINT/SIGTERM.
+    """
+    cli = _cli(RestoreCLI, config)
     config = cli.config
     out_dir = Path(config.out_dir)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
-    model.metrics_options = cli.config_init.metrics
     check_before_work(model, data, trainer)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
     # Rank 0 holds out_dir's lock until the run ends, however it ends; the other ranks are its children.
@@ -188,11 +216,11 @@ def run(args: list[str] | None = None) -> int:
                 print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
                       f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
                 raise
-            return 0  # the other ranks' status would make Lightning's process observer kill rank 0
+            return SweepResult(out_dir, rank=trainer.global_rank)  # the other ranks' status would make Lightning's process observer kill rank 0
         finally:
             stop.uninstall()
         if trainer.global_rank != 0:
-            return 0
+            return SweepResult(out_dir, rank=trainer.global_rank)
         if not writer.merged:  # nothing was left to restore: Lightning skipped the loop's hooks
             writer.summary = sweep_io.summarize(sweep_io.merge(out_dir))
             sweep_io.write_summary(out_dir, writer.summary)
@@ -205,8 +233,8 @@ def run(args: list[str] | None = None) -> int:
         restored = _restored_ids(out_dir)
         if not restored:
             print("restore.py: error: no image was restored; see the status and message columns of "
-                  f"{out_dir / 'metrics.csv'}", file=sys.stderr)
-        return 0 if restored else 1
+                  f"{out_dir / sweep_io.METRICS_CSV}", file=sys.stderr)
+        return SweepResult(out_dir, restored)
     finally:
         lock.release()
 
@@ -216,10 +244,11 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
     cached), channels, the tasks' operators at the data's geometry, class labels."""
     # The first process of a node may download a zoo checkpoint (before any other rank exists);
     # elsewhere an uncached one is left to prepare_data.
-    model.load_prior(download=trainer.local_rank == 0)
+    restorer = model.restorer
+    restorer.load(download=trainer.local_rank == 0)
     fixed_size = data.geometry != "pad" and not data.measurement
     pad_multiple = data.pad_multiple if data.geometry == "pad" and not data.measurement else None
-    model.check_setup(data.channels, tuple(data.image_size) if fixed_size else None,
+    restorer.check_data(data.channels, tuple(data.image_size) if fixed_size else None,
                       has_labels=data.source.has_labels, pad_multiple=pad_multiple)
     if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
@@ -288,6 +317,9 @@ def _clean(error: BaseException) -> str:
             reasons.append(line)
     text = "; ".join(reasons) or " ".join(str(error).split()) or type(error).__name__
     text = re.sub(r"Expected a <class '([\w.]+)'>\. Got value: ", r"expected \1, got ", text)
+    given = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Given value:")), None)
+    if given is not None:  # an optional setting (int | None): the value is on a line of its own
+        text = re.sub(r"Expected a <class '([\w.]+)'>(?!\. Got)", lambda m: f"expected {m.group(1)}, got {given}", text)
     text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
     line = f"{option}: {text}" if option else text
     if (match := _NOT_ACCEPTED.search(str(error))) and option == "--data.source":

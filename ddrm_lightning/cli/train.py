@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from ..callbacks.training import ExportEMA, LossPlot, TrainProgressBar
 from ..data.training import TrainingDataModule
-from ..prior import DiffusionPrior
+from ..prior import PriorTraining
 
 
 class TrainCLI(LightningCLI):
@@ -23,7 +23,7 @@ class TrainCLI(LightningCLI):
 
 
 def build_cli(args: list[str] | None = None) -> TrainCLI:
-    return TrainCLI(DiffusionPrior, TrainingDataModule, run=False, save_config_kwargs={"overwrite": True}, args=args,
+    return TrainCLI(PriorTraining, TrainingDataModule, run=False, save_config_kwargs={"overwrite": True}, args=args,
                     trainer_defaults={"gradient_clip_val": 1.0, "max_steps": 1000, "log_every_n_steps": 10,
                                       "callbacks": [TrainProgressBar()]})
 

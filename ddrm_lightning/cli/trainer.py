@@ -3,10 +3,9 @@
 ``restore.py --help`` lists a class's constructor arguments; Lightning's Trainer has some forty,
 most of them about training (epochs, gradient clipping, validation), which predict ignores.
 
-``precision: auto`` (the default) is resolved here, before Lightning sees it (``resolve_precision``):
-bf16-mixed where the device computes bf16 natively — there it is the fastest mode whose mean PSNR
-change stays within 0.1 dB (docs/performance.md, "Fast paths: quality and speed on this CPU") —
-else 32-true.
+``precision: auto`` (the default) is resolved here, before Lightning sees it (``resolve_precision``),
+by the policy the Python API uses too (``restoration.precision``): bf16-mixed where the device
+computes bf16 natively, else 32-true.
 """
 
 from __future__ import annotations
@@ -20,32 +19,15 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, Trainer
 
+from ..restoration import precision as policy
+
 # Lightning's own start-up lines (GPU/TPU available, seed set, tips) come through these loggers.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 
-AUTO = "auto"
-# /proc/cpuinfo flags of x86 CPUs that compute bf16 in hardware (AVX512-BF16 dot products, AMX tiles).
-NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-CPUINFO = "/proc/cpuinfo"
+AUTO = policy.AUTO
+# The policy's names as Lightning's precision plugins spell them.
+LIGHTNING_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}  # inverse: policy.FROM_LIGHTNING
 _announced: set[str] = set()  # the auto choices already printed by this process
-
-
-def cpu_has_native_bf16(cpuinfo: str = CPUINFO) -> bool:
-    """Whether this CPU computes bf16 natively: PyTorch's own probes where this build has them,
-    else the flags of ``/proc/cpuinfo`` (Linux); False where neither can tell."""
-    probes = [getattr(torch._C._cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if any(probe is not None and probe() for probe in probes):
-        return True
-    try:
-        with open(cpuinfo) as f:
-            flags = {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    except OSError:
-        return False
-    return bool(flags & NATIVE_BF16_FLAGS)
-
-
-def cuda_has_bf16() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def accelerator_kind(accelerator: Any) -> str:
@@ -70,11 +52,10 @@ def resolve_precision(precision: Any, accelerator: Any = "auto") -> tuple[Any, s
     if precision != AUTO:
         return precision, None
     kind = accelerator_kind(accelerator)
-    if kind == "cpu":
-        return ("bf16-mixed", "CPU with native bf16") if cpu_has_native_bf16() else ("32-true", "CPU without native bf16")
-    if kind == "cuda":
-        return ("bf16-mixed", "GPU with bf16") if cuda_has_bf16() else ("32-true", "GPU without bf16")
-    return "32-true", f"bf16 is not measured on accelerator {accelerator!r}"
+    if kind == "other":
+        return "32-true", f"bf16 is not measured on accelerator {accelerator!r}"
+    chosen, reason = policy.resolve_auto(kind)
+    return LIGHTNING_PRECISION[chosen], reason
 
 
 def announce(precision: str, reason: str) -> None:

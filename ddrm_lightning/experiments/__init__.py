@@ -7,11 +7,11 @@ run_prior_experiment``). The runner is not imported here so that ``-m`` runs it 
 
 from .config import (
     GiqaSettings,
-    Prior,
+    PriorEntry,
     PriorExperiment,
     load_experiment,
     parse_experiment,
 )
 from .same_inputs import degraded_mismatches
 
-__all__ = ["GiqaSettings", "Prior", "PriorExperiment", "degraded_mismatches", "load_experiment", "parse_experiment"]
+__all__ = ["GiqaSettings", "PriorEntry", "PriorExperiment", "degraded_mismatches", "load_experiment", "parse_experiment"]

@@ -5,7 +5,8 @@ out_dir: outputs/priors/ood_celeba        # one sweep per prior in <out_dir>/<la
 restore_config: configs/exp/ood_celeba.yaml   # restore.py config(s): data, tasks, steps (optional)
 restore:                                   # and/or an inline restore.py config (optional)
   data: {image_size: 64}
-restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional)
+restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional; each prior sets
+                                           # model.checkpoint and out_dir itself)
 priors:                                    # each: label (folder name) and checkpoint
   - {label: celeba_hq, checkpoint: celeba_hq}
   - {label: faces, checkpoint: outputs/train/faces/prior.pt, args: ["--model.timesteps", "20"]}
@@ -30,20 +31,17 @@ from .experiment_file import (
     read_experiment_file,
     restore_configs,
     strings,
-    unreserved_args,
 )
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "priors", "giqa")
 PRIOR_KEYS = ("label", "checkpoint", "args")
 GIQA_KEYS = ("enabled", "reference", "inception_weights", "n_components", "k", "pca_variance", "seed")
-# The runner sets these per prior; anywhere else they would silently mix the sweeps.
-RESERVED_ARGS = ("--model.checkpoint", "--out_dir")
 # Names the runner writes into out_dir itself.
 RESERVED_LABELS = ("comparison", "restore", "experiment")
 
 
 @dataclass(frozen=True)
-class Prior:
+class PriorEntry:
     """One prior of the experiment: its label (the sweep's folder name) and checkpoint."""
 
     label: str
@@ -65,25 +63,20 @@ class GiqaSettings:
 @dataclass
 class PriorExperiment:
     out_dir: Path
-    priors: list[Prior]
+    priors: list[PriorEntry]
     restore_configs: list[Path] = field(default_factory=list)
     restore: dict | None = None
     restore_args: list[str] = field(default_factory=list)
     giqa: GiqaSettings = field(default_factory=GiqaSettings)
 
 
-def check_args(args: list[str], what: str) -> list[str]:
-    """``args`` unchanged, unless they set what the runner sets per prior."""
-    return unreserved_args(args, what, RESERVED_ARGS, "prior")
-
-
 def _label(value, checkpoint: str) -> str:
     return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
 
-def _prior(entry) -> Prior:
+def _prior(entry) -> PriorEntry:
     if isinstance(entry, str):
-        return Prior(_label(None, entry), entry)
+        return PriorEntry(_label(None, entry), entry)
     if not isinstance(entry, dict):
         raise ValueError(f"each prior must be a checkpoint name or a mapping with label and checkpoint, got {entry!r}")
     unknown = sorted(set(entry) - set(PRIOR_KEYS))
@@ -92,8 +85,8 @@ def _prior(entry) -> Prior:
     checkpoint = entry.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
         raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
-    args = check_args(strings(entry.get("args"), f"args of prior '{checkpoint}'"), f"args of prior '{checkpoint}'")
-    return Prior(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
+    args = strings(entry.get("args"), f"args of prior '{checkpoint}'")
+    return PriorEntry(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
 
 
 def _giqa(value) -> GiqaSettings:
@@ -141,7 +134,7 @@ def parse_experiment(data: dict, *, out_dir: str | Path | None = None) -> PriorE
         priors=parsed,
         restore_configs=configs,
         restore=restore,
-        restore_args=check_args(strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        restore_args=strings(data.get("restore_args"), "restore_args"),
         giqa=_giqa(data.get("giqa")),
     )
 

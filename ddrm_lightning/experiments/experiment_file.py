@@ -59,14 +59,6 @@ def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def unreserved_args(args: list[str], what: str, reserved: tuple[str, ...], entry: str) -> list[str]:
-    """``args`` unchanged, unless they set an option the runner sets for each ``entry`` itself."""
-    for arg in args:
-        if any(arg == name or arg.startswith(name + "=") for name in reserved):
-            raise ValueError(f"{what} must not set {arg.split('=')[0]}: the runner sets it for each {entry}")
-    return args
-
-
 def folder_label(value, default: str, kind: str, reserved: tuple[str, ...]) -> str:
     """An entry's label (``default`` when not given), which names its sweep's folder."""
     label = str(value) if value is not None else default

@@ -3,9 +3,9 @@
     python -m ddrm_lightning.experiments.methods --config configs/methods/<name>.yaml [restore.py arguments]
 
 Every entry (label, method, timesteps, params) gets one restore.py sweep in ``<out_dir>/<label>/``,
-run in this process through ``ddrm_lightning.cli.main`` with the experiment's restore.py
-configuration and ``--model.method M --model.timesteps T --model.method_params {...} --out_dir
-<out_dir>/<label>``. Prior, data, tasks and seeds are shared, so every entry restores the same y
+run in this process by ``cli.run_sweep`` from the experiment's restore.py settings with the entry's
+``model.method``, ``model.timesteps``, ``model.method_params`` and ``out_dir`` set on the configuration
+(``experiments.sweeps``). Prior, data, tasks and seeds are shared, so every entry restores the same y
 (checked afterwards on the degraded PNGs, pixel for pixel). Then ``<out_dir>/comparison.csv`` /
 ``comparison.md`` hold task × entry → PSNR, SSIM, LPIPS, consistency, seconds per image and NFE
 (``methods_table``), and ``<out_dir>/grids/<task>.png`` show a row per sample and a column per
@@ -16,31 +16,21 @@ resumed, not redone (restore.py skips restored images).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..reports.images import safe_name
-from ..reports.sweep_files import read_metrics, sweep_tasks
+from ..reports.sweep_files import metrics_cells, sweep_tasks
 from ..sweep_io.layout import is_restoration
-from ..sweep_io import OutputWriteError, atomic_write_text
-from .methods_config import (
-    MethodEntry,
-    MethodExperiment,
-    check_args,
-    load_method_experiment,
-)
+from .methods_config import MethodEntry, MethodExperiment, load_method_experiment
 from .methods_grid import MethodGrid, write_method_grid
 from .methods_table import ComparisonRow, write_comparison
 from .same_inputs import degraded_mismatches
+from .sweeps import exit_status, run_entry, shared_words, write_record
 
-RESTORE_YAML = "restore.yaml"  # the inline restore.py config, written where every sweep can read it
-RECORD_YAML = "experiment.yaml"
 GRID_DIR = "grids"
 
 
@@ -52,7 +42,7 @@ class MethodsResult:
     rows: list[ComparisonRow] = field(default_factory=list)
     grids: dict[str, MethodGrid] = field(default_factory=dict)  # task -> its picture
     mismatches: list[str] = field(default_factory=list)  # degraded images that differ between entries
-    exit_codes: dict[str, int] = field(default_factory=dict)  # label -> restore.py exit status
+    restored: dict[str, int] = field(default_factory=dict)  # label -> images its sweep has restored
     wall_seconds: dict[str, float] = field(default_factory=dict)  # label -> this run's time in its sweep
 
 
@@ -63,30 +53,24 @@ def _entry(experiment: MethodExperiment, label: str) -> MethodEntry:
     return entry
 
 
-def restore_arguments(experiment: MethodExperiment, label: str, extra_args: Sequence[str] = ()) -> list[str]:
-    """restore.py's arguments for one entry: configs, shared arguments, the entry's own, then method and folder."""
+def entry_settings(experiment: MethodExperiment, label: str) -> dict:
+    """What an entry sets on the shared configuration: its method, steps, settings and folder."""
     entry = _entry(experiment, label)
-    configs = list(experiment.restore_configs)
-    if experiment.restore is not None:
-        configs.append(experiment.out_dir / RESTORE_YAML)
-    args = [a for c in configs for a in ("--config", str(c))]
-    args += [*experiment.restore_args, *entry.args, *check_args(list(extra_args), "extra restore.py arguments")]
-    # method_params always given, even {}: a restore config's own would otherwise leak into every entry.
-    return args + ["--model.method", entry.method, "--model.timesteps", str(entry.timesteps),
-                   "--model.method_params", json.dumps(entry.params, sort_keys=True),
-                   "--out_dir", str(experiment.out_dir / entry.label)]
+    # method_params always set, even {}: a restore config's own would otherwise leak into every entry.
+    return {"model.method": entry.method, "model.timesteps": entry.timesteps,
+            "model.method_params": dict(entry.params), "out_dir": str(experiment.out_dir / entry.label)}
 
 
 def _grid_ids(sweep: Path, task: str, limit: int) -> list[str]:
     """The first ``limit`` sample ids of a task that the sweep degraded (sorted, as metrics.csv lists them)."""
-    ids = sorted({r["id"] for r in read_metrics(sweep) if r.get("task") == task and is_restoration(r.get("method"))})
+    ids = sorted({r["id"] for r in metrics_cells(sweep) if r.get("task") == task and is_restoration(r.get("method"))})
     return ids[:limit]
 
 
 def write_grids(experiment: MethodExperiment, sweeps: dict[str, Path]) -> dict[str, MethodGrid]:
     """One grid per task of the first sweep that has rows (in ``<out_dir>/grids/<task>.png``)."""
     grids = {}
-    source = next((s for s in sweeps.values() if read_metrics(s)), None)
+    source = next((s for s in sweeps.values() if metrics_cells(s)), None)
     if source is None:
         return grids
     for task in sweep_tasks(source):
@@ -97,36 +81,25 @@ def write_grids(experiment: MethodExperiment, sweeps: dict[str, Path]) -> dict[s
     return grids
 
 
-def run_method_experiment(
-    experiment: MethodExperiment,
-    *,
-    extra_args: Sequence[str] = (),
-    restore_main: Callable[[list[str]], int] | None = None,
-) -> MethodsResult:
+def run_method_experiment(experiment: MethodExperiment, *, extra_args: Sequence[str] = ()) -> MethodsResult:
     """Run every entry's sweep, check the inputs matched, write the comparison table and the grids.
 
-    Raises ValueError when restore.py refuses an entry's settings (exit status 2).
+    Raises ValueError (naming the entry) when an entry's settings are refused.
     """
-    if restore_main is None:  # imported here: the CLI pulls in Lightning, which the file checks do not need
-        from ..cli import main as restore_main
     out_dir = experiment.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    if experiment.restore is not None:
-        atomic_write_text(out_dir / RESTORE_YAML, yaml.safe_dump(experiment.restore, sort_keys=False))
-    sweeps, codes, walls = {}, {}, {}
+    shared = shared_words(out_dir, experiment.restore_configs, experiment.restore, experiment.restore_args, extra_args)
+    sweeps, restored, walls = {}, {}, {}
     for entry in experiment.entries:
-        args = restore_arguments(experiment, entry.label, extra_args)
-        print(f"[methods] {entry.label}: restore.py {' '.join(args)}", flush=True)
+        print(f"[methods] {entry.label}: {entry.method}, {entry.timesteps} steps, {entry.params or 'published settings'}",
+              flush=True)
         start = time.perf_counter()
-        code = int(restore_main(args))
+        result = run_entry([*shared, *entry.args], entry_settings(experiment, entry.label),
+                           name=f"method entry '{entry.label}'")
         walls[entry.label] = time.perf_counter() - start
-        codes[entry.label] = code
-        if code == 2:
-            raise ValueError(f"restore.py refused the settings of method entry '{entry.label}' (its error is printed above)")
-        sweeps[entry.label] = out_dir / entry.label
-        if code != 0:
-            print(f"[methods] {entry.label}: restore.py restored no image (exit {code}); its row shows what failed",
-                  flush=True)
+        sweeps[entry.label], restored[entry.label] = result.out_dir, len(result.restored)
+        if not result.restored:
+            print(f"[methods] {entry.label}: restored no image; its row shows what failed", flush=True)
 
     mismatches = degraded_mismatches(sweeps)
     same = "yes" if not mismatches else f"NO — {len(mismatches)} differ, e.g. {mismatches[0]}"
@@ -138,20 +111,20 @@ def run_method_experiment(
     csv_path, md_path, rows = write_comparison([(entries[label], folder) for label, folder in sweeps.items()],
                                                out_dir / "comparison", notes)
     grids = write_grids(experiment, sweeps)
-    _write_record(experiment, extra_args, codes, walls, mismatches)
+    _write_record(experiment, extra_args, restored, walls, mismatches)
     if mismatches:
         print(f"[methods] warning: the entries did not see the same degraded images ({same})", flush=True)
     print(f"[methods] comparison: {md_path}", flush=True)
     for task, grid in grids.items():
         print(f"[methods] grid of {task}: {grid.path}", flush=True)
-    return MethodsResult(sweeps, csv_path, md_path, rows, grids, mismatches, codes, walls)
+    return MethodsResult(sweeps, csv_path, md_path, rows, grids, mismatches, restored, walls)
 
 
-def _write_record(experiment: MethodExperiment, extra_args, codes: dict[str, int], walls: dict[str, float],
+def _write_record(experiment: MethodExperiment, extra_args, restored: dict[str, int], walls: dict[str, float],
                   mismatches: list[str]) -> None:
     record = {
         "methods": [{"label": e.label, "method": e.method, "timesteps": e.timesteps, "params": dict(e.params),
-                     "args": list(e.args), "exit": codes.get(e.label),
+                     "args": list(e.args), "restored": restored.get(e.label),
                      "wall_seconds": None if e.label not in walls else round(walls[e.label], 1)}
                     for e in experiment.entries],
         "restore_config": [str(c) for c in experiment.restore_configs],
@@ -159,11 +132,12 @@ def _write_record(experiment: MethodExperiment, extra_args, codes: dict[str, int
         "restore_args": list(experiment.restore_args) + list(extra_args),
         "degraded_mismatches": mismatches,
     }
-    atomic_write_text(experiment.out_dir / RECORD_YAML, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    write_record(experiment.out_dir, record)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line; exit 0 when every entry restored images, 1 when one restored none, 2 for a bad setting."""
+    """Command line; exit 0 when every entry restored images, 1 when one restored none or a write failed,
+    2 for a bad setting, 128 + the signal number when interrupted."""
     parser = argparse.ArgumentParser(
         prog="python -m ddrm_lightning.experiments.methods", allow_abbrev=False,
         description="Restore one degraded set with several methods and step budgets and compare them. "
@@ -172,16 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="experiment file, e.g. configs/methods/embedded_demo.yaml")
     parser.add_argument("--out_dir", default=None, help="replaces the file's out_dir")
     args, restore_args = parser.parse_known_args(argv)
-    try:
-        experiment = load_method_experiment(args.config, out_dir=args.out_dir)
-        result = run_method_experiment(experiment, extra_args=restore_args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"methods: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    except OutputWriteError as error:  # a full disk: the finished sweeps stay, a rerun resumes them
-        print(f"methods: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    return 0 if all(code == 0 for code in result.exit_codes.values()) else 1
+    return exit_status("methods", lambda: run_method_experiment(
+        load_method_experiment(args.config, out_dir=args.out_dir), extra_args=restore_args).restored)
 
 
 if __name__ == "__main__":  # pragma: no cover

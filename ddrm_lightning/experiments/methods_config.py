@@ -13,8 +13,9 @@ grid_samples: 4                               # sample rows of each grid picture
 ```
 
 ``timesteps`` defaults to the method's published step count, ``label`` to ``<method>_<timesteps>``.
-``params`` override the method's published settings (``sampling.method_defaults``); DDRM's η, η_b
-come from the restore.py configuration unless its entry's params set them.
+``params`` override the method's published settings (``sampling.method_defaults``); a setting of the
+restore.py configuration (``model.eta``) applies to every entry, and a method that does not take it refuses
+it, so give per-method settings as the entries' params.
 Paths are read from the current folder, as restore.py reads its own.
 """
 
@@ -32,13 +33,12 @@ from .experiment_file import (
     read_experiment_file,
     restore_configs,
     strings,
-    unreserved_args,
 )
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "methods", "grid_samples")
 ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
-# The runner sets these per entry; given anywhere else they would silently mix the sweeps.
-RESERVED_ARGS = ("--model.method", "--model.method_params", "--model.timesteps", "--out_dir")
+# Each entry sets these itself (an inline restore config that sets them is refused; a file's or an
+# argument's value is replaced, with a note).
 RESERVED_MODEL_KEYS = ("method", "method_params", "timesteps")
 # Names the runner writes into out_dir itself, and the grid's own column headers.
 RESERVED_LABELS = ("comparison", "restore", "experiment", "grids", "original", "degraded", "observed", "wiener")
@@ -64,11 +64,6 @@ class MethodExperiment:
     restore: dict | None = None
     restore_args: list[str] = field(default_factory=list)
     grid_samples: int = DEFAULT_GRID_SAMPLES
-
-
-def check_args(args: list[str], what: str) -> list[str]:
-    """``args`` unchanged, unless they set what the runner sets per entry."""
-    return unreserved_args(args, what, RESERVED_ARGS, "method entry")
 
 
 def _label(value, default: str) -> str:
@@ -106,7 +101,7 @@ def _entry(entry) -> MethodEntry:
         raise ValueError(f"timesteps of method '{method}' must be a positive integer (its NFE), got {timesteps!r}")
     params = _params(entry.get("params"), method)
     label = _label(entry.get("label"), f"{method}_{timesteps}")
-    args = check_args(strings(entry.get("args"), f"args of entry '{label}'"), f"args of entry '{label}'")
+    args = strings(entry.get("args"), f"args of entry '{label}'")
     return MethodEntry(label, method, int(timesteps), params, tuple(args))
 
 
@@ -142,7 +137,7 @@ def parse_method_experiment(data: dict, *, out_dir: str | Path | None = None) ->
         entries=parsed,
         restore_configs=configs,
         restore=_restore(data.get("restore")),
-        restore_args=check_args(strings(data.get("restore_args"), "restore_args"), "restore_args"),
+        restore_args=strings(data.get("restore_args"), "restore_args"),
         grid_samples=grid_samples,
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..reports.images import render_label
-from ..reports.sweep_files import read_metrics, to_float
+from ..reports.sweep_files import metrics_cells, to_float
 from ..sweep_io.layout import image_path, is_restoration
 from ..sweep_io import atomic_path
 
@@ -43,7 +43,7 @@ def _open(path: Path) -> Image.Image | None:
 def _captions(sweep: Path, task: str) -> dict[str, str]:
     """id -> 'PSNR x' (dB) of a sweep's restorations of one task, or 'failed' where its row is an error."""
     out = {}
-    for row in read_metrics(sweep):
+    for row in metrics_cells(sweep):
         if row.get("task") != task or not is_restoration(row.get("method")):
             continue
         if row.get("status") != "ok":

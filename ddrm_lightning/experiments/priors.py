@@ -2,9 +2,9 @@
 
     python -m ddrm_lightning.experiments.priors --config configs/priors/<name>.yaml [restore.py arguments]
 
-Every prior gets one restore.py sweep in ``<out_dir>/<label>/``, run in this process through
-``ddrm_lightning.cli.main`` with the experiment's restore.py configuration and
-``--model.checkpoint <prior> --out_dir <out_dir>/<label>``. Data, tasks and seeds are shared,
+Every prior gets one restore.py sweep in ``<out_dir>/<label>/``, run in this process by
+``cli.run_sweep`` from the experiment's restore.py settings with the prior's ``model.checkpoint``
+and ``out_dir`` set on the configuration (``experiments.sweeps``). Data, tasks and seeds are shared,
 so every prior restores the same y (checked afterwards on the degraded PNGs). Each sweep is then
 scored with GIQA after the fact (``reports.giqa_sweep``; reference: the sweep's originals unless
 the file names one), and ``<out_dir>/comparison.csv`` / ``comparison.md`` hold prior × task →
@@ -20,17 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
 from torch import Tensor
 
 from ..reports.compare import compare_sweeps
 from ..reports.giqa_sweep import score_sweep_giqa
 from ..reports.report import write_report
-from .config import PriorExperiment, check_args, load_experiment
+from .config import PriorExperiment, load_experiment
 from .same_inputs import degraded_mismatches
-
-RESTORE_YAML = "restore.yaml"  # the inline restore.py config, written where every sweep can read it
-RECORD_YAML = "experiment.yaml"
+from .sweeps import exit_status, run_entry, shared_words, write_record
 
 
 @dataclass
@@ -39,21 +36,16 @@ class ExperimentResult:
     table_csv: Path
     table_md: Path
     mismatches: list[str] = field(default_factory=list)  # degraded images that differ between priors
-    exit_codes: dict[str, int] = field(default_factory=dict)  # label -> restore.py exit status
+    restored: dict[str, int] = field(default_factory=dict)  # label -> images its sweep has restored
     giqa_notes: dict[str, str] = field(default_factory=dict)  # label -> why GIQA has no numbers
 
 
-def restore_arguments(experiment: PriorExperiment, label: str, extra_args: Sequence[str] = ()) -> list[str]:
-    """restore.py's arguments for one prior: configs, shared arguments, the prior's own, then checkpoint and folder."""
+def prior_settings(experiment: PriorExperiment, label: str) -> dict:
+    """What a prior's sweep sets on the shared configuration: its checkpoint and folder."""
     prior = next((p for p in experiment.priors if p.label == label), None)
     if prior is None:
         raise ValueError(f"unknown prior label '{label}'; known: {', '.join(p.label for p in experiment.priors)}")
-    configs = list(experiment.restore_configs)
-    if experiment.restore is not None:
-        configs.append(experiment.out_dir / RESTORE_YAML)
-    args = [a for c in configs for a in ("--config", str(c))]
-    args += [*experiment.restore_args, *prior.args, *check_args(list(extra_args), "extra restore.py arguments")]
-    return args + ["--model.checkpoint", prior.checkpoint, "--out_dir", str(experiment.out_dir / prior.label)]
+    return {"model.checkpoint": prior.checkpoint, "out_dir": str(experiment.out_dir / prior.label)}
 
 
 def run_prior_experiment(
@@ -61,7 +53,6 @@ def run_prior_experiment(
     *,
     extra_args: Sequence[str] = (),
     extractor: Callable[[Tensor], Tensor] | None = None,
-    restore_main: Callable[[list[str]], int] | None = None,
 ) -> ExperimentResult:
     """Run every prior's sweep, score GIQA, check the inputs matched, write the comparison table.
 
@@ -69,29 +60,22 @@ def run_prior_experiment(
         experiment: the checked experiment (``load_experiment``).
         extra_args: more restore.py arguments for every sweep (after the configuration's).
         extractor: image features for GIQA instead of Inception (numbers then compare only with it).
-        restore_main: restore.py's ``main`` (default ``ddrm_lightning.cli.main``).
 
-    Raises ValueError when restore.py refuses a prior's settings (exit status 2): the other
-    priors would most likely fail the same way.
+    Raises ValueError (naming the prior) when a prior's settings are refused: the other priors
+    would most likely fail the same way.
     """
-    if restore_main is None:  # imported here: the CLI pulls in Lightning, which the file checks do not need
-        from ..cli import main as restore_main
     out_dir = experiment.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    if experiment.restore is not None:
-        (out_dir / RESTORE_YAML).write_text(yaml.safe_dump(experiment.restore, sort_keys=False))
-    sweeps, codes, notes = {}, {}, {}
+    shared = shared_words(out_dir, experiment.restore_configs, experiment.restore, experiment.restore_args, extra_args)
+    sweeps, restored, notes = {}, {}, {}
     for prior in experiment.priors:
-        args = restore_arguments(experiment, prior.label, extra_args)
-        print(f"[priors] {prior.label}: restore.py {' '.join(args)}", flush=True)
-        code = int(restore_main(args))
-        codes[prior.label] = code
-        if code == 2:
-            raise ValueError(f"restore.py refused the settings of prior '{prior.label}' (its error is printed above)")
-        sweep = out_dir / prior.label
-        sweeps[prior.label] = sweep
-        if code != 0:
-            print(f"[priors] {prior.label}: restore.py restored no image (exit {code}); its row shows what failed", flush=True)
+        print(f"[priors] {prior.label}: checkpoint {prior.checkpoint}", flush=True)
+        result = run_entry([*shared, *prior.args], prior_settings(experiment, prior.label),
+                           name=f"prior '{prior.label}'")
+        sweep = sweeps[prior.label] = result.out_dir
+        restored[prior.label] = len(result.restored)
+        if not result.restored:
+            print(f"[priors] {prior.label}: restored no image; its row shows what failed", flush=True)
         if experiment.giqa.enabled:
             notes_for = _score_giqa(experiment, sweep, extractor)
             if notes_for:
@@ -106,11 +90,11 @@ def run_prior_experiment(
     # Unavailable features are already listed under the table, as every unavailable metric is.
     table_notes += [f"GIQA of {label}: {note}" for label, note in notes.items() if not note.startswith("unavailable")]
     csv_path, md_path = compare_sweeps(list(sweeps.values()), list(sweeps), out_dir / "comparison", notes=table_notes)
-    _write_record(experiment, extra_args, codes, mismatches)
+    _write_record(experiment, extra_args, restored, mismatches)
     if mismatches:
         print(f"[priors] warning: the priors did not see the same degraded images ({same})", flush=True)
     print(f"[priors] comparison: {md_path}", flush=True)
-    return ExperimentResult(sweeps, csv_path, md_path, mismatches, codes, notes)
+    return ExperimentResult(sweeps, csv_path, md_path, mismatches, restored, notes)
 
 
 def _score_giqa(experiment: PriorExperiment, sweep: Path, extractor) -> str:
@@ -128,9 +112,10 @@ def _score_giqa(experiment: PriorExperiment, sweep: Path, extractor) -> str:
     return ""
 
 
-def _write_record(experiment: PriorExperiment, extra_args, codes: dict[str, int], mismatches: list[str]) -> None:
+def _write_record(experiment: PriorExperiment, extra_args, restored: dict[str, int], mismatches: list[str]) -> None:
     record = {
-        "priors": [{"label": p.label, "checkpoint": p.checkpoint, "args": list(p.args), "exit": codes.get(p.label)}
+        "priors": [{"label": p.label, "checkpoint": p.checkpoint, "args": list(p.args),
+                    "restored": restored.get(p.label)}
                    for p in experiment.priors],
         "restore_config": [str(c) for c in experiment.restore_configs],
         "restore": experiment.restore,
@@ -138,11 +123,12 @@ def _write_record(experiment: PriorExperiment, extra_args, codes: dict[str, int]
         "giqa": vars(experiment.giqa),
         "degraded_mismatches": mismatches,
     }
-    (experiment.out_dir / RECORD_YAML).write_text(yaml.safe_dump(record, sort_keys=False))
+    write_record(experiment.out_dir, record)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line; exit 0 when every prior restored images, 1 when one restored none, 2 for a bad setting."""
+    """Command line; exit 0 when every prior restored images, 1 when one restored none or a write failed,
+    2 for a bad setting, 128 + the signal number when interrupted."""
     parser = argparse.ArgumentParser(
         prog="python -m ddrm_lightning.experiments.priors", allow_abbrev=False,
         description="Restore one degraded set with several priors and compare them. "
@@ -153,16 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--giqa_reference", default=None, help="folder of clean images for GIQA (default: the originals)")
     parser.add_argument("--no_giqa", action="store_true", help="skip the post-hoc GIQA")
     args, restore_args = parser.parse_known_args(argv)
-    try:
+    def run() -> dict[str, int]:
         experiment = load_experiment(args.config, out_dir=args.out_dir)
         if args.no_giqa or args.giqa_reference:
             experiment.giqa = replace(experiment.giqa, enabled=not args.no_giqa,
                                       reference=args.giqa_reference or experiment.giqa.reference)
-        result = run_prior_experiment(experiment, extra_args=restore_args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"priors: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    return 0 if all(code == 0 for code in result.exit_codes.values()) else 1
+        return run_prior_experiment(experiment, extra_args=restore_args).restored
+
+    return exit_status("priors", run)
 
 
 if __name__ == "__main__":  # pragma: no cover

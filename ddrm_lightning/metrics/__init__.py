@@ -18,7 +18,7 @@ from .features import (
 )
 from .fetching import forget_failures, obtain_weight, obtain_weights
 from .giqa import GIQA, inverse_mean_distance, relative_score, score_restoration
-from .image import consistency, psnr, ssim, to_unit_range
+from .image import consistency, psnr, ssim, to_unit
 from .perceptual import LPIPS, load_lpips, lpips_backbone_filename
 from .reference import reference_features
 from .sweep import SweepMetrics
@@ -54,5 +54,5 @@ __all__ = [
     "relative_score",
     "score_restoration",
     "ssim",
-    "to_unit_range",
+    "to_unit",
 ]

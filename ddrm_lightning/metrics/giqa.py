@@ -35,9 +35,11 @@ make an image's score depend on which other images happen to be scored with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
@@ -47,6 +49,7 @@ from torch.nn import functional as F
 from .features import extract_features
 
 _MIN_DISTANCE = 1e-12
+_QUERY_CHUNK = 1024  # rows of the distance matrix computed at a time (leave_one_out_knn)
 
 
 def _as_matrix(features: Tensor | np.ndarray, what: str) -> np.ndarray:
@@ -167,6 +170,53 @@ class GIQA:
     def score(self, features: Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """Both scores per image, as ``giqa_gmm`` and ``giqa_knn``."""
         return {"giqa_gmm": self.gmm_score(features), "giqa_knn": self.knn_score(features)}
+
+
+def leave_one_out_knn(queries: np.ndarray, query_ids: Sequence[str], reference: np.ndarray, reference_ids: Sequence[str],
+                      k: int = 1) -> np.ndarray:
+    """KNN-GIQA, 1 / (mean L1 distance to the K nearest), of each query against the reference rows of *other* ids.
+
+    K is capped at the number of reference rows a query may use.
+    """
+    if len(query_ids) != len(queries) or len(reference_ids) != len(reference):
+        raise ValueError("need one id per query row and per reference row")
+    position = {ref_id: j for j, ref_id in enumerate(reference_ids)}
+    ref = torch.from_numpy(np.asarray(reference, dtype=np.float64))
+    scores = np.empty(len(queries))
+    for start in range(0, len(queries), _QUERY_CHUNK):
+        chunk = torch.from_numpy(np.asarray(queries[start : start + _QUERY_CHUNK], dtype=np.float64))
+        distances = torch.cdist(chunk, ref, p=1.0)
+        for row, query_id in enumerate(query_ids[start : start + _QUERY_CHUNK]):
+            if query_id in position:
+                distances[row, position[query_id]] = math.inf
+        nearest = distances.topk(min(int(k), len(reference_ids)), dim=1, largest=False).values
+        # An excluded entry is infinitely far: it is among the K only when K exceeds what the query may use.
+        usable = torch.isfinite(nearest)
+        mean = torch.where(usable, nearest, 0.0).sum(dim=1) / usable.sum(dim=1).clamp_min(1)
+        scores[start : start + len(chunk)] = (1.0 / mean.clamp_min(_MIN_DISTANCE)).numpy()
+    return scores
+
+
+def giqa_scores(features: np.ndarray, reference: np.ndarray, *, n_components: int = 5, k: int = 1,
+                pca_variance: float | None = None, seed: int = 0, query_ids: Sequence[str] | None = None,
+                reference_ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(GMM-GIQA, KNN-GIQA, notes of how the fit adapted) of each row of ``features`` against ``reference``.
+
+    The optional PCA is fitted on the reference and applied before both scores (as ``GIQA`` does); with
+    ``query_ids``/``reference_ids`` the KNN score of a query leaves out the reference rows of its own id
+    (``leave_one_out_knn``), in the same projected space as the mixture.
+    """
+    pca = PCA(n_components=pca_variance, svd_solver="full").fit(reference) \
+        if pca_variance is not None and pca_variance < 1 else None
+    project = pca.transform if pca is not None else (lambda x: x)
+    giqa = GIQA(n_components=n_components, k=k, random_state=seed).fit(project(reference))
+    projected = project(features)
+    gmm = giqa.gmm_score(projected)
+    if query_ids is not None:
+        knn = leave_one_out_knn(projected, query_ids, project(reference), reference_ids, k)
+    else:
+        knn = giqa.knn_score(projected)
+    return gmm, knn, list(giqa.notes_)
 
 
 def inverse_mean_distance(distances: np.ndarray) -> np.ndarray:

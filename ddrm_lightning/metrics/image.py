@@ -82,9 +82,9 @@ def consistency(y_hat: Tensor, y: Tensor) -> Tensor:
     return residual.norm(dim=1) / math.sqrt(residual.shape[1])
 
 
-def to_unit_range(images_model_space: Tensor) -> Tensor:
-    """Map images from model space [-1, 1] to [0, 1] and clamp, as the metrics expect."""
-    return ((images_model_space + 1.0) / 2.0).clamp(0.0, 1.0)
+def to_unit(x: Tensor) -> Tensor:
+    """Model space [-1, 1] -> pixel space [0, 1] in float32, clamped, as the metrics and the PNGs expect."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-__all__ = ["psnr", "ssim", "consistency", "to_unit_range"]
+__all__ = ["psnr", "ssim", "consistency", "to_unit"]

@@ -1,6 +1,6 @@
 """Degradation operators in SVD form (H = U Σ Vᵀ applied as fast transforms) and their registry."""
 
-from .base import SVDOperator, flatten_image
+from .base import SVDOperator
 from .blur import Deblurring, blur_matrix, gaussian_kernel
 from .boundary import BOUNDARIES
 from .color import Colorization
@@ -23,7 +23,6 @@ from .superres import BicubicSuperResolution, SuperResolution, bicubic_kernel
 
 __all__ = [
     "SVDOperator",
-    "flatten_image",
     "build_operator",
     "image_size_behind",
     "Degradation",

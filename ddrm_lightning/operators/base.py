@@ -164,8 +164,3 @@ class SVDOperator(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name}, image=({self.channels}, {self.height}, {self.width}), m={self.m}"
-
-
-def flatten_image(x: Tensor) -> Tensor:
-    """(B, C, H, W) or (B, n) -> (B, n), channel-major."""
-    return x.reshape(x.shape[0], -1)

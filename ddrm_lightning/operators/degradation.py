@@ -16,7 +16,7 @@ from torch import Tensor
 from ..randomness import SampleRandomness
 from .base import SVDOperator
 from .errors import MeasurementNotImageError
-from .registry import image_measurement_operators
+from .registry import measurement_mode_note
 
 
 def sigma_0_of(sigma_y: float) -> float:
@@ -66,5 +66,4 @@ class Degradation:
         try:
             return self.operator.measurement_from_image(image)
         except MeasurementNotImageError as error:
-            names = ", ".join(image_measurement_operators())
-            raise MeasurementNotImageError(f"{error}; measurement mode takes: {names}") from None
+            raise MeasurementNotImageError(f"{error}; {measurement_mode_note()}") from None

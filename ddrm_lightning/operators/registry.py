@@ -30,7 +30,7 @@ from .inpainting import (
     random_mask,
     text_mask,
 )
-from .superres import BicubicSuperResolution, SuperResolution
+from .superres import BicubicSuperResolution, LowResolutionMeasurement, SuperResolution
 
 
 def _check_legacy(legacy) -> bool:
@@ -119,33 +119,34 @@ def _dense(c, h, w, *, matrix=None, zero_threshold=1e-6):
     return DenseOperator(torch.as_tensor(matrix), c, h, w, zero_threshold=zero_threshold)
 
 
-# (pattern shown to users, regex, builder); a regex group is the integer factor K.
-_REGISTRY: list[tuple[str, re.Pattern, Callable[..., SVDOperator]]] = [
-    ("deno", re.compile(r"deno"), _deno),
-    ("sr{K}", re.compile(r"sr(\d+)"), _sr),
-    ("sr_bicubic{K}", re.compile(r"sr_bicubic(\d+)"), _sr_bicubic),
-    ("deblur", re.compile(r"deblur"), _deblur),
-    ("deblur_uni", re.compile(r"deblur_uni"), _deblur_uni),
-    ("deblur_gauss", re.compile(r"deblur_gauss"), _deblur_gauss),
-    ("deblur_aniso", re.compile(r"deblur_aniso"), _deblur_aniso),
-    ("color", re.compile(r"color"), _color),
-    ("cs{K}", re.compile(r"cs(\d+)"), _cs),
-    ("inp", re.compile(r"inp"), _inp),
-    ("inp_box", re.compile(r"inp_box"), _inp_box),
-    ("inp_text", re.compile(r"inp_text"), _inp_text),
-    ("inp_mask", re.compile(r"inp_mask"), _inp_mask),
-    ("dense", re.compile(r"dense"), _dense),
+# (pattern shown to users, regex, builder, the class it builds); a regex group is the integer factor K.
+# What y is (an image, a downscaled one, coefficients) is the class's own ``measurement_shape``.
+_REGISTRY: list[tuple[str, re.Pattern, Callable[..., SVDOperator], type[SVDOperator]]] = [
+    ("deno", re.compile(r"deno"), _deno, Denoising),
+    ("sr{K}", re.compile(r"sr(\d+)"), _sr, SuperResolution),
+    ("sr_bicubic{K}", re.compile(r"sr_bicubic(\d+)"), _sr_bicubic, BicubicSuperResolution),
+    ("deblur", re.compile(r"deblur"), _deblur, Deblurring),
+    ("deblur_uni", re.compile(r"deblur_uni"), _deblur_uni, Deblurring),
+    ("deblur_gauss", re.compile(r"deblur_gauss"), _deblur_gauss, Deblurring),
+    ("deblur_aniso", re.compile(r"deblur_aniso"), _deblur_aniso, Deblurring),
+    ("color", re.compile(r"color"), _color, Colorization),
+    ("cs{K}", re.compile(r"cs(\d+)"), _cs, WalshHadamardCS),
+    ("inp", re.compile(r"inp"), _inp, Inpainting),
+    ("inp_box", re.compile(r"inp_box"), _inp_box, Inpainting),
+    ("inp_text", re.compile(r"inp_text"), _inp_text, Inpainting),
+    ("inp_mask", re.compile(r"inp_mask"), _inp_mask, Inpainting),
+    ("dense", re.compile(r"dense"), _dense, DenseOperator),
 ]
 
 
 def available_operators() -> list[str]:
     """Operator names and name patterns ({K}: an integer factor >= 1)."""
-    return [pattern for pattern, _, _ in _REGISTRY]
+    return [pattern for pattern, *_ in _REGISTRY]
 
 
 def parameters_of(name: str) -> list[str]:
     """The keyword parameters operator ``name`` accepts."""
-    _, builder, _ = _lookup(name)
+    _, builder, _, _ = _lookup(name)
     return _keywords(builder)
 
 
@@ -155,7 +156,7 @@ def build_operator(name: str, channels: int, height: int, width: int, **params) 
     Raises ValueError for an unknown name (listing the valid ones), an unknown
     parameter (listing the accepted ones) or parameter values the operator rejects.
     """
-    pattern, builder, factor = _lookup(name)
+    pattern, builder, factor, _ = _lookup(name)
     allowed = _keywords(builder)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -169,12 +170,12 @@ def build_operator(name: str, channels: int, height: int, width: int, **params) 
     return operator
 
 
-def _lookup(name: str) -> tuple[str, Callable[..., SVDOperator], int | None]:
+def _lookup(name: str) -> tuple[str, Callable[..., SVDOperator], int | None, type[SVDOperator]]:
     if isinstance(name, str):
-        for pattern, regex, builder in _REGISTRY:
+        for pattern, regex, builder, cls in _REGISTRY:
             match = regex.fullmatch(name)
             if match:
-                return pattern, builder, int(match.group(1)) if regex.groups else None
+                return pattern, builder, int(match.group(1)) if regex.groups else None, cls
     raise ValueError(f"unknown operator {name!r}; valid: {', '.join(available_operators())} (K an integer >= 1)")
 
 
@@ -182,36 +183,43 @@ def _keywords(builder: Callable) -> list[str]:
     return [p.name for p in inspect.signature(builder).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
-# Operators whose measurement is the image downscaled by their factor K.
-_DOWNSCALING = ("sr{K}", "sr_bicubic{K}")
-# Operators whose measurement is no image (transform coefficients, a matrix's rows).
-_NOT_IMAGE = ("cs{K}", "dense")
+def _measures_an_image(cls: type[SVDOperator]) -> bool:
+    """Whether y can be read from an image: the class says what image y is (``measurement_shape``) or
+    reads it its own way (inpainting: the observed pixels of a photo with holes)."""
+    return (cls.measurement_shape is not SVDOperator.measurement_shape
+            or cls.measurement_from_image is not SVDOperator.measurement_from_image)
 
 
 def image_measurement_operators() -> list[str]:
     """The operator names and patterns whose y is an image, which measurement mode can read from a photo."""
-    return [pattern for pattern in available_operators() if pattern not in _NOT_IMAGE]
+    return [pattern for pattern, _, _, cls in _REGISTRY if _measures_an_image(cls)]
+
+
+def measurement_mode_note() -> str:
+    """What every refusal of measurement mode adds: the operators it takes."""
+    return f"measurement mode takes: {', '.join(image_measurement_operators())}"
 
 
 def check_image_measurement(name: str) -> None:
     """Raise ``MeasurementNotImageError`` (naming the operators that qualify) unless operator ``name``'s
     y is an image."""
-    pattern, _, _ = _lookup(name)
-    if pattern in _NOT_IMAGE:
+    _, _, _, cls = _lookup(name)
+    if not _measures_an_image(cls):
         raise MeasurementNotImageError(
             f"operator '{name}' measures transform coefficients, not an image, so y cannot be read from a photo "
-            f"(measurement mode); measurement mode takes: {', '.join(image_measurement_operators())}"
+            f"(measurement mode); {measurement_mode_note()}"
         )
 
 
 def image_size_behind(name: str, height: int, width: int, **params) -> tuple[int, int]:
     """The (H, W) of the image whose measurement by operator ``name`` is a (height, width) image:
     K times larger for super-resolution, the same for every other operator."""
-    pattern, _, factor = _lookup(name)
-    if pattern in _DOWNSCALING:
+    _, _, factor, cls = _lookup(name)
+    if issubclass(cls, LowResolutionMeasurement):
         return height * factor, width * factor
     return height, width
 
 
 __all__ = ["GeometryError", "MeasurementNotImageError", "available_operators", "build_operator",
-           "check_image_measurement", "image_measurement_operators", "image_size_behind", "parameters_of"]
+           "check_image_measurement", "image_measurement_operators", "image_size_behind", "measurement_mode_note",
+           "parameters_of"]

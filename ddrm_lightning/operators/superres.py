@@ -31,7 +31,7 @@ def dct_basis(size: int) -> Tensor:
     return basis
 
 
-class _LowResolutionMeasurement:
+class LowResolutionMeasurement:
     """Shared by both super-resolutions: y is the (C, H/K, W/K) image, shown upsampled bicubically."""
 
     factor: int
@@ -45,7 +45,7 @@ class _LowResolutionMeasurement:
         return F.interpolate(low, size=(self.height, self.width), mode="bicubic", align_corners=False)
 
 
-class SuperResolution(_LowResolutionMeasurement, SVDOperator):
+class SuperResolution(LowResolutionMeasurement, SVDOperator):
     """``srK``: y = K×K block means (``F.avg_pool2d(x, K)``), flattened (C, H/K, W/K).
 
     Each block b (K² pixels) is H_b = (1/K²)·1ᵀ with one singular value 1/K and right
@@ -114,7 +114,7 @@ def strided_conv_matrix(kernel: Tensor, size: int, stride: int) -> Tensor:
     return matrix.scatter_add_(1, columns, kernel.expand(size // stride, n).contiguous())
 
 
-class BicubicSuperResolution(_LowResolutionMeasurement, SeparableOperator):
+class BicubicSuperResolution(LowResolutionMeasurement, SeparableOperator):
     """``sr_bicubicK``: separable bicubic anti-aliasing + stride-K sampling, reflective borders.
 
     y is the (C, H/K, W/K) low-resolution image; 1-D singular values below

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..sweep_io.layout import is_restoration
+from ..sweep_io.layout import is_restoration, method_title
 from ..sweep_io.rows import MetricsRow
 
 # (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
@@ -38,7 +38,7 @@ def print_summary(summary: list[dict], out_dir: Path, console: Console | None = 
     (``report.md`` only when ``report``)."""
     console = console or Console()
     method = next((r["method"] for r in summary if r.get("method") and is_restoration(r["method"])), "ddrm")
-    title = "DDRM" if method == "ddrm" else method
+    title = method_title(method)
     console.print(summary_table(summary, f"{title} restoration — {out_dir}", console.width))
     for line in distribution_lines(summary):
         console.print(Text(line), soft_wrap=True)

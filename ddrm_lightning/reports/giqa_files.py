@@ -63,8 +63,3 @@ def read_giqa_summary(out_dir: str | Path) -> tuple[list[dict], str]:
     for row in rows:
         row["kind"] = row.get("kind", "")
     return rows, next((r.get("reference", "") for r in rows if r.get("reference")), "")
-
-
-def read_giqa_csv(out_dir: str | Path) -> list[dict[str, str]]:
-    """giqa.csv's rows as text (empty list when the file is missing)."""
-    return read_rows(Path(out_dir) / GIQA_CSV)

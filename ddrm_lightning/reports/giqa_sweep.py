@@ -36,20 +36,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.decomposition import PCA
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..metrics.availability import Unavailable
 from ..metrics.features import feature_network
-from ..metrics.giqa import GIQA, relative_score
+from ..metrics.giqa import GIQA, giqa_scores, relative_score
 from ..metrics.reference import check_reference, reference_features
 from ..sweep_io.layout import image_path
 from .giqa_files import (
@@ -62,8 +61,6 @@ from .giqa_files import (
 from .sweep_files import SweepTask, load_image, sweep_tasks
 
 GIQA_KINDS = ("original", "degraded", "restored")
-_MIN_DISTANCE = 1e-12  # as metrics.giqa: an identical image scores 1e12, not infinity
-_QUERY_CHUNK = 1024  # rows of the distance matrix computed at a time
 
 
 @dataclass
@@ -132,31 +129,6 @@ def _features(net: Callable[[Tensor], Tensor], images: list[_Scored], batch_size
         pending.append((index, x))
     flush()
     return torch.stack(out).double().numpy() if out else np.zeros((0, 0))
-
-
-def leave_one_out_knn(queries: np.ndarray, query_ids: Sequence[str], reference: np.ndarray, reference_ids: Sequence[str],
-                      k: int = 1) -> np.ndarray:
-    """KNN-GIQA, 1 / (mean L1 distance to the K nearest), of each query against the reference rows of *other* ids.
-
-    K is capped at the number of reference rows a query may use.
-    """
-    if len(query_ids) != len(queries) or len(reference_ids) != len(reference):
-        raise ValueError("need one id per query row and per reference row")
-    position = {ref_id: j for j, ref_id in enumerate(reference_ids)}
-    ref = torch.from_numpy(np.asarray(reference, dtype=np.float64))
-    scores = np.empty(len(queries))
-    for start in range(0, len(queries), _QUERY_CHUNK):
-        chunk = torch.from_numpy(np.asarray(queries[start : start + _QUERY_CHUNK], dtype=np.float64))
-        distances = torch.cdist(chunk, ref, p=1.0)
-        for row, query_id in enumerate(query_ids[start : start + _QUERY_CHUNK]):
-            if query_id in position:
-                distances[row, position[query_id]] = math.inf
-        nearest = distances.topk(min(int(k), len(reference_ids)), dim=1, largest=False).values
-        # An excluded entry is infinitely far: it is among the K only when K exceeds what the query may use.
-        usable = torch.isfinite(nearest)
-        mean = torch.where(usable, nearest, 0.0).sum(dim=1) / usable.sum(dim=1).clamp_min(1)
-        scores[start : start + len(chunk)] = (1.0 / mean.clamp_min(_MIN_DISTANCE)).numpy()
-    return scores
 
 
 def _summarise(tasks: list[SweepTask], rows: list[dict], note: str = "") -> list[dict]:
@@ -253,17 +225,9 @@ def score_sweep_giqa(
         if ref.ndim != 2 or ref.shape[1] != features.shape[1]:
             raise ValueError(f"reference features have shape {tuple(ref.shape)}, the extractor gives {features.shape[1]} dimensions")
 
-    # The PCA is applied before both scores, as GIQA does internally; done here so that the
-    # leave-one-out KNN works in the same space as the mixture.
-    pca = PCA(n_components=pca_variance, svd_solver="full").fit(ref) if pca_variance is not None and pca_variance < 1 else None
-    project = pca.transform if pca is not None else (lambda x: x)
-    giqa = GIQA(n_components=n_components, k=k, random_state=seed).fit(project(ref))
-    projected = project(features)
-    gmm = giqa.gmm_score(projected)
-    if loo:
-        knn = leave_one_out_knn(projected, [im.id for im in images], project(ref), reference_ids, k)
-    else:
-        knn = giqa.knn_score(projected)
+    gmm, knn, notes = giqa_scores(features, ref, n_components=n_components, k=k, pca_variance=pca_variance, seed=seed,
+                                  query_ids=[im.id for im in images] if loo else None,
+                                  reference_ids=reference_ids if loo else None)
 
     rows = [{"id": im.id, "task": im.task, "kind": im.kind, "giqa_gmm": float(g), "giqa_knn": float(n)}
             for im, g, n in zip(images, gmm, knn)]
@@ -275,7 +239,7 @@ def score_sweep_giqa(
             row[f"{metric}_rel"] = None if rel is None or not math.isfinite(rel) else rel
 
     write_giqa_csv(out_dir, rows)
-    summary = _summarise(tasks, rows, "; ".join(giqa.notes_))
+    summary = _summarise(tasks, rows, "; ".join(notes))
     write_giqa_summary(out_dir, summary, reference_text)
     return summary
 

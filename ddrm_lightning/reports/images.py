@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from ..sweep_io import atomic_path  # noqa: E402
 from ..sweep_io.layout import (  # noqa: E402
+    method_title,
     BASELINE_KINDS,
     IMAGE_KINDS,
     MAIN_METHOD,
@@ -150,12 +151,13 @@ def _open_rgb(path: Path) -> Image.Image:
 
 
 def write_grid(task_dir: str | Path, ids: list[str], target: str | Path, kinds: list[str] | None = None,
-               captions: dict[tuple[str, str], str] | None = None) -> Grid:
+               captions: dict[tuple[str, str], str] | None = None, method: str | None = None) -> Grid:
     """One labelled PNG: a row per kind (default ``grid_kinds``), labelled at the left; a column per id, labelled on top.
 
     Tiles keep their pixels; a column's tiles take its restored image's size (else its original's), smaller
     ones (a low-resolution measurement) enlarged by nearest neighbour and captioned with their own size.
-    ``captions`` ((kind, id) -> text, e.g. ``tile_captions``) go under their tiles.
+    ``captions`` ((kind, id) -> text, e.g. ``tile_captions``) go under their tiles; the restored row is
+    labelled with the ``method`` that ran (default DDRM).
     """
     task_dir, target = Path(task_dir), Path(target)
     if not ids:
@@ -182,7 +184,8 @@ def write_grid(task_dir: str | Path, ids: list[str], target: str | Path, kinds: 
         wanted = max(_text_width(t) for t in [i, *(texts[(k, i)] for k in kinds if (k, i) in texts)]) + 2 * _PAD
         widths[i] = max(sizes[i][0], min(wanted, max(sizes[i][0], _MAX_TEXT)))
     tile_h = max(text_h, *(h for _, h in sizes.values()))
-    label_w = max(_text_width(ROW_LABELS[k]) for k in kinds) + 2 * _MARGIN
+    labels = {**ROW_LABELS, "restored": method_title(method)}
+    label_w = max(_text_width(labels[k]) for k in kinds) + 2 * _MARGIN
 
     lefts, x = {}, label_w
     for i in ids:
@@ -201,7 +204,7 @@ def write_grid(task_dir: str | Path, ids: list[str], target: str | Path, kinds: 
         column_labels[i] = (text, box)
     for kind in kinds:
         row_labels[kind] = (_MARGIN, tops[kind], label_w - _MARGIN, tops[kind] + tile_h)
-        _draw_text(draw, ROW_LABELS[kind], row_labels[kind], align="left")
+        _draw_text(draw, labels[kind], row_labels[kind], align="left")
         for i in ids:
             w, h = sizes[i]
             left, top = lefts[i] + (widths[i] - w) // 2, tops[kind] + (tile_h - h) // 2

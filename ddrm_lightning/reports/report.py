@@ -13,13 +13,14 @@ the whole report); failed samples; GIQA scored after the sweep (``giqa_summary.c
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 from ..sweep_io import atomic_write_text
-from ..sweep_io.layout import MAIN_METHOD, WRITTEN_KINDS, image_path, is_restoration, sampled_ids
+from ..sweep_io.layout import MAIN_METHOD, WRITTEN_KINDS, image_path, is_restoration, method_title, sampled_ids
 from .document import Code, Heading, Paragraph, Picture, Table, to_html, to_markdown
 from .giqa_files import GIQA_SUMMARY, read_giqa_summary
 from .images import (
@@ -37,7 +38,7 @@ from .sweep_files import (
     SweepTask,
     config_value,
     read_config,
-    read_metrics,
+    metrics_cells,
     read_summary,
     sweep_tasks,
     to_float,
@@ -55,6 +56,14 @@ def _methods(summary: list[dict]) -> list[str]:
     """DDRM first, then the baselines in the order the summary lists them."""
     found = list(dict.fromkeys(r["method"] for r in summary))
     return sorted(found, key=lambda m: (not is_restoration(m), found.index(m)))
+
+
+def _recorded_steps(row: dict) -> int | None:
+    """The steps a restoration row's ``params`` (the method's settings as JSON) record."""
+    try:
+        return json.loads(row.get("params") or "{}").get("timesteps")
+    except ValueError:
+        return None
 
 
 def _cell(row: dict | None) -> str:
@@ -171,9 +180,11 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
     if int(max_grid_samples) < 1:
         raise ValueError(f"max_grid_samples must be at least 1, got {max_grid_samples}")
     summary = read_summary(out_dir)
-    metrics_rows = read_metrics(out_dir)
+    metrics_rows = metrics_cells(out_dir)
     config = read_config(out_dir)
     tasks = sweep_tasks(out_dir, metrics_rows, summary)
+    ran = next((r for r in metrics_rows if r.get("method") and is_restoration(r["method"])), {})
+    method = ran.get("method") or MAIN_METHOD
 
     grids, used_names = {}, set()
     for task in tasks:
@@ -186,7 +197,8 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
             name += "_"
         used_names.add(name)
         kinds = grid_kinds(task.folder, shown)
-        grid = write_grid(task.folder, shown, out_dir / "grids" / f"{name}.png", kinds, tile_captions(task.rows))
+        grid = write_grid(task.folder, shown, out_dir / "grids" / f"{name}.png", kinds, tile_captions(task.rows),
+                          method=method)
         grids[task.name] = {"path": grid.path.relative_to(out_dir).as_posix(), "shown": shown, "kinds": kinds,
                             "name": name, "complete": complete}
 
@@ -206,7 +218,8 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         ["folder", str(out_dir)],
         ["ground truth", "none: measurement mode, the inputs are the degraded images" if measurement else "yes"],
         ["tasks", ", ".join(t.title for t in tasks) or "none"],
-        ["steps", str(config_value(config, "model.timesteps") or "not recorded")],
+        ["method", method_title(method)],
+        ["steps", str(config_value(config, "model.timesteps") or _recorded_steps(ran) or "not recorded")],
         ["images", str(len({r.get("id") for r in metrics_rows}))],
         ["failed rows", str(len(failures))],
     ])]
@@ -221,7 +234,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         blocks += [Heading(2, f"Task {task.title}" if task.name else task.title)]
         blocks += [Heading(3, "Summary per method"), summary_table(task_summary)]
         baselines = baseline_table(task_summary)
-        blocks += [Heading(3, "DDRM against the baselines")]
+        blocks += [Heading(3, f"{method_title(method)} against the baselines")]
         blocks += [baselines if baselines.rows else Paragraph("No baseline to compare with.")]
         if task.name in grids:
             grid = grids[task.name]

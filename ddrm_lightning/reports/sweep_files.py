@@ -17,7 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
-from ..sweep_io.layout import IMAGE_KINDS, METRICS_CSV
+from ..sweep_io.layout import CONFIG_YAML, IMAGE_KINDS, METRICS_CSV, SUMMARY_CSV
 from ..sweep_io.tables import read_rows
 
 
@@ -59,20 +59,21 @@ def parse_summary_rows(rows: list[dict[str, str]]) -> list[dict]:
 
 def read_summary(out_dir: str | Path) -> list[dict]:
     """summary.csv rows, parsed as by ``parse_summary_rows``."""
-    path = Path(out_dir) / "summary.csv"
+    path = Path(out_dir) / SUMMARY_CSV
     if not path.is_file():
         raise ValueError(f"{out_dir} has no summary.csv: not a finished sweep folder")
     return parse_summary_rows(read_rows(path))
 
 
-def read_metrics(out_dir: str | Path) -> list[dict[str, str]]:
-    """metrics.csv rows (empty list when the file is missing)."""
+def metrics_cells(out_dir: str | Path) -> list[dict[str, str]]:
+    """A sweep folder's metrics.csv as text cells, whatever release wrote it (empty list when missing);
+    ``sweep_io.read_metrics`` reads a table as the typed rows of this release."""
     return read_rows(Path(out_dir) / METRICS_CSV)
 
 
 def read_config(out_dir: str | Path) -> dict:
     """config.yaml as a dict (empty when missing)."""
-    path = Path(out_dir) / "config.yaml"
+    path = Path(out_dir) / CONFIG_YAML
     if not path.is_file():
         return {}
     with open(path) as handle:
@@ -135,9 +136,9 @@ def sweep_tasks(out_dir: str | Path, metrics_rows: list[dict] | None = None, sum
     every sub-folder holding an ``original/`` or ``restored/`` folder is a task.
     """
     out_dir = Path(out_dir)
-    metrics_rows = read_metrics(out_dir) if metrics_rows is None else metrics_rows
+    metrics_rows = metrics_cells(out_dir) if metrics_rows is None else metrics_rows
     if summary is None:
-        summary = read_summary(out_dir) if (out_dir / "summary.csv").is_file() else []
+        summary = read_summary(out_dir) if (out_dir / SUMMARY_CSV).is_file() else []
     has_column = any("task" in r for r in metrics_rows) or any(r.get("task") for r in summary)
     if (metrics_rows or summary) and not has_column:
         return [SweepTask("", out_dir, task_label(metrics_rows), list(metrics_rows))]

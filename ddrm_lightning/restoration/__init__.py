@@ -13,19 +13,20 @@ from .core import (
     crop_to,
     restore_batch,
 )
-from .prior import Prior, alphas_cumprod_of
+from .denoiser import Denoiser
 from .records import MethodOutcome, Restoration, to_unit
+from .restorer import Restorer
 from .task import Task
 
 __all__ = [
     "BASELINES",
     "MethodOutcome",
-    "Prior",
+    "Denoiser",
     "Restoration",
     "RestoredBatch",
+    "Restorer",
     "SamplerSettings",
     "Task",
-    "alphas_cumprod_of",
     "baselines",
     "check_prior",
     "check_tasks",

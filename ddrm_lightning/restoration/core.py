@@ -8,9 +8,8 @@ the benchmarks restore goes through it.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +19,8 @@ from ..metrics.image import consistency
 from ..operators.degradation import Degradation
 from ..randomness import SampleRandomness
 from ..sampling import METHODS, method_defaults, validate_method, wiener
-from .prior import Prior
+from .precision import full_precision
+from .denoiser import Denoiser
 
 BASELINES = ("observed", "wiener")
 
@@ -30,38 +30,45 @@ class SamplerSettings:
     """How to sample: the method (DDRM or another zero-shot sampler, see ``sampling.METHODS``), its
     steps and settings, posterior samples per image and the baselines.
 
-    ``eta`` and ``eta_b`` are DDRM's; another method starts from its published settings
-    (``sampling.method_defaults``) with ``timesteps`` steps, and ``method_params`` override any
-    method's settings (e.g. ``{"zeta": 0.5}`` for DPS).
+    Every method starts from its published settings (``sampling.method_defaults``, steps included);
+    ``timesteps``, ``eta``, ``eta_b`` (None: the published value) and ``method_params`` override them.
+    A setting the method does not take is an error, never silently dropped.
     """
 
-    timesteps: int = 20
-    eta: float = 0.85
-    eta_b: float = 1.0
+    timesteps: int | None = None
+    eta: float | None = None
+    eta_b: float | None = None
     clip_denoised: bool = False
     samples: int = 1
     baselines: tuple[str, ...] = BASELINES
     method: str = "ddrm"
     method_params: dict = field(default_factory=dict)
 
+    def _given(self) -> dict:
+        """The settings given as fields rather than in ``method_params`` (None: not given)."""
+        given = {"eta": self.eta, "eta_b": self.eta_b}
+        return {name: float(value) for name, value in given.items() if value is not None}
+
     def sampler_params(self) -> dict:
         """The keyword settings the method's sampler is called with."""
-        if self.method == "ddrm":
-            base = {"timesteps": int(self.timesteps), "eta": float(self.eta), "eta_b": float(self.eta_b)}
-        else:
-            base = method_defaults(self.method, int(self.timesteps))
-        return {**base, "clip_denoised": bool(self.clip_denoised), **self.method_params}
+        base = method_defaults(self.method, None if self.timesteps is None else int(self.timesteps))
+        return {**base, **self._given(), "clip_denoised": bool(self.clip_denoised), **self.method_params}
+
+    @property
+    def steps(self) -> int:
+        """The network evaluations the method runs (the given ``timesteps`` or the published count)."""
+        return int(self.sampler_params()["timesteps"])
 
     def __post_init__(self) -> None:
-        validate_method(self.method, self.method_params)
         if "timesteps" in self.method_params:
             raise ValueError("give a method's steps as timesteps (--model.timesteps), not in method_params")
-        if isinstance(self.timesteps, bool) or int(self.timesteps) < 1:
+        validate_method(self.method, {**self._given(), **self.method_params})
+        if self.timesteps is not None and (isinstance(self.timesteps, bool) or int(self.timesteps) < 1):
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         if int(self.samples) < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
-        for name, value in (("eta", self.eta), ("eta_b", self.eta_b)):
-            if not 0.0 <= float(value) <= 1.0:
+        for name, value in self._given().items():
+            if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
@@ -70,13 +77,15 @@ class SamplerSettings:
 
 @dataclass
 class RestoredBatch:
-    """What ``restore_batch`` returns; images (B, C, H, W) in model space, cropped to the images' own size.
+    """What ``restore_batch`` returns; images (B, C, H, W) in model space at the batch's (padded) size.
 
     ``methods`` holds the restoration (under ``main``, the method's name) and the baselines; ``extra`` the
     further posterior samples;
-    ``degraded`` y made viewable; ``consistency`` ‖Hx̂ − y‖/√m per method (before cropping);
+    ``degraded`` y made viewable; ``consistency`` ‖Hx̂ − y‖/√m per method (on the whole padded image);
     ``bad_step`` the first step (0-based) where a sample's clean estimate went non-finite, or −1;
-    ``failed`` marks samples whose restoration is not usable; ``seconds`` is per image.
+    ``failed`` marks samples whose restoration is not usable; ``seconds`` is per image;
+    ``sizes`` each sample's own (H, W) inside the padded batch (None: the whole image): ``sample``
+    crops a picture back to it, and the scores are taken on the cropped pictures.
     """
 
     y: Tensor
@@ -89,10 +98,26 @@ class RestoredBatch:
     seconds: float
     extra: list[Tensor] = field(default_factory=list)
     main: str = "ddrm"
+    sizes: tuple[tuple[int, int], ...] | None = None
 
     @property
     def restored(self) -> Tensor:
         return self.methods[self.main]
+
+    def sample(self, x: Tensor, i: int) -> Tensor:
+        """Sample ``i`` of the batch ``x`` cropped to its own size (a picture of y smaller than
+        the image, such as a low-resolution one, is not cropped)."""
+        if self.sizes is None or x.shape[-2:] != self.restored.shape[-2:]:
+            return x[i]
+        return crop_to(x[i], self.sizes[i])
+
+    def size_groups(self) -> list[tuple[tuple[int, int] | None, Tensor]]:
+        """(size, row indices) of the samples that share a size (one group without ``sizes``)."""
+        rows = torch.arange(self.restored.shape[0], device=self.restored.device)
+        if self.sizes is None:
+            return [(None, rows)]
+        return [(size, rows[[i for i, s in enumerate(self.sizes) if s == size]])
+                for size in dict.fromkeys(self.sizes)]
 
 
 # (step index 1-based, total steps) -> None: progress of the sampler.
@@ -100,7 +125,7 @@ StepHook = Callable[[int, int], None]
 
 
 def restore_batch(
-    prior: Prior,
+    denoiser: Denoiser,
     degradation: Degradation,
     image: Tensor,
     randomness: SampleRandomness,
@@ -108,13 +133,13 @@ def restore_batch(
     *,
     labels: Tensor | None = None,
     measured: bool = False,
-    orig_size: tuple[int, int] | None = None,
+    sizes: Sequence[tuple[int, int]] | None = None,
     step_hook: StepHook | None = None,
 ) -> RestoredBatch:
     """Restore a batch of images with DDRM.
 
     Args:
-        prior: the ε-network and its schedule.
+        denoiser: the prior's ε-network and its schedule.
         degradation: the operator at the batch's geometry and its noise level.
         image: (B, C, H, W) in [-1, 1]: clean images to degrade, or with ``measured`` the
             measurements themselves as images (``operator.measurement_shape``).
@@ -122,7 +147,8 @@ def restore_batch(
         settings: the sampler's settings.
         labels: (B,) class labels for class-conditional priors or classifier guidance.
         measured: ``image`` is y (no ground truth).
-        orig_size: (H, W) the images were padded from; results are cropped back to it.
+        sizes: per sample, the (H, W) it was padded from (padding at the bottom and right); its
+            pictures and scores are cropped back to it. None: the images are not padded.
         step_hook: progress callback.
     """
     image = image.float()
@@ -132,8 +158,8 @@ def restore_batch(
     else:
         y, original = degradation.measure(image, randomness), image
     start = time.perf_counter()
-    restored, bad_step = _sample(prior, degradation, y, randomness, settings, labels, 0, step_hook)
-    extra = [_sample(prior, degradation, y, randomness, settings, labels, k, step_hook)[0]
+    restored, bad_step = _sample(denoiser, degradation, y, randomness, settings, labels, 0, step_hook)
+    extra = [_sample(denoiser, degradation, y, randomness, settings, labels, k, step_hook)[0]
              for k in range(1, settings.samples)]
     if restored.is_cuda:
         torch.cuda.synchronize(restored.device)
@@ -142,15 +168,12 @@ def restore_batch(
     methods = {settings.method: restored, **baselines(degradation, y, settings.baselines)}
     scores = {name: consistency(operator.H(x), y) for name, x in methods.items()}
     failed = (bad_step >= 0) | ~torch.isfinite(restored).flatten(1).all(1)
-    crop = None if measured or orig_size is None or tuple(orig_size) == tuple(image.shape[-2:]) else tuple(orig_size)
-    degraded = operator.measurement_image(y)
-    if degraded.shape[-2:] == image.shape[-2:]:
-        degraded = crop_to(degraded, crop)
+    own = None if measured or sizes is None else tuple((int(h), int(w)) for h, w in sizes)
+    if own is not None and all(size == tuple(image.shape[-2:]) for size in own):
+        own = None
     return RestoredBatch(
-        y=y, methods={name: crop_to(x, crop) for name, x in methods.items()}, degraded=degraded,
-        original=None if original is None else crop_to(original, crop), consistency=scores,
-        bad_step=bad_step, failed=failed, seconds=seconds, extra=[crop_to(x, crop) for x in extra],
-        main=settings.method,
+        y=y, methods=methods, degraded=operator.measurement_image(y), original=original, consistency=scores,
+        bad_step=bad_step, failed=failed, seconds=seconds, extra=extra, main=settings.method, sizes=own,
     )
 
 
@@ -171,7 +194,7 @@ def crop_to(x: Tensor, size: tuple[int, int] | None) -> Tensor:
     return x if size is None else x[..., : size[0], : size[1]]
 
 
-def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: SampleRandomness,
+def _sample(denoiser: Denoiser, degradation: Degradation, y: Tensor, randomness: SampleRandomness,
             settings: SamplerSettings, labels: Tensor | None, draw: int,
             step_hook: StepHook | None) -> tuple[Tensor, Tensor]:
     """Posterior sample ``draw`` of every row of y, and the first step where a sample went non-finite."""
@@ -180,9 +203,9 @@ def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: Sampl
     labels = None if labels is None else labels.to(device)
 
     def eps_model(x: Tensor, t: Tensor) -> Tensor:
-        return prior.eps(x, t, labels)
+        return denoiser.eps(x, t, labels)
 
-    total = int(settings.sampler_params()["timesteps"])
+    total = settings.steps
 
     def on_step(step: int, t: int, x_t: Tensor, x0: Tensor) -> None:
         finite = torch.isfinite(x0).flatten(1).all(1)
@@ -191,23 +214,15 @@ def _sample(prior: Prior, degradation: Degradation, y: Tensor, randomness: Sampl
             step_hook(step + 1, total)
 
     params = settings.sampler_params()
-    guidance = prior.guidance(labels) if labels is not None else None
-    if guidance is not None:
-        if settings.method != "ddrm":
-            raise ValueError(f"classifier guidance works with method ddrm only, not {settings.method}")
+    guidance = denoiser.guidance(labels) if labels is not None else None
+    if guidance is not None:  # DDRM only: a Restorer refuses guidance with another method
         params["classifier_grad"] = guidance
-    # Only the network may run in reduced precision (Prior.eps); the SVD arithmetic stays float32.
-    with _no_autocast(device.type):
+    # Only the network may run in reduced precision (Denoiser.eps); the SVD arithmetic stays float32.
+    with full_precision(device.type):
         x = METHODS[settings.method](
             eps_model, y.float(), degradation.operator, sigma_0=degradation.sigma_0,
-            alphas_cumprod=prior.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
+            alphas_cumprod=denoiser.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
             callback=on_step, **params,
         )
     return x, bad_step
 
-
-def _no_autocast(device_type: str):
-    try:
-        return torch.autocast(device_type, enabled=False)
-    except RuntimeError:  # a device type without autocast support
-        return contextlib.nullcontext()

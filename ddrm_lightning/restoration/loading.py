@@ -29,30 +29,42 @@ def load_checked_prior(checkpoint: str, cache_dir: str | None, timesteps: int, *
     return prior
 
 
-def assemble_prior(loaded, *, classifier: str | None = None, classifier_scale: float = 0.0,
+def assemble_denoiser(loaded, *, classifier: str | None = None, classifier_scale: float = 0.0,
                    cache_dir: str | None = None, channels_last: bool = False, compile: bool = False,
                    tiling: tuple[int, int, int] | None = None):
-    """The ``Prior`` the sampler calls, from a ``LoadedModel``: the ε-network (channels-last,
+    """The ``Denoiser`` the sampler calls, from a ``LoadedModel`` (the loaded prior): the ε-network (channels-last,
     compiled and tiled as asked) and the guidance classifier when ``classifier_scale`` > 0.
 
     Returns (prior, the plain ε-network, the classifier or None): a LightningModule registers the
     last two as its submodules, so they move to its device.
     """
-    import torch
-
     from ..models import load_classifier
-    from ..sampling.tiles import TiledEps
-    from .prior import Prior
+    from .denoiser import Denoiser
 
     guide = None
     if classifier and classifier_scale > 0:
         guide = load_classifier(classifier, cache_dir=cache_dir)[0].requires_grad_(False).eval()
-    prior = Prior.from_loaded(loaded, channels_last=channels_last, classifier=guide, classifier_scale=classifier_scale)
-    network = prior.network.to(memory_format=torch.channels_last) if channels_last else prior.network
-    prior.network = torch.compile(network) if compile else network
+    denoiser = Denoiser.from_loaded(loaded, classifier=guide, classifier_scale=classifier_scale)
+    return dress_denoiser(denoiser, channels_last=channels_last, compile=compile, tiling=tiling), denoiser.network, guide
+
+
+def dress_denoiser(denoiser, *, channels_last: bool = False, compile: bool = False,
+                   tiling: tuple | None = None):
+    """A copy of ``denoiser`` whose network runs channels-last, compiled and tiled as asked (its
+    modules are shared, converted in place to channels-last)."""
+    from dataclasses import replace
+
+    import torch
+
+    from ..sampling.tiles import TiledEps
+
+    network = denoiser.network
+    if channels_last and isinstance(network, torch.nn.Module):
+        network = network.to(memory_format=torch.channels_last)
+    network = torch.compile(network) if compile else network
     if tiling is not None:
-        prior.network = TiledEps(prior.network, *resolve_tiling(tiling, loaded.image_size))
-    return prior, network, guide
+        network = TiledEps(network, *resolve_tiling(tiling, denoiser.image_size))
+    return replace(denoiser, network=network, channels_last=channels_last or denoiser.channels_last)
 
 
 # ``tile: auto``: tiles of the prior's own training size (an image that fits one tile runs untiled).

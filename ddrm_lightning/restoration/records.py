@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..metrics.image import to_unit
 from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
@@ -47,11 +48,6 @@ class Restoration:
     outcomes: list[MethodOutcome] = field(default_factory=list)  # one per method (restoration, baselines)
 
 
-def to_unit(x: Tensor) -> Tensor:
-    """Model space [-1, 1] -> pixel space [0, 1], clamped."""
-    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-
-
 def _record(task: Task, batch: dict, i: int) -> Restoration:
     return Restoration(task=task.name, id=batch["id"][i], source=batch["source"][i], seed=int(batch["seed"][i]),
                        operator=task.operator, sigma_y=task.sigma_y)
@@ -65,19 +61,20 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     A sample whose restoration went non-finite gets an error row and no restored picture.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
-    timesteps = int(settings.sampler_params()["timesteps"])
+    timesteps = settings.steps
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
     scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}
     extra = [to_unit(x).cpu() for x in result.extra]
     originals = None if result.original is None else to_unit(result.original).cpu()
+    own = result.sample  # sample i of a batch at its own size
     bad_step = result.bad_step.cpu()
     main = result.main
-    finite = torch.isfinite(methods[main]).flatten(1).all(1)
+    failed_rows = result.failed.cpu()  # restore_batch's verdict: non-finite at some step or at the end
     out = []
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
-        failed = not bool(finite[i]) or int(bad_step[i]) >= 0
+        failed = bool(failed_rows[i])
         for name, x in methods.items():
             outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()})
             if name == main:  # the baselines' cost is negligible and not measured
@@ -91,12 +88,12 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
             record.outcomes.append(outcome)
             if name == main and failed:
                 continue
-            record.images["restored" if name == main else name] = x[i]
-        record.images["degraded"] = degraded[i]
+            record.images["restored" if name == main else name] = own(x, i)
+        record.images["degraded"] = own(degraded, i)
         if originals is not None:
-            record.images["original"] = originals[i]
+            record.images["original"] = own(originals, i)
         if not failed:
-            record.samples = [x[i] for x in extra]
+            record.samples = [own(x, i) for x in extra]
         out.append(record)
     return out
 

@@ -6,27 +6,40 @@ import torch
 from torch import Tensor
 
 from ..metrics.image import psnr, ssim
-from .core import RestoredBatch
+from .core import RestoredBatch, crop_to
 from .records import to_unit
 
 
 def score_batch(result: RestoredBatch, sweep_metrics=None) -> dict[str, dict[str, Tensor]]:
     """method -> metric -> (B,) values.
 
-    ``sweep_metrics`` (a ``metrics.SweepMetrics``, or None) also takes every image for the sweep-level
-    metrics (FID, KID) — except DDRM restorations that failed, which must not reach them.
+    Each sample is scored at its own size (``RestoredBatch.sizes``), so its numbers do not depend on
+    the batch it came in. ``sweep_metrics`` (a ``metrics.SweepMetrics``, or None) also takes every
+    image for the sweep-level metrics (FID, KID) — except restorations that failed, which must not
+    reach them.
     """
     scores = {name: {"consistency": value} for name, value in result.consistency.items()}
     if result.original is None:
         return scores
-    original = to_unit(result.original)
-    for name, x in result.methods.items():
-        x = to_unit(x)
-        scores[name].update(psnr=psnr(x, original), ssim=ssim(x, original))
-        if sweep_metrics is not None:
-            keep = ~result.failed if name == result.main else torch.ones_like(result.failed)
-            scores[name].update(_sweep_update(sweep_metrics, name, x, original, keep))
+    for size, rows in result.size_groups():
+        original = to_unit(crop_to(result.original.index_select(0, rows), size))
+        for name, batch in result.methods.items():
+            x = to_unit(crop_to(batch.index_select(0, rows), size))
+            part = {"psnr": psnr(x, original), "ssim": ssim(x, original)}
+            if sweep_metrics is not None:
+                failed = result.failed.index_select(0, rows)
+                keep = ~failed if name == result.main else torch.ones_like(failed)
+                part.update(_sweep_update(sweep_metrics, name, x, original, keep))
+            for metric, values in part.items():
+                _scatter(scores[name], metric, rows, values, len(result.failed))
     return scores
+
+
+def _scatter(scores: dict[str, Tensor], metric: str, rows: Tensor, values: Tensor, total: int) -> None:
+    """Put one size group's values at its rows of the batch-long ``scores[metric]``."""
+    if metric not in scores:
+        scores[metric] = torch.full((total,), float("nan"), device=values.device, dtype=values.dtype)
+    scores[metric] = scores[metric].index_copy(0, rows.to(values.device), values)
 
 
 def _sweep_update(metrics, method: str, x: Tensor, original: Tensor, keep: Tensor) -> dict[str, Tensor]:

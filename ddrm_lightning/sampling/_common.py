@@ -1,6 +1,7 @@
-"""Pieces shared by the samplers of ``ddnm``, ``pigdm``, ``diffpir`` and ``dps``.
+"""Pieces every sampler (``ddrm``, ``ddnm``, ``pigdm``, ``diffpir``, ``dps``) shares: the σ₀ and range
+checks, the timestep schedule and the clean estimate x̂₀.
 
-Conventions (the same as ``ddrm``): the timesteps are DDRM's skip t = 0, T/S, 2T/S, … visited downwards,
+Conventions: the timesteps are DDRM's skip t = 0, T/S, 2T/S, … visited downwards,
 the state after the last step sits at ᾱ = 1 (the clean image), all arithmetic is float32, and the
 noise comes from ``noise_source`` so that one generator per sample makes a sample independent of its batch.
 """
@@ -29,22 +30,30 @@ def check_range(name: str, value: float, low: float, high: float = float("inf"))
 
 
 def timestep_levels(alphas_cumprod: Tensor, timesteps: int) -> tuple[list[int], list[float]]:
-    """(t values, ᾱ_t as Python floats) of DDRM's skip, so the step loop needs no device sync."""
+    """(t values, ᾱ_t as Python floats) of DDRM's skip, computed once on the host so the step loop
+    needs no device sync."""
     seq = skip_timesteps(alphas_cumprod.shape[0], timesteps)
     return seq, alphas_cumprod.detach().to("cpu", torch.float64)[seq].tolist()
 
 
-def denoise(eps_model, x: Tensor, t: int, abar: float, channels: int, clip: bool) -> tuple[Tensor, Tensor]:
+def denoise(eps_model, x: Tensor, t: int, abar: float, channels: int, clip: bool,
+            guidance=None) -> tuple[Tensor, Tensor]:
     """(ε, x̂₀) at x_t: x̂₀ = (x_t − √(1−ᾱ) ε)/√ᾱ; a 2C-channel output (learned variance) uses the first C.
 
-    With ``clip`` x̂₀ is clamped to [-1, 1] and ε recomputed from it, so both stay consistent with x_t.
+    ``guidance`` ((x_t, t) -> ∇ log p(class | x_t), scaled) shifts ε by −√(1−ᾱ)·guidance first (DDRM's
+    classifier guidance). With ``clip`` x̂₀ is clamped to [-1, 1] and ε recomputed from it, so both stay
+    consistent with x_t.
     """
     t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
     eps = eps_model(x, t_batch)[:, :channels].to(torch.float32)
-    x0 = (x - math.sqrt(1.0 - abar) * eps) / math.sqrt(abar)
+    sqrt_abar = math.sqrt(abar)
+    sigma = (1.0 - sqrt_abar**2) ** 0.5
+    if guidance is not None:
+        eps = eps - sigma * guidance(x, t_batch).to(torch.float32)
+    x0 = (x - sigma * eps) / sqrt_abar
     if clip:
         x0 = x0.clamp(-1.0, 1.0)
-        eps = (x - math.sqrt(abar) * x0) / math.sqrt(1.0 - abar)
+        eps = (x - sqrt_abar * x0) / sigma
     return eps, x0
 
 

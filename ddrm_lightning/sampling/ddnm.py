@@ -45,6 +45,7 @@ from ._common import (
     padded_singulars,
     timestep_levels,
 )
+from .ddrm import step_coefficients
 from .noise import Generators, noise_source
 
 
@@ -112,6 +113,7 @@ def _run(eps_model, y, operator, *, sigma_0, alphas_cumprod, timesteps, eta, noi
 
     s = padded_singulars(operator, device)
     observed = s > 0
+    noise_var_y = torch.where(observed, (sigma_0 / torch.where(observed, s, torch.ones_like(s))) ** 2, 0 * s)
     inv_s = operator.pad_spectral(operator.inverse_singulars().to(device, torch.float32).unsqueeze(0))[0]
     y_bar = operator.pad_spectral(operator.Ut(y.to(torch.float32)) * inv_s[: operator.m])
     noisy = noise_aware and sigma_0 > 0
@@ -128,26 +130,24 @@ def _run(eps_model, y, operator, *, sigma_0, alphas_cumprod, timesteps, eta, noi
         if callback is not None:
             callback(evaluations, seq[k], x, x0)
         evaluations += 1
-        lam, c_noise, c_eps = _coefficients(observed, inv_s, sigma_0 if noisy else 0.0, abar_next, eta)
-        x0_bar = operator.Vt(x0)
-        x_bar = math.sqrt(abar_next) * (x0_bar + lam * (y_bar - x0_bar)) + c_noise * draw(n) + c_eps * operator.Vt(eps)
+        if noisy:  # DDRM's three cases with η_b = 1 (module docstring), in its variance-exploding view
+            a, b, c, d = step_coefficients(s, observed, noise_var_y, sigma_0,
+                                           math.sqrt((1.0 - abar_next) / abar_next), eta, 1.0)
+        else:
+            a, b, c, d = _noiseless_coefficients(observed, abar_next, eta)
+        scale = math.sqrt(abar_next)
+        x_bar = scale * (a * operator.Vt(x0) + b * y_bar + c * operator.Vt(eps) + d * draw(n))
         x = operator.V(x_bar)
     return x
 
 
-def _coefficients(observed: Tensor, inv_s: Tensor, sigma_0: float, abar_next: float, eta: float):
-    """Per-component (λ, c_noise, c_eps) of x̄' = a(x̄₀ + λ(ȳ − x̄₀)) + c_noise z + c_eps ε̄ (σ₀ = 0: plain DDNM)."""
-    level = math.sqrt(1.0 - abar_next)
-    one = torch.ones_like(inv_s)
-    if sigma_0 == 0:
-        return observed.to(inv_s.dtype), one * (level * eta), one * (level * math.sqrt(1.0 - eta**2))
-    nu = math.sqrt(abar_next) * sigma_0 * inv_s  # y's noise carried into x_{t'}; 0 where s = 0
-    fits = observed & (nu <= level)
-    too_noisy = observed & ~fits
-    lam = torch.where(fits, one, torch.where(too_noisy, level * math.sqrt(1.0 - eta**2) / nu.clamp_min(1e-30), 0 * one))
-    c_noise = torch.where(fits, (level**2 - nu**2).clamp_min(0).sqrt(), one * (level * eta))
-    c_eps = torch.where(observed, 0 * one, one * (level * math.sqrt(1.0 - eta**2)))
-    return lam, c_noise, c_eps
+def _noiseless_coefficients(observed: Tensor, abar_next: float, eta: float):
+    """DDNM's (a, b, c, d) of x̄' = √ᾱ'(a x̄₀ + b ȳ + c ε̄ + d z): y put in exactly where observed, and the
+    DDIM split of the next level's noise, η z + √(1−η²) ε, everywhere (the published code's step)."""
+    sigma_next = math.sqrt((1.0 - abar_next) / abar_next)
+    b = observed.to(torch.float32)
+    one = torch.ones_like(b)
+    return 1.0 - b, b, one * (sigma_next * math.sqrt(1.0 - eta**2)), one * (sigma_next * eta)
 
 
 def _check_travel(length: int, repeat: int, steps: int) -> None:

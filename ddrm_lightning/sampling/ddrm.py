@@ -26,28 +26,20 @@ host; the initial state is scaled by √ᾱ_T (the published code divides by σ_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from ._common import check_range, check_sigma_0, denoise, padded_singulars, timestep_levels
 from .noise import Generators, noise_source
-from .schedule import noise_levels, skip_timesteps
 
 EpsModel = Callable[[Tensor, Tensor], Tensor]
 # (x_t, t) -> ∇_{x_t} log p(class | x_t), already multiplied by the guidance scale.
 ClassifierGrad = Callable[[Tensor, Tensor], Tensor]
 # (step index, t, x_t, x̂₀) -> None; called once per network evaluation.
 StepCallback = Callable[[int, int, Tensor, Tensor], None]
-
-
-def validate_hyperparameters(*, sigma_0: float, eta: float, eta_b: float) -> None:
-    """Raise ``ValueError`` for σ₀ < 0 / non-finite, or η, η_b outside [0, 1]."""
-    if not (sigma_0 >= 0 and sigma_0 < float("inf")):
-        raise ValueError(f"sigma_0 must be finite and >= 0, got {sigma_0}")
-    for name, value in (("eta", eta), ("eta_b", eta_b)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 @torch.no_grad()
@@ -84,15 +76,17 @@ def ddrm(
             paper (off by default); it keeps a weak prior, whose x̂₀ at high noise can be far
             outside the image range, from carrying that error into the null space.
     """
-    validate_hyperparameters(sigma_0=sigma_0, eta=eta, eta_b=eta_b)
-    seq = skip_timesteps(alphas_cumprod.shape[0], timesteps)
-    sqrt_abar, sigmas = noise_levels(alphas_cumprod, seq)
+    check_sigma_0(sigma_0)
+    check_range("eta", eta, 0, 1)
+    check_range("eta_b", eta_b, 0, 1)
+    seq, abar = timestep_levels(alphas_cumprod, timesteps)
+    sqrt_abar = [math.sqrt(a) for a in abar]
+    sigmas = [math.sqrt((1.0 - a) / a) for a in abar]  # the VE view's noise level σ_t
     batch, device, dtype = y.shape[0], y.device, torch.float32
     n = operator.n
-    channels = operator.channels
     draw = noise_source(generator, batch, device=device, dtype=dtype)
 
-    s = operator.pad_spectral(operator.singulars().to(device, dtype).unsqueeze(0))[0]  # (n,), 0 beyond m
+    s = padded_singulars(operator, device, dtype)  # (n,), 0 beyond m
     observed = s > 0
     s_safe = torch.where(observed, s, torch.ones_like(s))
     noise_var_y = torch.where(observed, (sigma_0 / s_safe) ** 2, torch.zeros_like(s))  # (σ₀/sᵢ)²
@@ -105,19 +99,11 @@ def ddrm(
         t = seq[step]
         sigma_next = sigmas[step - 1] if step > 0 else 0.0
         sqrt_abar_next = sqrt_abar[step - 1] if step > 0 else 1.0
-        t_batch = torch.full((batch,), t, device=device, dtype=torch.long)
-
-        eps = eps_model(x, t_batch)[:, :channels].to(dtype)
-        if classifier_grad is not None:
-            eps = eps - (1.0 - sqrt_abar[step] ** 2) ** 0.5 * classifier_grad(x, t_batch).to(dtype)
-        x0 = (x - (1.0 - sqrt_abar[step] ** 2) ** 0.5 * eps) / sqrt_abar[step]
-        if clip_denoised:
-            x0 = x0.clamp(-1.0, 1.0)
-            eps = (x - sqrt_abar[step] * x0) / (1.0 - sqrt_abar[step] ** 2) ** 0.5
+        eps, x0 = denoise(eps_model, x, t, abar[step], operator.channels, clip_denoised, classifier_grad)
         if callback is not None:
             callback(len(seq) - 1 - step, t, x, x0)
 
-        a, b, c, d = _step_coefficients(s, observed, noise_var_y, sigma_0, sigma_next, eta, eta_b)
+        a, b, c, d = step_coefficients(s, observed, noise_var_y, sigma_0, sigma_next, eta, eta_b)
         x_bar = a * operator.Vt(x0) + b * y_bar + c * operator.Vt(eps) + d * draw(n)
         x = sqrt_abar_next * operator.V(x_bar)
     return x
@@ -130,7 +116,7 @@ def _initial_state(y_bar: Tensor, observed: Tensor, noise_var_y: Tensor, sigma_T
     return torch.where(informative, y_bar, torch.zeros_like(y_bar)) + std * z
 
 
-def _step_coefficients(
+def step_coefficients(
     s: Tensor, observed: Tensor, noise_var_y: Tensor, sigma_0: float, sigma_next: float, eta: float, eta_b: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-component (a, b, c, d) of x̄' = a·x̄θ + b·ȳ + c·ε̄θ + d·z for the three DDRM cases."""

@@ -6,10 +6,14 @@ import torch
 from torch import Tensor
 
 
+def alphas_cumprod_of(betas: Tensor) -> Tensor:
+    """ᾱ_t = Π_{s≤t}(1 − β_s), in float64 (the samplers take square roots of values near 0 and 1)."""
+    return torch.cumprod(1.0 - betas.double(), 0)
+
+
 def linear_alphas_cumprod(beta_start: float = 1e-4, beta_end: float = 0.02, steps: int = 1000) -> Tensor:
-    """ᾱ_t = Π_{s ≤ t} (1 − β_s) for a linear β schedule, t = 0 … steps−1 (float64)."""
-    betas = torch.linspace(beta_start, beta_end, steps, dtype=torch.float64)
-    return torch.cumprod(1.0 - betas, dim=0)
+    """ᾱ_t for a linear β schedule, t = 0 … steps−1 (float64)."""
+    return alphas_cumprod_of(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64))
 
 
 def skip_timesteps(num_train_steps: int, timesteps: int) -> list[int]:
@@ -21,11 +25,3 @@ def skip_timesteps(num_train_steps: int, timesteps: int) -> list[int]:
     stride = num_train_steps // timesteps
     return list(range(0, num_train_steps, stride))[:timesteps]
 
-
-def noise_levels(alphas_cumprod: Tensor, seq: list[int]) -> tuple[list[float], list[float]]:
-    """(√ᾱ_t, σ_t = √(1−ᾱ_t)/√ᾱ_t) for each t in seq, as Python floats.
-
-    Computed once on the host before sampling so the step loop needs no device sync.
-    """
-    abar = alphas_cumprod.detach().to("cpu", torch.float64)[seq]
-    return abar.sqrt().tolist(), ((1.0 - abar) / abar).sqrt().tolist()

@@ -42,6 +42,11 @@ def is_restoration(method: str | None) -> bool:
     return (method or MAIN_METHOD) not in BASELINE_KINDS
 
 
+def method_title(method: str | None) -> str:
+    """How tables, grids and headings name a restoration method: ``DDRM`` for ddrm, else its own name."""
+    return "DDRM" if (method or MAIN_METHOD) == MAIN_METHOD else str(method)
+
+
 def picture_kind(method: str | None) -> str:
     """The picture folder of a method's output: ``restored`` for the restoration, else the baseline's name."""
     return "restored" if is_restoration(method) else str(method)

@@ -25,11 +25,14 @@ import yaml
 from ..restoration.task import Task
 from .atomic import atomic_write_text, remove_temporaries
 from .layout import (
+    CONFIG_YAML,
     GIQA_CSV,
     GIQA_SUMMARY,
+    METRICS_CSV,
     REPORT_FILES,
     SAMPLES_DIR,
     SHARD_DIR,
+    SUMMARY_CSV,
     WRITTEN_KINDS,
 )
 from .lock import (  # noqa: F401
@@ -53,7 +56,7 @@ TOP_LEVEL_NEUTRAL = {"out_dir", "overwrite", "report", "config", "seed_everythin
 TRASH_PREFIX = ".overwritten-"
 # Tables first: a clearing stopped halfway leaves no table claiming pictures that are gone;
 # config.yaml last: until it goes, a rerun with another configuration is still refused.
-TABLE_FILES = ("metrics.csv", SHARD_DIR, "summary.csv", GIQA_CSV, GIQA_SUMMARY)
+TABLE_FILES = (METRICS_CSV, SHARD_DIR, SUMMARY_CSV, GIQA_CSV, GIQA_SUMMARY)
 TASK_FOLDERS = (*WRITTEN_KINDS, SAMPLES_DIR)
 
 
@@ -76,7 +79,7 @@ def prepare_out_dir(out_dir: Path, config: dict, *, input_dirs: list, overwrite:
     _check_writable(out)
     lock = OutDirLock.acquire(out, shown=out_dir) if write else OutDirLock(None)
     try:
-        previous = out / "config.yaml"
+        previous = out / CONFIG_YAML
         if previous.exists() and not overwrite:
             old = yaml.safe_load(previous.read_text()) or {}
             changed = differences(comparable(old), comparable(config))
@@ -148,7 +151,7 @@ def previous_run_paths(out: Path) -> list[Path]:
     paths = [out / name for name in (*TABLE_FILES, *REPORT_FILES)]
     for task in sorted(_previous_task_names(out)):
         paths += [out / task / kind for kind in TASK_FOLDERS]
-    paths.append(out / "config.yaml")
+    paths.append(out / CONFIG_YAML)
     return [p for p in paths if p.is_symlink() or p.exists()]
 
 
@@ -186,7 +189,7 @@ def _previous_task_names(out: Path) -> set[str]:
     ``""`` is a sweep from before tasks had folders (its pictures lie in ``out`` itself)."""
     names = set()
     try:
-        old = yaml.safe_load((out / "config.yaml").read_text())
+        old = yaml.safe_load((out / CONFIG_YAML).read_text())
     except (OSError, yaml.YAMLError):
         old = None
     model = old.get("model") if isinstance(old, dict) else None
@@ -198,7 +201,7 @@ def _previous_task_names(out: Path) -> set[str]:
             except (TypeError, ValueError):
                 pass  # an edited config.yaml: the tables still name the folders
     # An overwrite stopped midway moved the tables into its trash first: they still name the folders.
-    tables = [out / "metrics.csv", *(out / SHARD_DIR).glob("rank*.csv")]
+    tables = [out / METRICS_CSV, *(out / SHARD_DIR).glob("rank*.csv")]
     for trash in _trash_folders(out):
         tables += [*trash.glob("*-metrics.csv"), *trash.glob(f"*-{SHARD_DIR}/rank*.csv")]
     for table in tables:
@@ -213,9 +216,9 @@ def _previous_task_names(out: Path) -> set[str]:
 def _is_sweep_folder(out: Path) -> bool:
     """Whether a sweep wrote ``out``: it records its config.yaml first, or, that file lost, its
     metrics.csv (or a shard, or a stopped overwrite's trash) has the sweep's key columns."""
-    if (out / "config.yaml").is_file() or _trash_folders(out):
+    if (out / CONFIG_YAML).is_file() or _trash_folders(out):
         return True
-    for table in [out / "metrics.csv", *(out / SHARD_DIR).glob("rank*.csv")]:
+    for table in [out / METRICS_CSV, *(out / SHARD_DIR).glob("rank*.csv")]:
         try:
             with open(table, newline="") as handle:
                 header = next(csv.reader(handle), [])

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .atomic import atomic_write_text
-from .layout import METRICS_CSV, SHARD_DIR
+from .layout import METRICS_CSV, SHARD_DIR, SUMMARY_CSV
 from .rows import MetricsRow, columns_of, is_number
 
 
@@ -137,7 +137,7 @@ SUMMARY_COLUMNS = ["task", "method", "metric", "mean", "std", "count", "note", "
 
 
 def write_summary(out_dir: Path, summary: list[dict]) -> None:
-    atomic_write_text(Path(out_dir) / "summary.csv", rows_to_csv(summary, SUMMARY_COLUMNS))
+    atomic_write_text(Path(out_dir) / SUMMARY_CSV, rows_to_csv(summary, SUMMARY_COLUMNS))
 
 
 def _format(value):

@@ -1,4 +1,4 @@
-"""A diffusion prior as the sampler needs it: ε(x_t, t, labels), ᾱ_t, and optional guidance."""
+"""``Denoiser``: a pretrained diffusion prior as the sampler calls it: ε(x_t, t, labels), ᾱ_t, optional guidance."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..sampling import classifier_guidance
+from ..sampling import alphas_cumprod_of, classifier_guidance
 
 # () -> a context manager the network runs under (e.g. the Trainer's autocast).
 NetworkContext = Callable[[], contextlib.AbstractContextManager]
 
 
 @dataclass
-class Prior:
+class Denoiser:
     """The ε-network of a loaded checkpoint with its schedule.
 
     Args:
@@ -42,7 +42,7 @@ class Prior:
     image_size: int | None = None
 
     @classmethod
-    def from_loaded(cls, loaded, **kwargs) -> Prior:
+    def from_loaded(cls, loaded, **kwargs) -> Denoiser:
         """From a ``models.LoadedModel`` (``load_model``'s result), network in eval mode, no gradients."""
         network = loaded.eps_model().requires_grad_(False).eval()
         return cls(network=network, alphas_cumprod=alphas_cumprod_of(loaded.betas), channels=loaded.in_channels,
@@ -60,17 +60,3 @@ class Prior:
         if self.classifier is None or self.classifier_scale <= 0:
             return None
         return classifier_guidance(self.classifier, labels, self.classifier_scale)
-
-
-def alphas_cumprod_of(betas: Tensor) -> Tensor:
-    """ᾱ_t = Π_{s≤t}(1 − β_s), in float64 (the sampler takes square roots of values near 0 and 1)."""
-    return torch.cumprod(1.0 - betas.double(), 0)
-
-
-def autocast_like(device_type: str) -> NetworkContext:
-    """A factory of autocast contexts equal to the one active now (a Lightning Trainer's precision
-    plugin), for the network alone: the sampler itself runs with autocast off."""
-    if torch.is_autocast_enabled(device_type):
-        dtype = torch.get_autocast_dtype(device_type)
-        return lambda: torch.autocast(device_type, dtype=dtype)
-    return contextlib.nullcontext

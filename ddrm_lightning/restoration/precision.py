@@ -1,0 +1,84 @@
+"""The precision policy of a restoration: which dtype the network runs in, and ``auto``.
+
+One owner for the Python API (``restore(..., precision=)``) and ``restore.py``
+(``--trainer.precision``, mapped to Lightning's names by ``cli.trainer``). ``auto`` is bf16
+where the device computes bf16 natively — there it is the fastest mode whose mean PSNR change
+stays within 0.1 dB (docs/performance.md, "Fast paths: quality and speed on this CPU") — else
+fp32. Only the network runs in reduced precision; the sampler's arithmetic stays float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+AUTO = "auto"
+# Our names -> the autocast dtype (None: full precision, no autocast).
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = (AUTO, *DTYPES)
+# /proc/cpuinfo flags of x86 CPUs that compute bf16 in hardware (AVX512-BF16 dot products, AMX tiles).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_has_native_bf16(cpuinfo: str = CPUINFO) -> bool:
+    """Whether this CPU computes bf16 natively: PyTorch's own probes where this build has them,
+    else the flags of ``/proc/cpuinfo`` (Linux); False where neither can tell."""
+    probes = [getattr(torch._C._cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(probe is not None and probe() for probe in probes):
+        return True
+    try:
+        with open(cpuinfo) as f:
+            flags = {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & NATIVE_BF16_FLAGS)
+
+
+def cuda_has_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def resolve_auto(device_kind: str) -> tuple[str, str]:
+    """(``bf16`` or ``fp32``, why) for ``auto`` on a device of kind ``cpu``, ``cuda`` or another."""
+    if device_kind == "cpu":
+        return ("bf16", "CPU with native bf16") if cpu_has_native_bf16() else ("fp32", "CPU without native bf16")
+    if device_kind == "cuda":
+        return ("bf16", "GPU with bf16") if cuda_has_bf16() else ("fp32", "GPU without bf16")
+    return "fp32", f"bf16 is not measured on accelerator {device_kind!r}"
+
+
+def network_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the network runs in for ``precision`` (one of ``PRECISIONS``) on ``device``; None: float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    if precision == AUTO:
+        precision = resolve_auto(device.type)[0]
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision fp16 runs on CUDA only, not on {device.type}; use bf16 or fp32")
+    return DTYPES[precision]
+
+
+def autocast_factory(device_type: str, dtype: torch.dtype | None):
+    """() -> the context the network runs under: autocast to ``dtype``, or nothing for float32."""
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type, dtype=dtype)
+
+
+def full_precision(device_type: str):
+    """A context with autocast off on ``device_type``: everything but the network runs in float32."""
+    try:
+        return torch.autocast(device_type, enabled=False)
+    except RuntimeError:  # a device type without autocast support
+        return contextlib.nullcontext()
+
+
+# Lightning's precision names -> ours (a Trainer's precision, for ``Restorer.use_precision``).
+FROM_LIGHTNING = {"bf16-mixed": "bf16", "bf16-true": "bf16", "16-mixed": "fp16", "16-true": "fp16"}
+
+
+def from_lightning(precision) -> str:
+    """Our name for a Lightning Trainer's ``precision`` (``32-true`` and anything else: fp32)."""
+    return FROM_LIGHTNING.get(str(precision), "fp32")

@@ -1,0 +1,233 @@
+"""``Restorer``: one restoration set-up, built and checked once, before any work.
+
+A ``Restorer`` holds everything that decides how an image is restored — the checkpoint and how
+its network runs (precision, channels-last, compile, tiles, classifier guidance), the tasks, the
+``SamplerSettings``, the metric options, whether the images are measurements and whether padded
+images are cropped back — and every rule that ties them together. ``DDRMRestorer`` (Lightning),
+``ddrm_lightning.restore`` (the Python API) and the experiments all restore through one; none of
+them repeats a rule.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from ..metrics.options import MetricsOptions
+from ..models.checkpoints import resolve
+from ..models.embedded import resolve_checkpoint
+from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
+from ..randomness import SampleRandomness
+from . import precision as policy
+from .checks import check_prior, check_tasks
+from .core import SamplerSettings, restore_batch
+from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
+from .denoiser import Denoiser
+from .records import Restoration, decoded_part, failed, package
+from .scores import score_batch
+from .task import Task, parse_tasks
+
+
+class Restorer:
+    """How images are restored; the constructor checks every setting (nothing is loaded yet).
+
+    Args:
+        checkpoint: ``embedded``, a zoo name or a checkpoint file.
+        tasks: the degradations (``Task``s or their dicts); one default task when None.
+        settings: the sampler's settings (method, steps, η, samples, baselines).
+        classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
+        measured: the images are already degraded (no ground truth).
+        geometry: how the data brings images to the model's size (``data.geometry``); with ``pad`` each
+            sample's pictures and scores are cropped back to its own size.
+        cache_dir: where named checkpoints are looked up / downloaded.
+        precision: the network's precision (``restoration.precision.PRECISIONS``); the sampler's
+            arithmetic is float32 always.
+        channels_last, compile: run the network channels-last / ``torch.compile``d.
+        tile, tile_overlap, tile_batch: run the network on overlapping tiles (``sampling.tiles``;
+            ``"auto"``: the prior's training size); None: the whole image.
+        metrics: the sweep-level metric options (LPIPS, FID, KID, GIQA).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str = "embedded",
+        tasks: list | None = None,
+        settings: SamplerSettings | None = None,
+        *,
+        classifier: str | None = None,
+        classifier_scale: float = 0.0,
+        measured: bool = False,
+        geometry: str | None = None,
+        cache_dir: str | None = None,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        compile: bool = False,
+        tile: int | str | None = None,
+        tile_overlap: int | None = None,
+        tile_batch: int = 8,
+        metrics: MetricsOptions | None = None,
+    ) -> None:
+        self.checkpoint, self.cache_dir = str(checkpoint), cache_dir
+        self.tasks: list[Task] = parse_tasks(tasks)
+        self.settings = settings if settings is not None else SamplerSettings()
+        self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
+        if self.guided and self.settings.method != "ddrm":
+            raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
+                             "set --model.classifier_scale 0 or --model.method ddrm")
+        self.measured = bool(measured)
+        self.crop_back = geometry == "pad" and not self.measured  # padding is added at the bottom and right
+        if precision not in policy.PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policy.PRECISIONS)}")
+        self.precision = precision
+        self.channels_last, self.compile = bool(channels_last), bool(compile)
+        self.tiling = tiling_settings(tile, tile_overlap, tile_batch)
+        self.metrics = metrics if metrics is not None else MetricsOptions()
+        self.loaded = None  # the checkpoint's LoadedModel (``load``)
+        self.denoiser = None  # the prior as the sampler calls it (``assemble``)
+        self.network = self.classifier = None  # the plain modules behind it, for a LightningModule to register
+        self.device = torch.device("cpu")  # where the network runs (``to``, ``use_precision``)
+        self._operators: dict[tuple, SVDOperator] = {}
+        _warn_noiseless(self.settings.method, self.tasks)
+
+    @property
+    def guided(self) -> bool:
+        return bool(self.classifier_name) and self.classifier_scale > 0
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The restoration's method, then the baselines: the methods of every record."""
+        return (self.settings.method, *self.settings.baselines)
+
+    def fetch(self) -> None:
+        """Fetch what a run needs from the network (checkpoint, classifier, metric weights) without loading it;
+        meant for one process per node before the others start."""
+        resolve(resolve_checkpoint(self.checkpoint), self.cache_dir, role="prior")
+        if not self.measured:
+            self.metrics.fetch()
+        if self.guided:
+            resolve(self.classifier_name, self.cache_dir, role="classifier")
+
+    def load(self, download: bool = True) -> bool:
+        """Load and check the checkpoint now, so a missing or wrong one and a too long schedule fail
+        before any work. False, loading nothing, for an uncached zoo checkpoint when ``download`` is False."""
+        if self.loaded is None:
+            self.loaded = load_checked_prior(self.checkpoint, self.cache_dir, self.settings.steps, download=download)
+        return self.loaded is not None
+
+    def check_data(self, channels: int, image_size: tuple[int, int] | None, *, has_labels: bool,
+                   pad_multiple: int | None = None) -> None:
+        """What the data must agree with (``restoration.check_prior``); the tasks alone before ``load``."""
+        if self.loaded is None:
+            check_tasks(self.tasks, channels if self.denoiser is None else self.denoiser.channels, image_size,
+                        pad_multiple=pad_multiple, measured=self.measured)
+            return
+        check_prior(self.loaded, self.checkpoint, self.tasks, channels, image_size, has_labels=has_labels,
+                    guided=self.classifier_name if self.guided else None, pad_multiple=pad_multiple,
+                    measured=self.measured)
+
+    def use_denoiser(self, denoiser: Denoiser) -> Restorer:
+        """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
+        steps = denoiser.alphas_cumprod.shape[0]
+        if self.settings.steps > steps:
+            raise ValueError(f"timesteps={self.settings.steps} exceeds the schedule length {steps} of the prior; "
+                             f"allowed: 1..{steps}")
+        self.network = denoiser.network
+        self.denoiser = dress_denoiser(denoiser, channels_last=self.channels_last, compile=self.compile, tiling=self.tiling)
+        return self
+
+    def assemble(self) -> Restorer:
+        """Load (if needed) and build the network the sampler calls, once."""
+        if self.denoiser is None:
+            self.load()
+            self.denoiser, self.network, self.classifier = assemble_denoiser(
+                self.loaded, classifier=self.classifier_name if self.guided else None,
+                classifier_scale=self.classifier_scale, cache_dir=self.cache_dir, channels_last=self.channels_last,
+                compile=self.compile, tiling=self.tiling)
+        return self
+
+    def to(self, device: torch.device | str) -> Restorer:
+        """Move the network to ``device`` and let it run at this restorer's precision there."""
+        device = torch.device(device)
+        self.assemble()
+        for module in (self.network, self.classifier):
+            if isinstance(module, torch.nn.Module):
+                module.to(device)
+        self.use_precision(self.precision, device)
+        return self
+
+    def use_precision(self, precision: str, device: torch.device) -> None:
+        """Run the network at ``precision`` on ``device`` from now on (a Trainer's precision, say)."""
+        self.precision, self.device = precision, device
+        self.denoiser.network_context = policy.autocast_factory(device.type, policy.network_dtype(precision, device))
+
+    def sweep_metrics(self, device: torch.device) -> dict | None:
+        """Per task, the sweep-level metrics (None in measurement mode: there is no ground truth)."""
+        if self.measured:
+            return None
+        return {task.name: self.metrics.build(self.methods).to(device) for task in self.tasks}
+
+    def operator(self, task: Task, height: int, width: int, device: torch.device) -> SVDOperator:
+        """The task's operator for images of (height, width) (the restoration's size), built once per device."""
+        key = (task.name, height, width, device)
+        if key not in self._operators:
+            params = task.operator_params(self.measured)
+            self._operators[key] = build_operator(task.operator, self.denoiser.channels, height, width,
+                                                  **params).to(device)
+        return self._operators[key]
+
+    def operator_for(self, task: Task, image: Tensor) -> SVDOperator:
+        """The operator for a batch of images (measurements: the size behind them)."""
+        height, width = image.shape[-2:]
+        if self.measured:
+            height, width = image_size_behind(task.operator, height, width, **task.params)
+        return self.operator(task, height, width, image.device)
+
+    def restore(self, batch: dict, *, sweep_metrics: dict | None = None, step_hook=None) -> list[Restoration]:
+        """Every task on one batch (``data.collate``'s dict): a ``Restoration`` per (sample, task).
+
+        Only the network runs in reduced precision: degradation, SVD arithmetic, baselines and
+        scores stay float32 even inside a caller's autocast (a Trainer's precision plugin).
+        """
+        with policy.full_precision(batch["image"].device.type):
+            return self._restore(batch, sweep_metrics, step_hook)
+
+    def _restore(self, batch: dict, sweep_metrics: dict | None, step_hook) -> list[Restoration]:
+        results = [failed(task, batch, i, err, self.settings.method)
+                   for i, err in enumerate(batch["error"]) if err for task in self.tasks]
+        sub = decoded_part(batch)
+        if sub is None:
+            return results
+        for task in self.tasks:
+            try:
+                op = self.operator_for(task, sub["image"])
+            except ValueError as error:
+                # Only for sizes no check could foresee (pad, measurement mode): this batch's
+                # images get an error row for the task and the run goes on.
+                message = f"task '{task.name}': {' '.join(str(error).split())}"
+                results.extend(failed(task, sub, i, message, self.settings.method) for i in range(len(sub["id"])))
+                continue
+            metrics = None if sweep_metrics is None else sweep_metrics[task.name]
+            results.extend(self.restore_task(task, sub, op, metrics=metrics, step_hook=step_hook))
+        return results
+
+    def restore_task(self, task: Task, batch: dict, op: SVDOperator, *, metrics=None,
+                     step_hook=None) -> list[Restoration]:
+        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
+        image = batch["image"].float()
+        sizes = batch["orig_size"].tolist() if self.crop_back else None
+        result = restore_batch(
+            self.denoiser, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], image.device),
+            self.settings, labels=batch["label"], measured=self.measured, sizes=sizes, step_hook=step_hook,
+        )
+        return package(task, batch, result, score_batch(result, metrics), self.settings)
+
+
+def _warn_noiseless(method: str, tasks: list[Task]) -> None:
+    """DDNM projects y in exactly: with a noisy y the noise lands in the picture, silently."""
+    noisy = [task.name for task in tasks if task.sigma_y > 0]
+    if method == "ddnm" and noisy:
+        warnings.warn(f"method ddnm assumes a noiseless y (sigma_y = 0), but {', '.join(noisy)} "
+                      "has noise: it is copied into the restoration; use method ddnm_plus for noisy measurements",
+                      stacklevel=3)
