@@ -123,6 +123,28 @@ def test_exit_status_is_nonzero_only_when_no_image_is_restored(tiny_prior, tmp_p
     assert main(restore_args(tiny_prior, folder, out, *ONE_TASK)) == 0
 
 
+def test_a_score_that_cannot_be_computed_is_nan_with_a_note_not_a_stop(tiny_prior, tmp_path):
+    """A 7×5 photo kept at its size (pad): SSIM's 11×11 window does not fit; the sweep goes on."""
+    folder = tmp_path / "in"
+    write_images(folder, 2, size=(16, 16))
+    Image.fromarray(np.full((5, 7, 3), 120, np.uint8)).save(folder / "tiny.png")
+    out = tmp_path / "out"
+    args = restore_args(tiny_prior, folder, out, "--model.tasks", '[{"operator": "deno", "sigma_y": 0.1}]',
+                        "--data.geometry", "pad", "--data.pad_multiple", "1")
+    assert main(args) == 0
+    rows = {(r["id"], r["method"]): r for r in read_csv(out / "metrics.csv")}
+    for method in ("ddrm", "observed", "wiener"):
+        tiny = rows[("tiny.png", method)]
+        assert tiny["status"] == "ok" and tiny["ssim"] == "nan" and float(tiny["psnr"]) > 0
+        assert tiny["message"] == "ssim is nan: ssim needs images of at least 11x11 pixels, got 5x7"
+        assert rows[("im0.png", method)]["message"] == "" and float(rows[("im0.png", method)]["ssim"]) > -1
+    with Image.open(image_path(out / "deno_sigma0.1", "restored", "tiny.png")) as restored:
+        assert restored.size == (7, 5)
+    summary = {(r["method"], r["metric"]): r for r in read_csv(out / "summary.csv")}
+    assert int(summary[("ddrm", "ssim")]["count"]) == 2 and int(summary[("ddrm", "psnr")]["count"]) == 3
+    assert main(args) == 0  # a rerun has nothing left to do
+
+
 # ------------------------------------------------------------------------ bad settings
 @pytest.fixture(scope="module")
 def priors(tmp_path_factory) -> dict[str, Path]:

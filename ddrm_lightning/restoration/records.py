@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..metrics.image import ssim_undefined
 from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
@@ -62,7 +63,8 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     """One ``Restoration`` per sample: its pictures, and one row per method with ``scores`` (the
     restoration's row also with its settings as JSON, ``params``).
 
-    A sample whose restoration went non-finite gets an error row and no restored picture.
+    A sample whose restoration went non-finite gets an error row and no restored picture; a score
+    that cannot be computed for the image (SSIM of an image under 11×11) is NaN, its row says why.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
     timesteps = int(settings.sampler_params()["timesteps"])
@@ -73,13 +75,15 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     originals = None if result.original is None else to_unit(result.original).cpu()
     bad_step = result.bad_step.cpu()
     main = result.main
+    note = "" if result.original is None else ssim_undefined(*result.original.shape[-2:])
+    note = note and f"ssim is nan: {note}"
     finite = torch.isfinite(methods[main]).flatten(1).all(1)
     out = []
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
         failed = not bool(finite[i]) or int(bad_step[i]) >= 0
         for name, x in methods.items():
-            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()})
+            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()}, message=note)
             if name == main:  # the baselines' cost is negligible and not measured
                 outcome.seconds, outcome.params = result.seconds, params
             if name == main and failed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..metrics.image import psnr, ssim
+from ..metrics.image import psnr, ssim, ssim_undefined
 from .core import RestoredBatch
 from .records import to_unit
 
@@ -22,11 +22,18 @@ def score_batch(result: RestoredBatch, sweep_metrics=None) -> dict[str, dict[str
     original = to_unit(result.original)
     for name, x in result.methods.items():
         x = to_unit(x)
-        scores[name].update(psnr=psnr(x, original), ssim=ssim(x, original))
+        scores[name].update(psnr=psnr(x, original), ssim=_ssim_or_nan(x, original))
         if sweep_metrics is not None:
             keep = ~result.failed if name == result.main else torch.ones_like(result.failed)
             scores[name].update(_sweep_update(sweep_metrics, name, x, original, keep))
     return scores
+
+
+def _ssim_or_nan(x: Tensor, original: Tensor) -> Tensor:
+    """SSIM per image, NaN where the images are too small for its window (``records.package`` notes why)."""
+    if ssim_undefined(*x.shape[-2:]):
+        return torch.full((x.shape[0],), float("nan"), device=x.device)
+    return ssim(x, original)
 
 
 def _sweep_update(metrics, method: str, x: Tensor, original: Tensor, keep: Tensor) -> dict[str, Tensor]:
