@@ -90,3 +90,21 @@ def restore_args(prior: Path, root: Path, out_dir: Path, *extra: str) -> list[st
         "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
         "--report", "false", *extra,
     ]
+
+
+def run_process_group(command: list[str], timeout: float, **kwargs):
+    """``subprocess.run`` in a session of its own, whose every process (a DDP launch's ranks too) is
+    killed when ``timeout`` passes: a hang fails the test and leaves nothing running."""
+    import os
+    import signal
+    import subprocess
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)

@@ -29,6 +29,6 @@ def test_epoch_bounded_training_keeps_lightnings_label():
 def test_loss_plot_is_drawn_only_when_a_loss_was_logged(tmp_path, rows, drawn):
     (tmp_path / "metrics.csv").write_text(rows)
     plot = LossPlot(str(tmp_path / "loss.png"))
-    logger = SimpleNamespace(save=lambda: None)
-    plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger, log_dir=str(tmp_path)), None)
+    logger = SimpleNamespace(save=lambda: None, log_dir=str(tmp_path))
+    plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger), None)
     assert plot.written is drawn and (tmp_path / "loss.png").exists() is drawn

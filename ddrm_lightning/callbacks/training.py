@@ -48,10 +48,13 @@ class LossPlot(Callback):
         self.written = False  # whether this run drew the plot (a run shorter than log_every_n_steps logs none)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero or trainer.logger is None or not trainer.log_dir:
+        # The logger's own folder: ``trainer.log_dir`` broadcasts from rank 0, a collective that would
+        # hang here, where only rank 0 gets (the others wait in ModelCheckpoint's barrier).
+        log_dir = getattr(trainer.logger, "log_dir", None)
+        if not trainer.is_global_zero or not log_dir:
             return
         trainer.logger.save()
-        table = Path(trainer.log_dir) / "metrics.csv"
+        table = Path(log_dir) / "metrics.csv"
         if table.exists() and _has_metric(table, self.metric):
             plot_loss(table, self.path, self.metric, self.smooth)
             self.written = True
