@@ -35,7 +35,11 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def errors_of(capsys) -> list[str]:
-    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("restore.py: error")]
+    return errors_of_text(capsys.readouterr().err)
+
+
+def errors_of_text(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("restore.py: error")]
 
 
 def numbers(rows: list[dict]) -> dict:
@@ -203,6 +207,41 @@ def test_bad_setting_fails_before_any_work(case, tiny_prior, priors, image_folde
         assert word in lines[0], (word, lines[0])
     assert not out.exists()  # not even config.yaml
     assert sorted(p.name for p in image_folder.iterdir()) == before
+
+
+def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp_path, monkeypatch, capsys):
+    """restore.py PHOTO --task sr4 says the output's size and cost first; above the limit (made tiny
+    here, 16 megapixels in use) it refuses with one line and writes nothing, and --force goes on."""
+    from ddrm_lightning.cli import size_guard
+
+    write_images(tmp_path / "in", 1, size=(16, 24))
+    photo, out = tmp_path / "in" / "im0.png", tmp_path / "out"
+    args = [str(photo), "--task", "sr4", *restore_args(tiny_prior, tmp_path / "in", out)[:2], "--model.timesteps", "2",
+            "--out_dir", str(out), "--trainer.accelerator", "cpu", "--report", "false"]
+    monkeypatch.setattr(size_guard, "MAX_OUTPUT_MEGAPIXELS", 0.005)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    (error,) = errors_of_text(err)
+    assert "largest output 96×64 (0.0061 megapixels: im0.png, sr4_sigma0.05)" in error
+    assert "MiB of memory" in error and "CPU time per image and task (2 steps" in error
+    assert "above the limit of 0.005 megapixels" in error and "--force" in error
+    assert not out.exists()
+    assert main([*args, "--force"]) == 0
+    assert "restore.py: largest output 96×64" in capsys.readouterr().err
+    with Image.open(image_path(out / "sr4_sigma0.05", "restored", "im0.png")) as restored:
+        assert restored.size == (96, 64)
+    assert main(args) == 2, "the limit holds on a rerun without --force"
+
+
+def test_output_size_estimate_follows_pixels_steps_and_tiling():
+    from ddrm_lightning.cli.size_guard import LargestOutput, estimate
+
+    big = LargestOutput(8000, 12000, "photo.jpg", "sr4")
+    assert estimate(big, 20, tiled=True, on_cpu=True) == (
+        "largest output 12000×8000 (96 megapixels: photo.jpg, sr4); estimated ≈ 43 GiB of memory and "
+        "≈ 4.3 h of CPU time per image and task (20 steps, embedded prior)")
+    assert "≈ 229 GiB" in estimate(big, 20, tiled=False, on_cpu=False)
+    assert "CPU" not in estimate(big, 20, tiled=True, on_cpu=False)
 
 
 def test_class_conditional_prior_runs_with_labels(tiny_prior, priors, tmp_path):

@@ -22,6 +22,7 @@ from PIL import Image
 
 from ddrm_lightning.callbacks import RestorationWriter
 from ddrm_lightning.cli import main
+from ddrm_lightning.cli.restore import GracefulStop
 from ddrm_lightning.sweep_io.layout import image_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +125,41 @@ def test_sigint_stops_after_the_batch_and_the_rerun_completes(tiny_prior, eight,
     # Once more: nothing is left to do, and the tables stay whole.
     assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 0
     assert "8 images already restored" in capsys.readouterr().out
+    assert_complete_and_equal(out, reference)
+
+
+def test_sigint_stops_between_sampler_steps_and_the_photo_is_redone(tiny_prior, eight, reference, tmp_path,
+                                                                   monkeypatch, capsys):
+    """Ctrl-C in the middle of an image's steps (one huge photo is one batch): the sweep stops at the
+    next step, not at the end of the batch; that image has no row and is restored on resume."""
+    folder, _ = eight
+    real_write, real_check = RestorationWriter.write_on_batch_end, GracefulStop.between_steps
+    written, checks = [], []
+
+    def write(self, *args, **kwargs):
+        real_write(self, *args, **kwargs)
+        written.append(True)
+
+    def between_steps(self):
+        if written:
+            checks.append(True)
+            if len(checks) == 10:  # the second image, 10 of its 60 steps done
+                os.kill(os.getpid(), signal.SIGINT)
+        real_check(self)
+
+    monkeypatch.setattr(RestorationWriter, "write_on_batch_end", write)
+    monkeypatch.setattr(GracefulStop, "between_steps", between_steps)
+    out = tmp_path / "out"
+    assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 128 + signal.SIGINT
+    assert len(checks) == 10 and len(written) == 1  # stopped at once, not after the 60 steps
+    assert "stopping at the next sampler step" in capsys.readouterr().err
+    assert {r["id"] for r in read_csv(out / "metrics.csv")} == {"im0.png"}
+    assert not image_path(out / TASK, "restored", "im1.png").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    monkeypatch.undo()
+    assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 0
+    assert "1 image already restored" in capsys.readouterr().out
     assert_complete_and_equal(out, reference)
 
 

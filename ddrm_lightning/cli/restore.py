@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 from lightning.pytorch import Callback
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningCLI
 
 from .. import sweep_io
@@ -29,6 +30,7 @@ from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer
 from ..reports.console import print_summary
 from .args import rewrite
+from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
 from .trainer import RestoreTrainer, quiet_lightning
 
 SHORTCUTS = (
@@ -53,12 +55,13 @@ class SweepInterrupted(Exception):
 
 
 class GracefulStop(Callback):
-    """Turns SIGINT/SIGTERM into a stop after the current batch.
+    """Turns SIGINT/SIGTERM into a stop at the next sampler step or batch end.
 
     The handler only sets a flag (Lightning's predict loop does not look at
-    ``trainer.should_stop``); at the end of a batch, after the writer has taken it, the
-    flag raises ``SweepInterrupted``, so the writer flushes and merges what is done. A
-    second SIGINT stops at once (KeyboardInterrupt).
+    ``trainer.should_stop``); the sampler's next step (one large photo can take hours) or the
+    end of a batch, after the writer has taken it, raises ``SweepInterrupted``, so the writer
+    flushes and merges what is done; an image stopped between steps has no row and is
+    restored again on resume. A second SIGINT stops at once (KeyboardInterrupt).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -85,14 +88,33 @@ class GracefulStop(Callback):
             return
         self.signum = signum
         print(
-            f"\nrestore.py: {signal.Signals(signum).name} received: stopping after the current batch "
+            f"\nrestore.py: {signal.Signals(signum).name} received: stopping at the next sampler step "
             "(Ctrl-C again stops at once)",
             file=sys.stderr, flush=True,
         )
 
-    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        # Chained in front of the hook already there (the progress bar's), whoever set it.
+        inner = getattr(pl_module, "step_hook", None)
+        if getattr(inner, "stops", None) is not self:
+            def hook(step: int, total: int) -> None:
+                if inner is not None:
+                    inner(step, total)
+                self.between_steps()
+
+            hook.stops = self
+            pl_module.step_hook = hook
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        if getattr(getattr(pl_module, "step_hook", None), "stops", None) is self:
+            pl_module.step_hook = None
+
+    def between_steps(self) -> None:
         if self.signum is not None:
             raise SweepInterrupted(self.signum)
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.between_steps()
 
 
 class RestoreCLI(LightningCLI):
@@ -104,6 +126,11 @@ class RestoreCLI(LightningCLI):
                  "not write are kept.",
         )
         parser.add_argument("--report", type=bool, default=True, help="Write report.md / report.html at the end.")
+        parser.add_argument(
+            "--force", type=bool, default=False,
+            help=f"Restore outputs above {MAX_OUTPUT_MEGAPIXELS:g} megapixels per image (refused otherwise: "
+                 "memory and time grow with the output's pixels).",
+        )
         parser.add_class_arguments(MetricsOptions, "metrics")
         parser.link_arguments("data.measurement", "model.measurement")
 
@@ -163,7 +190,7 @@ def run(args: list[str] | None = None) -> int:
     out_dir = Path(config.out_dir)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
     model.metrics_options = cli.config_init.metrics
-    check_before_work(model, data, trainer)
+    check_before_work(model, data, trainer, force=config.force)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
     # Rank 0 holds out_dir's lock until the run ends, however it ends; the other ranks are its children.
     lock = sweep_io.prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
@@ -185,7 +212,7 @@ def run(args: list[str] | None = None) -> int:
                 if _wait_for_other_ranks(trainer) and sweep_io.has_shards(out_dir):
                     sweep_io.merge(out_dir)  # their last batches
                 restored = _restored_ids(out_dir)
-                print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
+                print(f"restore.py: {interrupted}; {_images(len(restored))} restored in "
                       f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
                 raise
             return 0  # the other ranks' status would make Lightning's process observer kill rank 0
@@ -211,9 +238,10 @@ def run(args: list[str] | None = None) -> int:
         lock.release()
 
 
-def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer) -> None:
+def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer, force: bool = False) -> None:
     """Every check that needs no image: the checkpoint (loaded now when it is a file or
-    cached), channels, the tasks' operators at the data's geometry, class labels."""
+    cached), channels, the tasks' operators at the data's geometry, class labels, the size of
+    the outputs (from the images' headers; above the limit only with ``force``)."""
     # The first process of a node may download a zoo checkpoint (before any other rank exists);
     # elsewhere an uncached one is left to prepare_data.
     model.load_prior(download=trainer.local_rank == 0)
@@ -223,6 +251,10 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
                       has_labels=data.source.has_labels, pad_multiple=pad_multiple)
     if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
+    steps = int(model.settings.sampler_params()["timesteps"]) * model.settings.samples
+    check_output_size(model, data, steps=steps, tiled=model.tiling is not None,
+                      on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
+                      say=lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None)
 
 
 def check_output_names(ids: list[str]) -> None:
