@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ddrm-exp-datasets"
@@ -108,3 +109,18 @@ def run_process_group(command: list[str], timeout: float, **kwargs):
             proc.communicate()
             raise
     return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def tiny_training_config(tmp_path: Path) -> Path:
+    """A train.py config that trains the tiny DDPM for 4 steps on three 24×24 photos (seconds)."""
+    write_images(tmp_path / "photos", 3, size=(24, 24))
+    config = {
+        "out_dir": str(tmp_path / "train"),
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
+                    "enable_model_summary": False},
+        "model": {"family": "ddpm", "network": TINY_DDPM, "lr": 1e-3},
+        "data": {"source": "folder", "root": str(tmp_path / "photos"), "crop_size": 16, "crops_per_epoch": 8,
+                 "batch_size": 2, "scale_min": 1.0, "scale_max": 1.5},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path / "train.yaml"

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from conftest import TINY_DDPM, restore_args, run_process_group, write_images
+from conftest import TINY_DDPM, restore_args, run_process_group, tiny_training_config, write_images
 
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
 from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
@@ -78,21 +78,6 @@ def test_training_data_rejects_bad_settings():
 def test_prior_needs_a_network_or_checkpoint():
     with pytest.raises(ValueError, match="network"):
         DiffusionPrior(network=None, init_from=None)
-
-
-def tiny_training_config(tmp_path: Path) -> Path:
-    """A train.py config that trains the tiny DDPM for 4 steps on three 24×24 photos (seconds)."""
-    write_images(tmp_path / "photos", 3, size=(24, 24))
-    config = {
-        "out_dir": str(tmp_path / "train"),
-        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
-                    "enable_model_summary": False},
-        "model": {"family": "ddpm", "network": TINY_DDPM, "lr": 1e-3},
-        "data": {"source": "folder", "root": str(tmp_path / "photos"), "crop_size": 16, "crops_per_epoch": 8,
-                 "batch_size": 2, "scale_min": 1.0, "scale_max": 1.5},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
-    return tmp_path / "train.yaml"
 
 
 @pytest.mark.slow
