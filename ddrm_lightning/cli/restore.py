@@ -29,7 +29,8 @@ from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer
 from ..reports.console import print_summary
-from .args import rewrite
+from .args import DEFAULT_CONFIG, rewrite
+from .help import config_defaults, fill_help
 from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
 from .trainer import RestoreTrainer, quiet_lightning
 
@@ -40,6 +41,9 @@ SHORTCUTS = (
     "--data.root DIR (folder), --data.hf_path NAME [--data.hf_split S] [--data.streaming true] (Hugging Face), "
     "--data.names A B (bundled photos), --data.file_list FILE (docs/data.md)."
 )
+DESCRIPTION = ("Restore images with DDRM and a pretrained diffusion prior (a Lightning predict sweep). Without "
+               "--config the demo sweep (ddrm_lightning/configs/default.yaml) is the starting point; its values "
+               "are the defaults shown.")
 # Mistakes of the user's (settings, files): one line on stderr instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, argparse.ArgumentError)
 # How long rank 0 of an interrupted DDP sweep waits for the other ranks to write their last batch.
@@ -118,7 +122,11 @@ class GracefulStop(Callback):
 
 
 class RestoreCLI(LightningCLI):
+    help_defaults: dict = {}  # the demo config's settings, shown by --help when no --config is given
+
     def add_arguments_to_parser(self, parser) -> None:
+        fill_help(parser, "model", DDRMRestorer)
+        parser.set_defaults(self.help_defaults)
         parser.add_argument("--out_dir", type=str, default="outputs/restore", help="Output folder of the sweep.")
         parser.add_argument(
             "--overwrite", type=bool, default=False,
@@ -152,6 +160,9 @@ def build_cli(args: list[str] | None = None) -> RestoreCLI:
     quiet_lightning(rewritten.verbose)
     for note in rewritten.notes:
         print(note, file=sys.stderr)
+    help_asked = any(arg in ("-h", "--help") for arg in rewritten.args)
+    demo = f"--config={DEFAULT_CONFIG}" in rewritten.args
+    RestoreCLI.help_defaults = config_defaults(DEFAULT_CONFIG) if help_asked and demo else {}
     with warnings.catch_warnings():
         # We pass sys.argv (plus the default config) as args on purpose.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
@@ -164,7 +175,7 @@ def build_cli(args: list[str] | None = None) -> RestoreCLI:
             auto_configure_optimizers=False,  # predict never optimizes: no --optimizer/--lr_scheduler
             args=rewritten.args,
             # A parse error raises (one line from main) instead of printing the whole usage.
-            parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS},
+            parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS, "description": DESCRIPTION},
             trainer_defaults={"callbacks": [DDRMProgressBar()]},
         )
 
