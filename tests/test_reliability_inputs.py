@@ -190,13 +190,20 @@ BAD_SETTINGS = {
     "unknown option": (["--model.stepz", "3"], ["unrecognized arguments", "--model.stepz"]),
     "measurement that is no image": (["--data.measurement", "true", "--model.tasks", '[{"operator": "cs4"}]'],
                                      ["cs4", "not an image", "measurement mode takes", "sr{K}", "inp_mask"]),
+    "misspelt task key": (["--model.tasks", '[{"operator": "deno", "sigmay": 0.1}]'],
+                          ["'sigmay' is not a key of a task (did you mean sigma_y?)", "operator, sigma_y, params, name"]),
+    "malformed config": (["--config", "{bad_yaml}"], ["--config", "bad.yaml: not valid YAML", "at line 3, column 1",
+                                                      "flow sequence at line 2, column 14"]),
+    "negative classifier scale": (["--model.classifier_scale", "-1"], ["--model.classifier_scale", ">= 0", "got -1"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SETTINGS))
 def test_bad_setting_fails_before_any_work(case, tiny_prior, priors, image_folder, tmp_path, capsys):
     extra, expected = BAD_SETTINGS[case]
-    paths = {**{k: str(v) for k, v in priors.items()}, "missing": str(tmp_path / "missing.pt")}
+    (tmp_path / "bad.yaml").write_text("model:\n  timesteps: [1\n")
+    paths = {**{k: str(v) for k, v in priors.items()}, "missing": str(tmp_path / "missing.pt"),
+             "bad_yaml": str(tmp_path / "bad.yaml")}
     extra = [a.format(**paths) if a.startswith("{") else a for a in extra]
     before = sorted(p.name for p in image_folder.iterdir())
     out = tmp_path / "out"

@@ -10,6 +10,7 @@ command resumes. See docs/troubleshooting.md.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import signal
 import subprocess
@@ -253,6 +254,9 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
     """Every check that needs no image: the checkpoint (loaded now when it is a file or
     cached), channels, the tasks' operators at the data's geometry, class labels, the size of
     the outputs (from the images' headers; above the limit only with ``force``)."""
+    if not (math.isfinite(model.classifier_scale) and model.classifier_scale >= 0):
+        raise ValueError(f"--model.classifier_scale must be a finite number >= 0 (0: no guidance), "
+                         f"got {model.classifier_scale:g}")
     # The first process of a node may download a zoo checkpoint (before any other rank exists);
     # elsewhere an uncached one is left to prepare_data.
     model.load_prior(download=trainer.local_rank == 0)
@@ -311,6 +315,7 @@ def _wait_for_other_ranks(trainer) -> bool:
 
 _PARSER_KEY = re.compile(r'^Parser key "([^"]+)":')
 _NOT_ACCEPTED = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
+_TASK_KEY = re.compile(r"Option '(\w+)' is not accepted")
 # Lines of jsonargparse's nested messages that say how it parsed, not what is wrong.
 _PLUMBING = (
     "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value type:",
@@ -335,9 +340,24 @@ def _clean(error: BaseException) -> str:
     line = f"{option}: {text}" if option else text
     if (match := _NOT_ACCEPTED.search(str(error))) and option == "--data.source":
         line = _not_a_setting(match.group(1), match.group(2)) or line
+    elif (match := _TASK_KEY.search(str(error))) and option == "--model.tasks":
+        line = _not_a_task_key(match.group(1))
     if isinstance(error, argparse.ArgumentError) or "unrecognized arguments" in line:
         line += " (restore.py --help lists the options)"
     return line
+
+
+def _not_a_task_key(name: str) -> str:
+    """A task's keys, for a key it does not have (``sigmay``), with the nearest one."""
+    import dataclasses
+    import difflib
+
+    from ..restoration import Task
+
+    keys = [f.name for f in dataclasses.fields(Task)]
+    near = difflib.get_close_matches(name, keys, n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return f"--model.tasks: '{name}' is not a key of a task{hint}; a task's keys: {', '.join(keys)}"
 
 
 def _not_a_setting(class_path: str, name: str) -> str | None:
