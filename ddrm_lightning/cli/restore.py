@@ -194,6 +194,9 @@ def main(args: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"restore.py: error: {_clean(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the sweep's own handler is installed (start-up) or after it is removed
+        print("\nrestore.py: interrupted by SIGINT; rerun the same command to resume", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def run(args: list[str] | None = None) -> int:

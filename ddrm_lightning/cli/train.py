@@ -33,6 +33,15 @@ def build_cli(args: list[str] | None = None) -> TrainCLI:
 
 
 def main(args: list[str] | None = None) -> int:
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # during start-up (Lightning handles it inside fit)
+        print("\ntrain.py: interrupted by SIGINT; rerun the same command to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+def run(args: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if args is None else args)
     quiet_lightning("--verbose" in args)
     cli = build_cli([arg for arg in args if arg != "--verbose"])
