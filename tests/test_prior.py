@@ -111,6 +111,9 @@ def test_train_py_on_two_ddp_processes_finishes_and_writes_checkpoint_and_export
     assert load_model(tmp_path / "train" / "prior.pt").family == "ddpm"
     assert (tmp_path / "train" / "loss.png").exists()
     assert "EMA network written to" in proc.stdout
+    said = proc.stdout + proc.stderr  # Lightning's tips, FLOPs table and start-up lines stay hidden
+    for noise in ("Tip:", "FLOPs", "GPU available", "Initializing distributed", "Grad strides", "args parameter"):
+        assert noise not in said, noise
 
 
 def test_embedded_prior_ships_and_matches_its_recipe():

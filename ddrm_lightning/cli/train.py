@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -25,6 +26,13 @@ class TrainCLI(LightningCLI):
 
 def build_cli(args: list[str] | None = None) -> TrainCLI:
     # logger False: train.py sets its own CSV logger (Lightning's default one warns about TensorBoard).
+    with warnings.catch_warnings():
+        # main passes sys.argv (less --verbose) as args on purpose.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        return _train_cli(args)
+
+
+def _train_cli(args: list[str] | None) -> TrainCLI:
     return TrainCLI(DiffusionPrior, TrainingDataModule, run=False, save_config_kwargs={"overwrite": True}, args=args,
                     parser_kwargs={"description": "Train or fine-tune a diffusion prior (docs: README, "
                                                   "'Training a prior'); --verbose shows Lightning's own messages."},
