@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..metrics.image import ssim_undefined
+from ..metrics.perceptual import lpips_undefined
 from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
@@ -64,7 +65,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     restoration's row also with its settings as JSON, ``params``).
 
     A sample whose restoration went non-finite gets an error row and no restored picture; a score
-    that cannot be computed for the image (SSIM of an image under 11×11) is NaN, its row says why.
+    that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
     timesteps = int(settings.sampler_params()["timesteps"])
@@ -75,8 +76,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     originals = None if result.original is None else to_unit(result.original).cpu()
     bad_step = result.bad_step.cpu()
     main = result.main
-    note = "" if result.original is None else ssim_undefined(*result.original.shape[-2:])
-    note = note and f"ssim is nan: {note}"
+    note = _undefined_scores(result, scores[main])
     finite = torch.isfinite(methods[main]).flatten(1).all(1)
     out = []
     for i in range(len(batch["id"])):
@@ -103,6 +103,20 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
             record.samples = [x[i] for x in extra]
         out.append(record)
     return out
+
+
+def _undefined_scores(result: RestoredBatch, names) -> str:
+    """The note of scores that an image of this size has no value for ("" when every one has)."""
+    if result.original is None:
+        return ""
+    height, width = result.original.shape[-2:]
+    why = {"ssim": ssim_undefined(height, width)}
+    why.update({name: lpips_undefined(height, width) for name in names if name.startswith("lpips_")})
+    nan = [name for name, reason in why.items() if reason]
+    if not nan:
+        return ""
+    reasons = "; ".join(dict.fromkeys(why[name] for name in nan))
+    return f"{', '.join(nan)} {'is' if len(nan) == 1 else 'are'} nan: {reasons}"
 
 
 def failed(task: Task, batch: dict, i: int, message: str, method: str = "ddrm") -> Restoration:
