@@ -102,9 +102,9 @@ class GracefulStop(Callback):
         # Chained in front of the hook already there (the progress bar's), whoever set it.
         inner = getattr(pl_module, "step_hook", None)
         if getattr(inner, "stops", None) is not self:
-            def hook(step: int, total: int) -> None:
+            def hook(*progress, **more) -> None:  # whatever the hook reports (step, total, tile, …)
                 if inner is not None:
-                    inner(step, total)
+                    inner(*progress, **more)
                 self.between_steps()
 
             hook.stops = self
