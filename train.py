@@ -1,8 +1,23 @@
 """Fine-tune or train a diffusion prior: python train.py --config configs/train/<name>.yaml [--trainer.devices 4]."""
 
+import os
+import signal
 import sys
 
-from ddrm_lightning.cli.train import main
+
+def _interrupted_while_loading(signum, frame):
+    # Nothing is started yet; a KeyboardInterrupt here would print a traceback, or be swallowed by
+    # a library's import-time probe.
+    print("train.py: interrupted during start-up", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
 
 if __name__ == "__main__":
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+        from ddrm_lightning.cli.train import main
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    else:
+        from ddrm_lightning.cli.train import main
     sys.exit(main())

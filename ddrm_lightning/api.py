@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from .data.decoding import decode_image
+from .data.decoding import decode_image, load_record
 from .data.samples import to_model_tensor
 from .models import load_model
 from .models.embedded import resolve_checkpoint
@@ -35,6 +35,9 @@ def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str |
                device: str | torch.device = "cpu") -> Denoiser:
     """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
     (cached, else downloaded) or a checkpoint file."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ValueError(f"prior must be 'embedded', a zoo name, a checkpoint file or a load_prior() result, "
+                         f"got {name_or_path!r}")
     loaded = load_model(resolve_checkpoint(name_or_path), cache_dir=cache_dir)
     denoiser = Denoiser.from_loaded(loaded)
     denoiser.network.to(device)
@@ -145,6 +148,9 @@ def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:
         if image.ndim not in (3, 4):
             raise ValueError(f"a tensor image must be (C, H, W) or (B, C, H, W) in [0, 1], got shape {tuple(image.shape)}")
         batch = image.float() if image.ndim == 4 else image.float().unsqueeze(0)
+        if batch.shape[1] != channels:
+            raise ValueError(f"expected a C×H×W (or B×C×H×W) tensor with C = {channels}, the prior's channels, got "
+                             f"shape {tuple(image.shape)}; an H×W×C image becomes C×H×W with .permute(2, 0, 1)")
         if batch.numel() and (batch.min() < 0 or batch.max() > 1):
             raise ValueError("a tensor image must have values in [0, 1]")
         return batch * 2.0 - 1.0, "tensor4" if image.ndim == 4 else "tensor3"
@@ -154,7 +160,10 @@ def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {str(path)!r}")
-        return to_model_tensor(decode_image(path, channels)).unsqueeze(0), "pil"
+        record = load_record(path.name, path, source=str(path), channels=channels)
+        if record.error:
+            raise ValueError(record.error)
+        return to_model_tensor(record.image).unsqueeze(0), "pil"
     raise ValueError(f"image must be a PIL image, a path or a tensor, got {type(image).__name__}")
 
 

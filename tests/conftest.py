@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ddrm-exp-datasets"
@@ -90,3 +91,36 @@ def restore_args(prior: Path, root: Path, out_dir: Path, *extra: str) -> list[st
         "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
         "--report", "false", *extra,
     ]
+
+
+def run_process_group(command: list[str], timeout: float, **kwargs):
+    """``subprocess.run`` in a session of its own, whose every process (a DDP launch's ranks too) is
+    killed when ``timeout`` passes: a hang fails the test and leaves nothing running."""
+    import os
+    import signal
+    import subprocess
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def tiny_training_config(tmp_path: Path) -> Path:
+    """A train.py config that trains the tiny DDPM for 4 steps on three 24×24 photos (seconds)."""
+    write_images(tmp_path / "photos", 3, size=(24, 24))
+    config = {
+        "out_dir": str(tmp_path / "train"),
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
+                    "enable_model_summary": False},
+        "model": {"family": "ddpm", "network": TINY_DDPM, "lr": 1e-3},
+        "data": {"source": "folder", "root": str(tmp_path / "photos"), "crop_size": 16, "crops_per_epoch": 8,
+                 "batch_size": 2, "scale_min": 1.0, "scale_max": 1.5},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path / "train.yaml"

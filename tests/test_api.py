@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -64,9 +65,11 @@ def test_a_measured_photo_is_restored_at_k_times_its_size(prior):
     (torch.rand(16, 16), "must be (C, H, W) or (B, C, H, W)"),
     (torch.full((3, 8, 8), 2.0), "values in [0, 1]"),
     (42, "must be a PIL image, a path or a tensor"),
+    (torch.rand(64, 64, 3), "expected a C×H×W (or B×C×H×W) tensor with C = 3, the prior's channels, got shape "
+                            "(64, 64, 3); an H×W×C image becomes C×H×W with .permute(2, 0, 1)"),
 ])
 def test_bad_images_are_one_line_errors(prior, image, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         restore(image, "deno", prior=prior, steps=1)
 
 
@@ -75,6 +78,15 @@ def test_a_missing_file_and_a_bad_task_say_what_is_wrong(prior, tmp_path):
         restore(tmp_path / "nope.png", prior=prior)
     with pytest.raises(ValueError, match="unknown operator 'blurry'"):
         restore(torch.rand(3, 8, 8), "blurry", prior=prior)
+
+
+def test_a_file_that_is_no_image_and_a_missing_prior_are_one_line_errors(prior, tmp_path):
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ValueError, match="notes.png: UnidentifiedImageError: not an image Pillow can read"):
+        restore(tmp_path / "notes.png", prior=prior)
+    for bad in (None, 3):
+        with pytest.raises(ValueError, match=f"prior must be 'embedded', a zoo name, .*got {bad}"):
+            restore(torch.rand(3, 8, 8), "deno", prior=bad)
 
 
 def test_auto_tiles_are_the_priors_own_size(prior):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,3 +29,16 @@ def test_speedup_is_relative_to_fp32_eager_of_the_same_configuration():
 def test_speedup_is_blank_without_a_reference():
     rows = [_row("bf16", "on", 2.5)]
     assert _speedup(rows[0], rows) == ""
+
+
+def test_the_readmes_benchmark_commands_parse_and_one_is_quick():
+    """The README's benchmark commands run as written (the quick one was timed in the README)."""
+    from run import parse_args
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    commands = re.findall(r"`(python benchmarks/run\.py [^`]*)`", readme)
+    parsed = [parse_args(shlex.split(command)[2:]) for command in commands]
+    assert len(parsed) >= 2
+    assert any(len(args.operators) == 11 for args in parsed)  # the full table
+    assert any(args.config == "cifar10" and args.operators == ["sr4"] and "operators" not in args.measure
+               for args in parsed)  # the quick variant: no CelebA-HQ forwards

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from conftest import TINY_DDPM, restore_args, write_images
+from conftest import TINY_DDPM, restore_args, run_process_group, tiny_training_config, write_images
 
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
 from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
@@ -82,16 +85,7 @@ def test_train_py_checkpoint_restores_through_restore_py(tmp_path):
     from ddrm_lightning.cli import main as restore_main
     from ddrm_lightning.cli.train import main as train_main
 
-    write_images(tmp_path / "photos", 3, size=(24, 24))
-    config = {
-        "out_dir": str(tmp_path / "train"),
-        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1,
-                    "enable_model_summary": False},
-        "model": {"family": "ddpm", "network": TINY_DDPM, "lr": 1e-3},
-        "data": {"source": "folder", "root": str(tmp_path / "photos"), "crop_size": 16, "crops_per_epoch": 8,
-                 "batch_size": 2, "scale_min": 1.0, "scale_max": 1.5},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    tiny_training_config(tmp_path)
     assert train_main(["--config", str(tmp_path / "train.yaml")]) == 0
     ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
     export = tmp_path / "train" / "prior.pt"
@@ -103,6 +97,23 @@ def test_train_py_checkpoint_restores_through_restore_py(tmp_path):
         assert restore_main(restore_args(checkpoint, tmp_path / "photos", out)) == 0
         rows = list(csv.DictReader(open(out / "metrics.csv")))
         assert rows and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.slow
+def test_train_py_on_two_ddp_processes_finishes_and_writes_checkpoint_and_export(tmp_path):
+    """The README's several-device command: every rank must leave fit (it once hung in on_train_end)."""
+    config = tiny_training_config(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = run_process_group([sys.executable, str(ROOT / "train.py"), "--config", str(config),
+                              "--trainer.devices", "2", "--trainer.strategy", "ddp"], cwd=tmp_path, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "train" / "checkpoints" / "last.ckpt").exists()
+    assert load_model(tmp_path / "train" / "prior.pt").family == "ddpm"
+    assert (tmp_path / "train" / "loss.png").exists()
+    assert "EMA network written to" in proc.stdout
+    said = proc.stdout + proc.stderr  # Lightning's tips, FLOPs table and start-up lines stay hidden
+    for noise in ("Tip:", "FLOPs", "GPU available", "Initializing distributed", "Grad strides", "args parameter"):
+        assert noise not in said, noise
 
 
 def test_embedded_prior_ships_and_matches_its_recipe():

@@ -35,7 +35,11 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def errors_of(capsys) -> list[str]:
-    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("restore.py: error")]
+    return errors_of_text(capsys.readouterr().err)
+
+
+def errors_of_text(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("restore.py: error")]
 
 
 def numbers(rows: list[dict]) -> dict:
@@ -123,6 +127,28 @@ def test_exit_status_is_nonzero_only_when_no_image_is_restored(tiny_prior, tmp_p
     assert main(restore_args(tiny_prior, folder, out, *ONE_TASK)) == 0
 
 
+def test_a_score_that_cannot_be_computed_is_nan_with_a_note_not_a_stop(tiny_prior, tmp_path):
+    """A 7×5 photo kept at its size (pad): SSIM's 11×11 window does not fit; the sweep goes on."""
+    folder = tmp_path / "in"
+    write_images(folder, 2, size=(16, 16))
+    Image.fromarray(np.full((5, 7, 3), 120, np.uint8)).save(folder / "tiny.png")
+    out = tmp_path / "out"
+    args = restore_args(tiny_prior, folder, out, "--model.tasks", '[{"operator": "deno", "sigma_y": 0.1}]',
+                        "--data.geometry", "pad", "--data.pad_multiple", "1")
+    assert main(args) == 0
+    rows = {(r["id"], r["method"]): r for r in read_csv(out / "metrics.csv")}
+    for method in ("ddrm", "observed", "wiener"):
+        tiny = rows[("tiny.png", method)]
+        assert tiny["status"] == "ok" and tiny["ssim"] == "nan" and float(tiny["psnr"]) > 0
+        assert tiny["message"] == "ssim is nan: ssim needs images of at least 11x11 pixels, got 5x7"
+        assert rows[("im0.png", method)]["message"] == "" and float(rows[("im0.png", method)]["ssim"]) > -1
+    with Image.open(image_path(out / "deno_sigma0.1", "restored", "tiny.png")) as restored:
+        assert restored.size == (7, 5)
+    summary = {(r["method"], r["metric"]): r for r in read_csv(out / "summary.csv")}
+    assert int(summary[("ddrm", "ssim")]["count"]) == 2 and int(summary[("ddrm", "psnr")]["count"]) == 3
+    assert main(args) == 0  # a rerun has nothing left to do
+
+
 # ------------------------------------------------------------------------ bad settings
 @pytest.fixture(scope="module")
 def priors(tmp_path_factory) -> dict[str, Path]:
@@ -164,13 +190,20 @@ BAD_SETTINGS = {
     "unknown option": (["--model.stepz", "3"], ["unrecognized arguments", "--model.stepz"]),
     "measurement that is no image": (["--data.measurement", "true", "--model.tasks", '[{"operator": "cs4"}]'],
                                      ["cs4", "not an image", "measurement mode takes", "sr{K}", "inp_mask"]),
+    "misspelt task key": (["--model.tasks", '[{"operator": "deno", "sigmay": 0.1}]'],
+                          ["'sigmay' is not a key of a task (did you mean sigma_y?)", "operator, sigma_y, params, name"]),
+    "malformed config": (["--config", "{bad_yaml}"], ["--config", "bad.yaml: not valid YAML", "at line 3, column 1",
+                                                      "flow sequence at line 2, column 14"]),
+    "negative classifier scale": (["--model.classifier_scale", "-1"], ["--model.classifier_scale", ">= 0", "got -1"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SETTINGS))
 def test_bad_setting_fails_before_any_work(case, tiny_prior, priors, image_folder, tmp_path, capsys):
     extra, expected = BAD_SETTINGS[case]
-    paths = {**{k: str(v) for k, v in priors.items()}, "missing": str(tmp_path / "missing.pt")}
+    (tmp_path / "bad.yaml").write_text("model:\n  timesteps: [1\n")
+    paths = {**{k: str(v) for k, v in priors.items()}, "missing": str(tmp_path / "missing.pt"),
+             "bad_yaml": str(tmp_path / "bad.yaml")}
     extra = [a.format(**paths) if a.startswith("{") else a for a in extra]
     before = sorted(p.name for p in image_folder.iterdir())
     out = tmp_path / "out"
@@ -181,6 +214,41 @@ def test_bad_setting_fails_before_any_work(case, tiny_prior, priors, image_folde
         assert word in lines[0], (word, lines[0])
     assert not out.exists()  # not even config.yaml
     assert sorted(p.name for p in image_folder.iterdir()) == before
+
+
+def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp_path, monkeypatch, capsys):
+    """restore.py PHOTO --task sr4 says the output's size and cost first; above the limit (made tiny
+    here, 16 megapixels in use) it refuses with one line and writes nothing, and --force goes on."""
+    from ddrm_lightning.cli import size_guard
+
+    write_images(tmp_path / "in", 1, size=(16, 24))
+    photo, out = tmp_path / "in" / "im0.png", tmp_path / "out"
+    args = [str(photo), "--task", "sr4", *restore_args(tiny_prior, tmp_path / "in", out)[:2], "--model.timesteps", "2",
+            "--out_dir", str(out), "--trainer.accelerator", "cpu", "--report", "false"]
+    monkeypatch.setattr(size_guard, "MAX_OUTPUT_MEGAPIXELS", 0.005)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    (error,) = errors_of_text(err)
+    assert "largest output 96×64 (0.0061 megapixels: im0.png, sr4_sigma0.05)" in error
+    assert "MiB of memory" in error and "CPU time per image and task (2 steps" in error
+    assert "above the limit of 0.005 megapixels" in error and "--force" in error
+    assert not out.exists()
+    assert main([*args, "--force"]) == 0
+    assert "restore.py: largest output 96×64" in capsys.readouterr().err
+    with Image.open(image_path(out / "sr4_sigma0.05", "restored", "im0.png")) as restored:
+        assert restored.size == (96, 64)
+    assert main(args) == 2, "the limit holds on a rerun without --force"
+
+
+def test_output_size_estimate_follows_pixels_steps_and_tiling():
+    from ddrm_lightning.cli.size_guard import LargestOutput, estimate
+
+    big = LargestOutput(8000, 12000, "photo.jpg", "sr4")
+    assert estimate(big, 20, tiled=True, on_cpu=True) == (
+        "largest output 12000×8000 (96 megapixels: photo.jpg, sr4); estimated ≈ 43 GiB of memory and "
+        "≈ 4.3 h of CPU time per image and task (20 steps, embedded prior)")
+    assert "≈ 229 GiB" in estimate(big, 20, tiled=False, on_cpu=False)
+    assert "CPU" not in estimate(big, 20, tiled=True, on_cpu=False)
 
 
 def test_class_conditional_prior_runs_with_labels(tiny_prior, priors, tmp_path):

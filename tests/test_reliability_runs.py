@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import restore_args, write_images
+from conftest import restore_args, tiny_training_config, write_images
 from PIL import Image
 
 from ddrm_lightning.callbacks import RestorationWriter
 from ddrm_lightning.cli import main
+from ddrm_lightning.cli.restore import GracefulStop
 from ddrm_lightning.sweep_io.layout import image_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +126,67 @@ def test_sigint_stops_after_the_batch_and_the_rerun_completes(tiny_prior, eight,
     assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 0
     assert "8 images already restored" in capsys.readouterr().out
     assert_complete_and_equal(out, reference)
+
+
+def test_sigint_stops_between_sampler_steps_and_the_photo_is_redone(tiny_prior, eight, reference, tmp_path,
+                                                                   monkeypatch, capsys):
+    """Ctrl-C in the middle of an image's steps (one huge photo is one batch): the sweep stops at the
+    next step, not at the end of the batch; that image has no row and is restored on resume."""
+    folder, _ = eight
+    real_write, real_check = RestorationWriter.write_on_batch_end, GracefulStop.between_steps
+    written, checks = [], []
+
+    def write(self, *args, **kwargs):
+        real_write(self, *args, **kwargs)
+        written.append(True)
+
+    def between_steps(self):
+        if written:
+            checks.append(True)
+            if len(checks) == 10:  # the second image, 10 of its 60 steps done
+                os.kill(os.getpid(), signal.SIGINT)
+        real_check(self)
+
+    monkeypatch.setattr(RestorationWriter, "write_on_batch_end", write)
+    monkeypatch.setattr(GracefulStop, "between_steps", between_steps)
+    out = tmp_path / "out"
+    assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 128 + signal.SIGINT
+    assert len(checks) == 10 and len(written) == 1  # stopped at once, not after the 60 steps
+    assert "stopping at the next sampler step" in capsys.readouterr().err
+    assert {r["id"] for r in read_csv(out / "metrics.csv")} == {"im0.png"}
+    assert not image_path(out / TASK, "restored", "im1.png").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    monkeypatch.undo()
+    assert main(restore_args(tiny_prior, folder, out, *SLOW)) == 0
+    assert "1 image already restored" in capsys.readouterr().out
+    assert_complete_and_equal(out, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["restore.py", "train.py"])
+def test_ctrl_c_during_start_up_is_one_line_not_a_traceback(script, tiny_prior, eight, tmp_path):
+    """SIGINT while the libraries load and while the run is being set up (it used to print 36–86 lines)."""
+    folder, _ = eight
+    if script == "restore.py":
+        args = restore_args(tiny_prior, folder, tmp_path / "out", *SLOW)
+    else:
+        args = ["--config", str(tiny_training_config(tmp_path)), "--trainer.max_steps", "1000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    for delay in (1.0, 3.0):
+        # As from a terminal: SIGINT not ignored (a background job of a shell inherits it ignored).
+        proc = subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("precision auto")]
+        assert "Traceback" not in err and len(lines) <= 2, (delay, err[-3000:])
+        assert proc.returncode in (128 + signal.SIGINT, 1, -signal.SIGINT), (delay, proc.returncode, err[-3000:])
 
 
 @pytest.mark.slow

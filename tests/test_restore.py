@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +134,13 @@ def test_bad_setting_is_one_line_error(tiny_prior, image_folder, tmp_path, capsy
     assert not (tmp_path / "o" / "metrics.csv").exists()
 
 
+def ddp_args(tiny_prior: Path, image_folder: Path, out: Path, devices: int, *extra: str) -> list[str]:
+    """restore.py's arguments for a run on ``devices`` processes of this machine (DDP from 2 on)."""
+    args = restore_args(tiny_prior, image_folder, out, *extra)
+    args[args.index("--trainer.devices") + 1] = str(devices)
+    return args + (["--trainer.strategy", "ddp"] if devices > 1 else [])
+
+
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tiny_prior, image_folder, tmp_path):
     """Lightning's DDP relaunches the script, so this runs restore.py in a subprocess."""
@@ -139,13 +148,39 @@ def test_two_process_ddp_equals_one_process(tiny_prior, image_folder, tmp_path):
     outs = {}
     for devices in (1, 2):
         out = tmp_path / f"ddp{devices}"
-        args = restore_args(tiny_prior, image_folder, out)
-        args[args.index("--trainer.devices") + 1] = str(devices)
-        if devices == 2:
-            args += ["--trainer.strategy", "ddp"]
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *ddp_args(tiny_prior, image_folder, out, devices)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         outs[devices] = read_csv(out / "metrics.csv")
     assert len(outs[2]) == 5 * 3 * 3
     assert_same_numbers(outs[1], outs[2], 1e-5)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_equal_one_process(tiny_prior, image_folder, tmp_path):
+    """A 2-node sweep simulated on this machine (README, "Several machines"): one restore.py per node,
+    started by hand as on a cluster, meeting at MASTER_ADDR:MASTER_PORT (127.0.0.1 only), NODE_RANK 0 / 1."""
+    assert main(restore_args(tiny_prior, image_folder, tmp_path / "one")) == 0
+    out = tmp_path / "nodes"
+    args = [*ddp_args(tiny_prior, image_folder, out, 1), "--trainer.strategy", "ddp", "--trainer.num_nodes", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
+    nodes = [subprocess.Popen([sys.executable, str(ROOT / "restore.py"), *args], cwd=tmp_path,
+                              env={**env, "NODE_RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True) for rank in (0, 1)]
+    try:
+        errors = [node.communicate(timeout=300)[1] for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+    assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    rows = read_csv(out / "metrics.csv")
+    assert len(rows) == 5 * 3 * 3 and not (out / "shards").exists()
+    assert_same_numbers(read_csv(tmp_path / "one" / "metrics.csv"), rows, 1e-5)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
+from conftest import tiny_training_config
 
 from ddrm_lightning.callbacks.training import LossPlot, TrainProgressBar
 
@@ -17,7 +19,37 @@ def _bar(**trainer) -> TrainProgressBar:
 
 def test_step_bounded_training_is_labelled_by_steps_not_epoch_minus_two():
     bar = _bar(max_epochs=-1, max_steps=6000, global_step=120)
-    assert bar._get_train_description(1) == "Epoch 1 · step 120/6000"
+    assert bar._get_train_description(1) == "Epoch 1 · steps"
+    assert bar.total_train_batches == 6000  # the bar counts optimizer steps
+
+
+@pytest.mark.slow
+def test_a_resumed_run_counts_steps_out_of_max_steps_and_says_little(tmp_path, monkeypatch, capsys):
+    """Stopped mid-epoch at step 3 and resumed to 6 (4 batches an epoch): the bar reads k/6 throughout
+    (Lightning's batch counter read "30/10" here), and Lightning's tips and FLOPs table are not shown."""
+    from ddrm_lightning.cli.train import main
+
+    config = tiny_training_config(tmp_path)
+    shown = []
+    real_update = TrainProgressBar._update
+
+    def update(self, bar_id, current, *args, **kwargs):
+        if bar_id is not None and bar_id == self.train_progress_bar_id:
+            shown.append((current, self.progress.tasks[bar_id].total))
+        real_update(self, bar_id, current, *args, **kwargs)
+
+    monkeypatch.setattr(TrainProgressBar, "_update", update)
+    common = ["--config", str(config), "--trainer.enable_model_summary", "true", "--trainer.max_steps"]
+    assert main([*common, "3"]) == 0
+    shown.clear()
+    assert main([*common, "6"]) == 0
+    assert shown and all(current <= total == 6 for current, total in shown) and shown[-1] == (6, 6)
+    assert min(current for current, _ in shown) == 3
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Tip" not in text and "FLOPs" not in text and "tensorboard" not in text.lower()
+    assert "parameters: network " in text
+    assert logging.getLogger("lightning.pytorch").getEffectiveLevel() == logging.WARNING  # no tips, no "Seed set"
 
 
 def test_epoch_bounded_training_keeps_lightnings_label():
@@ -29,6 +61,6 @@ def test_epoch_bounded_training_keeps_lightnings_label():
 def test_loss_plot_is_drawn_only_when_a_loss_was_logged(tmp_path, rows, drawn):
     (tmp_path / "metrics.csv").write_text(rows)
     plot = LossPlot(str(tmp_path / "loss.png"))
-    logger = SimpleNamespace(save=lambda: None)
-    plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger, log_dir=str(tmp_path)), None)
+    logger = SimpleNamespace(save=lambda: None, log_dir=str(tmp_path))
+    plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger), None)
     assert plot.written is drawn and (tmp_path / "loss.png").exists() is drawn

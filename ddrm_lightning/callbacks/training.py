@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import Callback, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelSummary, RichProgressBar
+from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
 from ..sweep_io import atomic_path
 
@@ -48,10 +49,13 @@ class LossPlot(Callback):
         self.written = False  # whether this run drew the plot (a run shorter than log_every_n_steps logs none)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero or trainer.logger is None or not trainer.log_dir:
+        # The logger's own folder: ``trainer.log_dir`` broadcasts from rank 0, a collective that would
+        # hang here, where only rank 0 gets (the others wait in ModelCheckpoint's barrier).
+        log_dir = getattr(trainer.logger, "log_dir", None)
+        if not trainer.is_global_zero or not log_dir:
             return
         trainer.logger.save()
-        table = Path(trainer.log_dir) / "metrics.csv"
+        table = Path(log_dir) / "metrics.csv"
         if table.exists() and _has_metric(table, self.metric):
             plot_loss(table, self.path, self.metric, self.smooth)
             self.written = True
@@ -96,17 +100,54 @@ def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smoo
     return out_png
 
 
+class ParameterCount(ModelSummary):
+    """One line of parameter counts at the start of training, instead of Lightning's summary table
+    (whose FLOPs column reads 0 without an example input, and which warns about bf16)."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        counts = {name: sum(p.numel() for p in child.parameters()) for name, child in pl_module.named_children()}
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        parts = ", ".join(f"{name} {get_human_readable_count(n).strip()}" for name, n in counts.items() if n)
+        print(f"parameters: {parts} ({get_human_readable_count(trainable).strip()} trainable)")
+
+
 class TrainProgressBar(RichProgressBar):
-    """Lightning's rich bar, labelled by optimizer steps when training is bounded by ``max_steps``.
+    """Lightning's rich bar, counting optimizer steps when training is bounded by ``max_steps``.
 
     Lightning labels the bar "Epoch e/max_epochs-1", which reads "Epoch 1/-2" when only
-    ``max_steps`` bounds the run (max_epochs = -1), as in every recipe of this project.
+    ``max_steps`` bounds the run (max_epochs = -1), as in every recipe of this project, and counts the
+    batches of the epoch, which after a resume in the middle of an epoch read "30/10". A step-bounded
+    bar counts ``global_step`` out of ``max_steps`` instead.
     """
 
+    def _step_bounded(self) -> bool:
+        trainer = self.trainer
+        epochs_bound = trainer.max_epochs is not None and trainer.max_epochs >= 0
+        return not epochs_bound and trainer.max_steps is not None and trainer.max_steps > 0
+
     def _get_train_description(self, current_epoch: int) -> str:
+        if self._step_bounded():
+            return f"Epoch {current_epoch} · steps"
         trainer = self.trainer
         if trainer.max_epochs is not None and trainer.max_epochs >= 0:
             return super()._get_train_description(current_epoch)
-        if trainer.max_steps is not None and trainer.max_steps > 0:
-            return f"Epoch {current_epoch} · step {trainer.global_step}/{trainer.max_steps}"
         return f"Epoch {current_epoch}"
+
+    @property
+    def total_train_batches(self):
+        return self.trainer.max_steps if self._step_bounded() else super().total_train_batches
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        if self._step_bounded():
+            self._update(self.train_progress_bar_id, trainer.global_step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._step_bounded():
+            return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if not self.is_disabled and self.train_progress_bar_id is None:  # resumed in the middle of an epoch
+            self._initialize_train_progress_bar_id()
+        self._update(self.train_progress_bar_id, trainer.global_step)
+        self._update_metrics(trainer, pl_module)

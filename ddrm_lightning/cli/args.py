@@ -97,6 +97,8 @@ def rewrite(argv: list[str]) -> RestoreArgs:
     for key, value in pairs:
         if key == "--verbose":
             out.verbose = value is None or value.lower() in ("1", "true", "yes")
+        elif key == "--force" and value is None:  # a bare flag
+            rest.append((key, "true"))
         elif key == "--device":
             if value not in DEVICES:
                 raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {value!r}")

@@ -135,9 +135,24 @@ def read_config(value: str) -> dict | None:
         return None
     try:
         loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+    except OSError:
         return None  # LightningCLI reports it
+    except yaml.YAMLError as error:
+        raise ValueError(f"--config {value}: not valid YAML: {yaml_problem(error)}") from None
     return loaded if isinstance(loaded, dict) else None
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong and where, by line and column of the file (PyYAML counts from 0)."""
+    def where(mark) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return " ".join(str(error).split())
+    text = f"{error.problem} at {where(error.problem_mark)}"
+    if error.context and error.context_mark is not None:
+        text += f" ({error.context} at {where(error.context_mark)})"
+    return text
 
 
 def config_source(config: dict | None, current: str | None) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from lightning.pytorch import Callback
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningCLI
 
 from .. import sweep_io
@@ -29,7 +30,9 @@ from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer, restorer_module
 from ..reports.console import print_summary
-from .args import rewrite
+from .args import DEFAULT_CONFIG, rewrite
+from .help import config_defaults, fill_help
+from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
 from .trainer import RestoreTrainer, quiet_lightning
 
 SHORTCUTS = (
@@ -39,6 +42,9 @@ SHORTCUTS = (
     "--data.root DIR (folder), --data.hf_path NAME [--data.hf_split S] [--data.streaming true] (Hugging Face), "
     "--data.names A B (bundled photos), --data.file_list FILE (docs/data.md)."
 )
+DESCRIPTION = ("Restore images with DDRM and a pretrained diffusion prior (a Lightning predict sweep). Without "
+               "--config the demo sweep (ddrm_lightning/configs/default.yaml) is the starting point; its values "
+               "are the defaults shown.")
 # Mistakes of the user's (settings, files): one line on stderr instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, argparse.ArgumentError)
 # How long rank 0 of an interrupted DDP sweep waits for the other ranks to write their last batch.
@@ -54,12 +60,13 @@ class SweepInterrupted(Exception):
 
 
 class GracefulStop(Callback):
-    """Turns SIGINT/SIGTERM into a stop after the current batch.
+    """Turns SIGINT/SIGTERM into a stop at the next sampler step or batch end.
 
     The handler only sets a flag (Lightning's predict loop does not look at
-    ``trainer.should_stop``); at the end of a batch, after the writer has taken it, the
-    flag raises ``SweepInterrupted``, so the writer flushes and merges what is done. A
-    second SIGINT stops at once (KeyboardInterrupt).
+    ``trainer.should_stop``); the sampler's next step (one large photo can take hours) or the
+    end of a batch, after the writer has taken it, raises ``SweepInterrupted``, so the writer
+    flushes and merges what is done; an image stopped between steps has no row and is
+    restored again on resume. A second SIGINT stops at once (KeyboardInterrupt).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -86,18 +93,41 @@ class GracefulStop(Callback):
             return
         self.signum = signum
         print(
-            f"\nrestore.py: {signal.Signals(signum).name} received: stopping after the current batch "
+            f"\nrestore.py: {signal.Signals(signum).name} received: stopping at the next sampler step "
             "(Ctrl-C again stops at once)",
             file=sys.stderr, flush=True,
         )
 
-    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        # Chained in front of the hook already there (the progress bar's), whoever set it.
+        inner = getattr(pl_module, "step_hook", None)
+        if getattr(inner, "stops", None) is not self:
+            def hook(*progress, **more) -> None:  # whatever the hook reports (step, total, tile, …)
+                if inner is not None:
+                    inner(*progress, **more)
+                self.between_steps()
+
+            hook.stops = self
+            pl_module.step_hook = hook
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        if getattr(getattr(pl_module, "step_hook", None), "stops", None) is self:
+            pl_module.step_hook = None
+
+    def between_steps(self) -> None:
         if self.signum is not None:
             raise SweepInterrupted(self.signum)
 
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.between_steps()
+
 
 class RestoreCLI(LightningCLI):
+    help_defaults: dict = {}  # the demo config's settings, shown by --help when no --config is given
+
     def add_arguments_to_parser(self, parser) -> None:
+        fill_help(parser, "model", DDRMRestorer)
+        parser.set_defaults(self.help_defaults)
         parser.add_argument("--out_dir", type=str, default="outputs/restore", help="Output folder of the sweep.")
         parser.add_argument(
             "--overwrite", type=bool, default=False,
@@ -105,6 +135,11 @@ class RestoreCLI(LightningCLI):
                  "not write are kept.",
         )
         parser.add_argument("--report", type=bool, default=True, help="Write report.md / report.html at the end.")
+        parser.add_argument(
+            "--force", type=bool, default=False,
+            help=f"Restore outputs above {MAX_OUTPUT_MEGAPIXELS:g} megapixels per image (refused otherwise: "
+                 "memory and time grow with the output's pixels).",
+        )
         parser.add_class_arguments(MetricsOptions, "metrics")
         parser.link_arguments("data.measurement", "model.measurement")
         parser.link_arguments("data.geometry", "model.geometry")
@@ -138,7 +173,7 @@ def _cli(cls: type[RestoreCLI], args: list[str] | dict) -> RestoreCLI:
             auto_configure_optimizers=False,  # predict never optimizes: no --optimizer/--lr_scheduler
             args=args,
             # A parse error raises (one line from main) instead of printing the whole usage.
-            parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS},
+            parser_kwargs={"exit_on_error": False, "epilog": SHORTCUTS, "description": DESCRIPTION},
             trainer_defaults={"callbacks": [DDRMProgressBar()]},
         )
 
@@ -151,6 +186,9 @@ def sweep_config(args: list[str] | None = None) -> dict:
     quiet_lightning(rewritten.verbose)
     for note in rewritten.notes:
         print(note, file=sys.stderr)
+    help_asked = any(arg in ("-h", "--help") for arg in rewritten.args)
+    demo = f"--config={DEFAULT_CONFIG}" in rewritten.args
+    RestoreCLI.help_defaults = config_defaults(DEFAULT_CONFIG) if help_asked and demo else {}
     cli = _cli(_ParseOnly, rewritten.args)
     return yaml.safe_load(cli.parser.dump(cli.config, skip_none=False))
 
@@ -178,6 +216,9 @@ def main(args: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"restore.py: error: {_clean(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the sweep's own handler is installed (start-up) or after it is removed
+        print("\nrestore.py: interrupted by SIGINT; rerun the same command to resume", file=sys.stderr)
+        return 128 + signal.SIGINT
     return 0 if result.restored or result.rank != 0 else 1
 
 
@@ -191,7 +232,7 @@ def run_sweep(config: dict) -> SweepResult:
     config = cli.config
     out_dir = Path(config.out_dir)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
-    check_before_work(model, data, trainer)
+    check_before_work(model, data, trainer, force=config.force)
     resolved = yaml.safe_load(cli.parser.dump(config, skip_none=False))
     # Rank 0 holds out_dir's lock until the run ends, however it ends; the other ranks are its children.
     lock = sweep_io.prepare_out_dir(out_dir, resolved, input_dirs=input_folders(data), overwrite=config.overwrite,
@@ -213,7 +254,7 @@ def run_sweep(config: dict) -> SweepResult:
                 if _wait_for_other_ranks(trainer) and sweep_io.has_shards(out_dir):
                     sweep_io.merge(out_dir)  # their last batches
                 restored = _restored_ids(out_dir)
-                print(f"restore.py: {interrupted} after the batch in progress; {_images(len(restored))} restored in "
+                print(f"restore.py: {interrupted}; {_images(len(restored))} restored in "
                       f"{out_dir}: rerun the same command to resume (restored images are skipped)", file=sys.stderr)
                 raise
             return SweepResult(out_dir, rank=trainer.global_rank)  # the other ranks' status would make Lightning's process observer kill rank 0
@@ -239,9 +280,10 @@ def run_sweep(config: dict) -> SweepResult:
         lock.release()
 
 
-def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer) -> None:
+def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer, force: bool = False) -> None:
     """Every check that needs no image: the checkpoint (loaded now when it is a file or
-    cached), channels, the tasks' operators at the data's geometry, class labels."""
+    cached), channels, the tasks' operators at the data's geometry, class labels, the size of
+    the outputs (from the images' headers; above the limit only with ``force``)."""
     # The first process of a node may download a zoo checkpoint (before any other rank exists);
     # elsewhere an uncached one is left to prepare_data.
     restorer = model.restorer
@@ -249,9 +291,13 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer)
     fixed_size = data.geometry != "pad" and not data.measurement
     pad_multiple = data.pad_multiple if data.geometry == "pad" and not data.measurement else None
     restorer.check_data(data.channels, tuple(data.image_size) if fixed_size else None,
-                      has_labels=data.source.has_labels, pad_multiple=pad_multiple)
+                        has_labels=data.source.has_labels, pad_multiple=pad_multiple)
     if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
+    steps = model.settings.steps * model.settings.samples
+    check_output_size(model, data, steps=steps, tiled=restorer.tiling is not None,
+                      on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
+                      say=lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None)
 
 
 def check_output_names(ids: list[str]) -> None:
@@ -297,6 +343,7 @@ def _wait_for_other_ranks(trainer) -> bool:
 
 _PARSER_KEY = re.compile(r'^Parser key "([^"]+)":')
 _NOT_ACCEPTED = re.compile(r"Problem with given class_path '([\w.]+)':\s*Option '(\w+)' is not accepted")
+_TASK_KEY = re.compile(r"Option '(\w+)' is not accepted")
 # Lines of jsonargparse's nested messages that say how it parsed, not what is wrong.
 _PLUMBING = (
     "Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value type:",
@@ -324,9 +371,24 @@ def _clean(error: BaseException) -> str:
     line = f"{option}: {text}" if option else text
     if (match := _NOT_ACCEPTED.search(str(error))) and option == "--data.source":
         line = _not_a_setting(match.group(1), match.group(2)) or line
+    elif (match := _TASK_KEY.search(str(error))) and option == "--model.tasks":
+        line = _not_a_task_key(match.group(1))
     if isinstance(error, argparse.ArgumentError) or "unrecognized arguments" in line:
         line += " (restore.py --help lists the options)"
     return line
+
+
+def _not_a_task_key(name: str) -> str:
+    """A task's keys, for a key it does not have (``sigmay``), with the nearest one."""
+    import dataclasses
+    import difflib
+
+    from ..restoration import Task
+
+    keys = [f.name for f in dataclasses.fields(Task)]
+    near = difflib.get_close_matches(name, keys, n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return f"--model.tasks: '{name}' is not a key of a task{hint}; a task's keys: {', '.join(keys)}"
 
 
 def _not_a_setting(class_path: str, name: str) -> str | None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from ..callbacks.training import ExportEMA, LossPlot, TrainProgressBar
+from ..callbacks.training import ExportEMA, LossPlot, ParameterCount, TrainProgressBar
 from ..data.training import TrainingDataModule
 from ..prior import PriorTraining
+from .trainer import quiet_lightning
 
 
 class TrainCLI(LightningCLI):
@@ -23,13 +25,34 @@ class TrainCLI(LightningCLI):
 
 
 def build_cli(args: list[str] | None = None) -> TrainCLI:
+    # logger False: train.py sets its own CSV logger (Lightning's default one warns about TensorBoard).
+    with warnings.catch_warnings():
+        # main passes sys.argv (less --verbose) as args on purpose.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        return _train_cli(args)
+
+
+def _train_cli(args: list[str] | None) -> TrainCLI:
     return TrainCLI(PriorTraining, TrainingDataModule, run=False, save_config_kwargs={"overwrite": True}, args=args,
+                    parser_kwargs={"description": "Train or fine-tune a diffusion prior (docs: README, "
+                                                  "'Training a prior'); --verbose shows Lightning's own messages."},
                     trainer_defaults={"gradient_clip_val": 1.0, "max_steps": 1000, "log_every_n_steps": 10,
-                                      "callbacks": [TrainProgressBar()]})
+                                      "logger": False, "callbacks": [TrainProgressBar(), ParameterCount()]})
 
 
 def main(args: list[str] | None = None) -> int:
-    cli = build_cli(args)
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # during start-up (Lightning handles it inside fit)
+        print("\ntrain.py: interrupted by SIGINT; rerun the same command to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+def run(args: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if args is None else args)
+    quiet_lightning("--verbose" in args)
+    cli = build_cli([arg for arg in args if arg != "--verbose"])
     out_dir = Path(cli.config.out_dir)
     trainer = cli.trainer
     export = Path(cli.config.export or out_dir / "prior.pt")

@@ -138,6 +138,8 @@ def quiet_lightning(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|num_workers).*")
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+        # DDP training of a channels-last network: harmless (PyTorch says so), printed once per rank.
+        warnings.filterwarnings("ignore", message=r".*Grad strides do not match bucket view strides.*")
         warnings.filterwarnings("ignore", message=r".*seed set to")  # the sweep draws from per-sample generators
         _plain_package_notes()
 

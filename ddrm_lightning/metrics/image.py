@@ -16,6 +16,7 @@ from torchmetrics.functional.image import (
 
 # Half-width of the 11-tap Gaussian window (σ = 1.5, truncated at 3.5 σ).
 _SSIM_RADIUS = 5
+SSIM_MIN_SIZE = 2 * _SSIM_RADIUS + 1
 
 
 def _check_pair(restored: Tensor, original: Tensor) -> None:
@@ -48,8 +49,9 @@ def ssim(restored: Tensor, original: Tensor) -> Tensor:
     is computed per channel, its 5-pixel border dropped, and averaged over channels and pixels.
     """
     _check_pair(restored, original)
-    if min(restored.shape[-2:]) < 11:
-        raise ValueError(f"ssim needs images of at least 11x11 pixels, got {tuple(restored.shape[-2:])}")
+    note = ssim_undefined(*restored.shape[-2:])
+    if note:
+        raise ValueError(note)
     _, ssim_map = structural_similarity_index_measure(
         _clamped(restored),
         _clamped(original),
@@ -66,6 +68,13 @@ def ssim(restored: Tensor, original: Tensor) -> Tensor:
     # input); dropping the border matches Wang et al.'s code and scikit-image.
     border = _SSIM_RADIUS
     return ssim_map[..., border:-border, border:-border].mean(dim=(1, 2, 3))
+
+
+def ssim_undefined(height: int, width: int) -> str:
+    """Why SSIM has no value for an image of this size ("" when it has one)."""
+    if min(height, width) >= SSIM_MIN_SIZE:
+        return ""
+    return (f"ssim needs images of at least {SSIM_MIN_SIZE}x{SSIM_MIN_SIZE} pixels, got {height}x{width}")
 
 
 def consistency(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -87,4 +96,4 @@ def to_unit(x: Tensor) -> Tensor:
     return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-__all__ = ["psnr", "ssim", "consistency", "to_unit"]
+__all__ = ["psnr", "ssim", "ssim_undefined", "SSIM_MIN_SIZE", "consistency", "to_unit"]

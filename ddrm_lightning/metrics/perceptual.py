@@ -58,6 +58,17 @@ def _backbone_features(net: str, weights_file: Path) -> nn.Sequential:
     return layers
 
 
+# AlexNet's strided first layers leave nothing of a smaller image (VGG needs 16).
+LPIPS_MIN_SIZE = 32
+
+
+def lpips_undefined(height: int, width: int) -> str:
+    """Why LPIPS has no value for an image of this size ("" when it has one)."""
+    if min(height, width) >= LPIPS_MIN_SIZE:
+        return ""
+    return f"LPIPS needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels, got {height}x{width}"
+
+
 class LPIPS(nn.Module):
     """LPIPS distance per image pair; 0 for identical images, larger is more different.
 
@@ -85,8 +96,9 @@ class LPIPS(nn.Module):
                 f"LPIPS needs two RGB batches (B, 3, H, W) of one shape, got {tuple(restored.shape)} "
                 f"and {tuple(original.shape)}"
             )
-        if min(restored.shape[-2:]) < 32:
-            raise ValueError(f"LPIPS needs images of at least 32x32 pixels, got {tuple(restored.shape[-2:])}")
+        note = lpips_undefined(*restored.shape[-2:])
+        if note:
+            raise ValueError(note)
         a = restored.float().clamp(0.0, 1.0)
         b = original.float().clamp(0.0, 1.0)
         return self.lpips(a, b, normalize=True).reshape(a.shape[0])

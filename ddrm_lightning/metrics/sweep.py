@@ -23,7 +23,7 @@ from .distribution import DistributionMetrics
 from .features import CustomFeatures, feature_network
 from .fetching import obtain_weights
 from .giqa import GIQA, relative_score
-from .perceptual import LPIPS_NETS, load_lpips
+from .perceptual import LPIPS_NETS, load_lpips, lpips_undefined
 from .reference import check_reference, reference_features
 
 GIQA_NAMES = ("giqa_gmm", "giqa_knn", "giqa_gmm_rel", "giqa_knn_rel")
@@ -203,7 +203,10 @@ class SweepMetrics(nn.Module):
             )
         restored = restored01.float().clamp(0.0, 1.0)
         original = original01.float().clamp(0.0, 1.0)
-        out = {f"lpips_{net}": model(restored, original) for net, model in self.lpips_nets.items()}
+        # Too small for LPIPS: NaN for these images (the rows say why), the sweep goes on.
+        too_small = bool(lpips_undefined(*restored.shape[-2:]))
+        out = {f"lpips_{net}": torch.full((restored.shape[0],), float("nan"), device=restored.device) if too_small
+               else model(restored, original) for net, model in self.lpips_nets.items()}
         accumulate = method is not None and method in self.distribution
         if not accumulate and self._giqa_reference is None:
             return out

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..metrics.image import to_unit
+from ..metrics.image import ssim_undefined, to_unit
+from ..metrics.perceptual import lpips_undefined
 from .core import RestoredBatch, SamplerSettings
 from .task import Task
 
@@ -58,7 +59,8 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     """One ``Restoration`` per sample: its pictures, and one row per method with ``scores`` (the
     restoration's row also with its settings as JSON, ``params``).
 
-    A sample whose restoration went non-finite gets an error row and no restored picture.
+    A sample whose restoration went non-finite gets an error row and no restored picture; a score
+    that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
     timesteps = settings.steps
@@ -76,7 +78,8 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
         record = _record(task, batch, i)
         failed = bool(failed_rows[i])
         for name, x in methods.items():
-            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()})
+            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()},
+                                    message=_undefined_scores(result, i, scores[main]))
             if name == main:  # the baselines' cost is negligible and not measured
                 outcome.seconds, outcome.params = result.seconds, params
             if name == main and failed:
@@ -96,6 +99,20 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
             record.samples = [own(x, i) for x in extra]
         out.append(record)
     return out
+
+
+def _undefined_scores(result: RestoredBatch, i: int, names) -> str:
+    """The note of scores that sample ``i``, at its own size, has no value for ("" when every one has)."""
+    if result.original is None:
+        return ""
+    height, width = result.sample(result.original, i).shape[-2:]
+    why = {"ssim": ssim_undefined(height, width)}
+    why.update({name: lpips_undefined(height, width) for name in names if name.startswith("lpips_")})
+    nan = [name for name, reason in why.items() if reason]
+    if not nan:
+        return ""
+    reasons = "; ".join(dict.fromkeys(why[name] for name in nan))
+    return f"{', '.join(nan)} {'is' if len(nan) == 1 else 'are'} nan: {reasons}"
 
 
 def failed(task: Task, batch: dict, i: int, message: str, method: str = "ddrm") -> Restoration:

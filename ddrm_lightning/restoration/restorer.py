@@ -10,6 +10,8 @@ them repeats a rule.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 
 import torch
@@ -73,6 +75,9 @@ class Restorer:
         self.tasks: list[Task] = parse_tasks(tasks)
         self.settings = settings if settings is not None else SamplerSettings()
         self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
+        if not (math.isfinite(self.classifier_scale) and self.classifier_scale >= 0):
+            raise ValueError(f"--model.classifier_scale must be a finite number >= 0 (0: no guidance), "
+                             f"got {classifier_scale:g}")
         if self.guided and self.settings.method != "ddrm":
             raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
                              "set --model.classifier_scale 0 or --model.method ddrm")

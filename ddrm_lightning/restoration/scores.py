@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..metrics.image import psnr, ssim
+from ..metrics.image import psnr, ssim, ssim_undefined
 from .core import RestoredBatch, crop_to
 from .records import to_unit
 
@@ -25,7 +25,7 @@ def score_batch(result: RestoredBatch, sweep_metrics=None) -> dict[str, dict[str
         original = to_unit(crop_to(result.original.index_select(0, rows), size))
         for name, batch in result.methods.items():
             x = to_unit(crop_to(batch.index_select(0, rows), size))
-            part = {"psnr": psnr(x, original), "ssim": ssim(x, original)}
+            part = {"psnr": psnr(x, original), "ssim": _ssim_or_nan(x, original)}
             if sweep_metrics is not None:
                 failed = result.failed.index_select(0, rows)
                 keep = ~failed if name == result.main else torch.ones_like(failed)
@@ -40,6 +40,13 @@ def _scatter(scores: dict[str, Tensor], metric: str, rows: Tensor, values: Tenso
     if metric not in scores:
         scores[metric] = torch.full((total,), float("nan"), device=values.device, dtype=values.dtype)
     scores[metric] = scores[metric].index_copy(0, rows.to(values.device), values)
+
+
+def _ssim_or_nan(x: Tensor, original: Tensor) -> Tensor:
+    """SSIM per image, NaN where the images are too small for its window (``records.package`` notes why)."""
+    if ssim_undefined(*x.shape[-2:]):
+        return torch.full((x.shape[0],), float("nan"), device=x.device)
+    return ssim(x, original)
 
 
 def _sweep_update(metrics, method: str, x: Tensor, original: Tensor, keep: Tensor) -> dict[str, Tensor]:

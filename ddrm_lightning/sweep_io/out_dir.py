@@ -51,7 +51,7 @@ NEUTRAL = {
     "trainer": None,  # devices, strategy, precision plugins… (precision is checked through model settings)
     "model": {"cache_dir", "channels_last", "compile"},
 }
-TOP_LEVEL_NEUTRAL = {"out_dir", "overwrite", "report", "config", "seed_everything", "trainer"}
+TOP_LEVEL_NEUTRAL = {"out_dir", "overwrite", "force", "report", "config", "seed_everything", "trainer"}
 
 TRASH_PREFIX = ".overwritten-"
 # Tables first: a clearing stopped halfway leaves no table claiming pictures that are gone;
