@@ -35,9 +35,7 @@ def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str |
                device: str | torch.device = "cpu") -> Denoiser:
     """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
     (cached, else downloaded) or a checkpoint file."""
-    if not isinstance(name_or_path, (str, os.PathLike)):
-        raise ValueError(f"prior must be 'embedded', a zoo name, a checkpoint file or a load_prior() result, "
-                         f"got {name_or_path!r}")
+    _check_prior_argument(name_or_path)
     loaded = load_model(resolve_checkpoint(name_or_path), cache_dir=cache_dir)
     denoiser = Denoiser.from_loaded(loaded)
     denoiser.network.to(device)
@@ -104,9 +102,10 @@ def restore(
     settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
                                method=method, method_params=dict(method_params or {}))
     spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
+    _check_prior_argument(prior)
     restorer = Restorer(
-        "loaded" if isinstance(prior, Denoiser) else prior, [spec], settings, measured=measured, precision=precision, channels_last=channels_last, tile=tile,
-        tile_overlap=tile_overlap, tile_batch=tile_batch,
+        "loaded" if isinstance(prior, Denoiser) else prior, [spec], settings, measured=measured, precision=precision,
+        channels_last=channels_last, tile=tile, tile_overlap=tile_overlap, tile_batch=tile_batch,
     )
     if isinstance(prior, Denoiser):
         restorer.use_denoiser(prior)
@@ -122,6 +121,12 @@ def restore(
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
     return _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+
+
+def _check_prior_argument(prior) -> None:
+    if not isinstance(prior, (str, os.PathLike, Denoiser)):
+        raise ValueError(f"prior must be 'embedded', a zoo name, a checkpoint file or a load_prior() result, "
+                         f"got {prior!r}")
 
 
 def _device_of(prior) -> torch.device:

@@ -126,7 +126,7 @@ class RestoreCLI(LightningCLI):
     help_defaults: dict = {}  # the demo config's settings, shown by --help when no --config is given
 
     def add_arguments_to_parser(self, parser) -> None:
-        fill_help(parser, "model", DDRMRestorer)
+        fill_help(parser, "model", restorer_module)
         parser.set_defaults(self.help_defaults)
         parser.add_argument("--out_dir", type=str, default="outputs/restore", help="Output folder of the sweep.")
         parser.add_argument(

@@ -77,9 +77,9 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
         failed = bool(failed_rows[i])
+        note = "" if originals is None else _undefined_scores(*own(originals, i).shape[-2:], scores[main])
         for name, x in methods.items():
-            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()},
-                                    message=_undefined_scores(result, i, scores[main]))
+            outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()}, message=note)
             if name == main:  # the baselines' cost is negligible and not measured
                 outcome.seconds, outcome.params = result.seconds, params
             if name == main and failed:
@@ -101,11 +101,8 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     return out
 
 
-def _undefined_scores(result: RestoredBatch, i: int, names) -> str:
-    """The note of scores that sample ``i``, at its own size, has no value for ("" when every one has)."""
-    if result.original is None:
-        return ""
-    height, width = result.sample(result.original, i).shape[-2:]
+def _undefined_scores(height: int, width: int, names) -> str:
+    """The note of scores that an image of this size has no value for ("" when every one has)."""
     why = {"ssim": ssim_undefined(height, width)}
     why.update({name: lpips_undefined(height, width) for name in names if name.startswith("lpips_")})
     nan = [name for name, reason in why.items() if reason]
