@@ -64,3 +64,21 @@ def test_loss_plot_is_drawn_only_when_a_loss_was_logged(tmp_path, rows, drawn):
     logger = SimpleNamespace(save=lambda: None, log_dir=str(tmp_path))
     plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger), None)
     assert plot.written is drawn and (tmp_path / "loss.png").exists() is drawn
+
+
+def test_a_resumed_run_plots_the_loss_of_every_version(tmp_path):
+    from ddrm_lightning.callbacks.training import read_loss, run_tables
+
+    (tmp_path / "version_0").mkdir()
+    (tmp_path / "version_0" / "metrics.csv").write_text("step,train/loss\n0,0.5\n1,0.4\n2,0.35\n")
+    (tmp_path / "version_1").mkdir()  # resumed from step 1's checkpoint: step 2 is logged again
+    (tmp_path / "version_1" / "metrics.csv").write_text("step,train/loss\n2,0.3\n3,0.2\n")
+    (tmp_path / "version_10").mkdir()  # ordered by number, not by name
+    (tmp_path / "version_10" / "metrics.csv").write_text("step,train/loss\n4,0.1\n")
+    tables = run_tables(tmp_path / "version_10")
+    assert [t.parent.name for t in tables] == ["version_0", "version_1", "version_10"]
+    assert read_loss(tables) == [(0, 0.5), (1, 0.4), (2, 0.3), (3, 0.2), (4, 0.1)]
+    plot = LossPlot(str(tmp_path / "loss.png"))
+    logger = SimpleNamespace(save=lambda: None, log_dir=str(tmp_path / "version_10"))
+    plot.on_train_end(SimpleNamespace(is_global_zero=True, logger=logger), None)
+    assert plot.written and (tmp_path / "loss.png").exists()

@@ -42,7 +42,8 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 class LossPlot(Callback):
-    """Draw the logged training loss (from the CSV logger's metrics.csv) to a PNG at the end."""
+    """Draw the logged training loss to a PNG at the end: every run of this log folder, so a run
+    resumed from ``last.ckpt`` (a new ``version_N`` of the CSV logger) draws the whole curve."""
 
     def __init__(self, path: str, metric: str = "train/loss", smooth: int = 50) -> None:
         self.path, self.metric, self.smooth = Path(path), metric, smooth
@@ -55,32 +56,47 @@ class LossPlot(Callback):
         if not trainer.is_global_zero or not log_dir:
             return
         trainer.logger.save()
-        table = Path(log_dir) / "metrics.csv"
-        if table.exists() and _has_metric(table, self.metric):
-            plot_loss(table, self.path, self.metric, self.smooth)
+        tables = run_tables(Path(log_dir))
+        if read_loss(tables, self.metric):
+            plot_loss(tables, self.path, self.metric, self.smooth)
             self.written = True
 
 
-def _has_metric(metrics_csv: Path, metric: str) -> bool:
-    with open(metrics_csv, newline="") as handle:
-        return any(row.get(metric) for row in csv.DictReader(handle))
+def run_tables(log_dir: Path) -> list[Path]:
+    """The metrics.csv of ``log_dir`` and, when it is a logger's ``version_N``, of every earlier
+    version beside it, oldest first."""
+    def number(d: Path) -> int | None:
+        return int(d.name[8:]) if d.name.startswith("version_") and d.name[8:].isdigit() else None
+
+    folders = [log_dir]
+    if number(log_dir) is not None:
+        folders = sorted((d for d in log_dir.parent.iterdir() if number(d) is not None), key=number)
+    return [d / "metrics.csv" for d in folders if (d / "metrics.csv").exists()]
 
 
-def plot_loss(metrics_csv: Path, out_png: Path, metric: str = "train/loss", smooth: int = 50) -> Path:
-    """Loss vs step (raw and moving average) from a Lightning CSVLogger table."""
+def read_loss(tables: Path | list[Path], metric: str = "train/loss") -> list[tuple[int, float]]:
+    """(step, loss) from CSVLogger tables; a later table's value of a step replaces an earlier one's
+    (a run resumed from a checkpoint older than the last logged step logs those steps again)."""
+    by_step: dict[int, float] = {}
+    for table in [tables] if isinstance(tables, Path) else tables:
+        with open(table, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get(metric):
+                    by_step[int(row["step"])] = float(row[metric])
+    return sorted(by_step.items())
+
+
+def plot_loss(tables: Path | list[Path], out_png: Path, metric: str = "train/loss", smooth: int = 50) -> Path:
+    """Loss vs step (raw and moving average) from Lightning CSVLogger tables (see ``read_loss``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps, losses = [], []
-    with open(metrics_csv, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row.get(metric):
-                steps.append(int(row["step"]))
-                losses.append(float(row[metric]))
-    if not losses:
-        raise ValueError(f"no '{metric}' values in {metrics_csv}")
+    points = read_loss(tables, metric)
+    if not points:
+        raise ValueError(f"no '{metric}' values in {tables}")
+    steps, losses = [s for s, _ in points], [v for _, v in points]
     window = max(1, min(smooth, len(losses) // 5 or 1))
     averaged = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1])
                 for i in range(len(losses))]
