@@ -60,7 +60,7 @@ def restore(
     method_params: dict | None = None,
     tile: int | str | None = None,
     tile_overlap: int | None = None,
-    tile_batch: int = 8,
+    tile_batch: int | str = "auto",
 ) -> Image.Image | Tensor:
     """Degrade ``image`` with ``task`` at noise σ_y and restore it with DDRM (or, with
     ``measured``, restore ``image`` as the degraded observation itself).
@@ -80,7 +80,8 @@ def restore(
         method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
             ``dps``) and settings overriding its published ones (as ``--model.method_params``).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (a photo
-            larger than the prior's training size; ``"auto"``: that size), at most ``tile_batch`` per call.
+            larger than the prior's training size; ``"auto"``: that size), at most ``tile_batch`` per call
+            (``"auto"``: sized to the cache/memory, ``sampling.tiles.batch_for``).
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in

@@ -42,8 +42,8 @@ class DDRMRestorer(L.LightningModule):
         method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``; the
             others start from their published settings, ``method_params`` override them.
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
-            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
-            ``tile_batch`` per call; None: whole image.
+            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 8),
+            ``tile_batch`` per call (``auto``: sized to the cache/memory); None: whole image.
     """
 
     def __init__(
@@ -66,7 +66,7 @@ class DDRMRestorer(L.LightningModule):
         method_params: dict | None = None,
         tile: int | str | None = None,
         tile_overlap: int | None = None,
-        tile_batch: int = 8,
+        tile_batch: int | str = "auto",
     ) -> None:
         super().__init__()
         self.tasks = parse_tasks(tasks)
