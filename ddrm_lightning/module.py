@@ -42,7 +42,7 @@ class DDRMRestorer(L.LightningModule):
         method: ``ddrm`` (default), ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``; the
             others start from their published settings, ``method_params`` override them.
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
-            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 8),
+            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
             ``tile_batch`` per call (``auto``: sized to the cache/memory); None: whole image.
     """
 

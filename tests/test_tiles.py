@@ -374,12 +374,12 @@ def test_the_tile_hook_hears_every_call():
     TiledEps(pixelwise, tile=16, overlap=4)(torch.zeros(1, 3, 40, 70), torch.tensor([1]))  # no hook: fine
 
 
-def test_default_overlap_is_an_eighth_of_the_tile_everywhere():
+def test_default_overlap_is_a_quarter_of_the_tile_everywhere():
     from ddrm_lightning.restoration.loading import resolve_tiling, tiling_settings
 
-    assert TiledEps(pixelwise, tile=64).overlap == 8 and TiledEps(pixelwise, tile=64).max_batch == "auto"
-    assert tiling_settings(64, None, "auto") == (64, 8, "auto")
-    assert resolve_tiling(tiling_settings("auto", None, "auto"), 256) == (256, 32, "auto")
+    assert TiledEps(pixelwise, tile=64).overlap == 16 and TiledEps(pixelwise, tile=64).max_batch == "auto"
+    assert tiling_settings(64, None, "auto") == (64, 16, "auto")
+    assert resolve_tiling(tiling_settings("auto", None, "auto"), 256) == (256, 64, "auto")
     assert tiling_settings(64, 16, 8) == (64, 16, 8)  # given settings are kept
 
 

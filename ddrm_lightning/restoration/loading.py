@@ -61,7 +61,7 @@ AUTO_TILE = "auto"
 
 def tiling_settings(tile: int | str | None, overlap: int | None, batch: int) -> tuple | None:
     """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to
-    ``sampling.tiles.default_overlap`` (tile // 8), tiles per call may be ``"auto"``.
+    ``sampling.tiles.default_overlap`` (tile // 4), tiles per call may be ``"auto"``.
 
     ``tile`` ``"auto"`` stays ``"auto"`` (and the overlap None unless given) until ``resolve_tiling``
     knows the prior's size; what can be checked without it is checked now.
