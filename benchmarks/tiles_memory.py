@@ -39,8 +39,8 @@ from pathlib import Path
 
 SIGMA_Y = 0.05
 TILE = 64
-TODAY = {"path": "fp32", "overlap": TILE // 4, "max_batch": 8}  # before issue #24
-DEFAULT = {"path": "fast", "overlap": None, "max_batch": "auto"}  # the package's defaults
+TODAY = {"path": "fp32", "overlap": TILE // 4, "max_batch": 8, "shift": False}  # before issue #24
+DEFAULT = {"path": "fast", "overlap": None, "max_batch": "auto", "shift": True}  # the package's defaults
 OVERLAPS = (TILE // 4, TILE // 8, TILE // 16)
 PATHS = ("fp32", "fast")
 NETWORKS = ("tiled", "whole", "none")
@@ -90,7 +90,7 @@ def fast_context():
 
 
 def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_FULL, seed: int = 0,
-            path: str = "fast", overlap: int | None = None, max_batch: int | str = "auto"):
+            path: str = "fast", overlap: int | None = None, max_batch: int | str = "auto", shift: bool = True):
     """(restoration, y, x, operator, info) of one sr4 restoration of the photo with the embedded prior,
     through ``restoration.restore_batch`` (the sweep's own path): ``path`` ``fp32`` runs the network in
     float32 and contiguous, ``fast`` as restore.py does by default (precision auto, channels-last)."""
@@ -118,6 +118,8 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
         prior.network_context, precision = fast_context()
     if network == "none":
         prior.network = lambda x_t, t, labels=None: torch.zeros_like(x_t)
+    if tiling:
+        prior.network.shift = shift
     settings = SamplerSettings(timesteps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())
     before = _peak_mib()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -130,11 +132,14 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
         "height": height, "width": width, "network": network, "path": path, "precision": precision,
         "steps": steps, "overlap": tiling[1] if tiling else None,
         "max_batch": (batches[0] if len(batches) == 1 else max_batch) if tiling else None,
-        "tiles": len(tile_grid(height, width, TILE, tiling[1])) if tiling else 1,
+        "shift": shift if tiling else None,
+        "tiles": "/".join(str(len(tile_grid(height, width, TILE, tiling[1], s))) for s in (False, True)[: 1 + shift])
+        if tiling else 1,
         "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_before_mib": before, "peak_mib": _peak_mib(),
         "consistency": float(result.consistency[settings.method][0]),
         "psnr": 10 * math.log10(1.0 / mse),
-        "seam": seam_contrast(out.clamp(-1, 1), TILE, tiling[1]) if tiling and network == "tiled" else None,
+        "seam": max(seam_contrast(out.clamp(-1, 1), TILE, tiling[1], shifted=s) for s in (False, True)[: 1 + shift])
+        if tiling else None,
     }
     return out, result.y, x, degradation.operator, info
 
@@ -177,20 +182,20 @@ def _setting(r: dict) -> str:
     what = f"{r['path']} ({r['precision']}{', channels-last' if r['path'] == 'fast' else ''})"
     if r["network"] == "whole":
         return f"{what}, whole image"
-    return f"{what}, overlap {r['overlap']}, {r['max_batch']} tiles per call"
+    return f"{what}, overlap {r['overlap']}{', shifted every other step' if r['shift'] else ''}, {r['max_batch']} tiles per call"
 
 
 SETTINGS_HEADER = ("| photo | setting | tiles | CPU s / MP / step | × today's cost | PSNR (dB) | ΔPSNR | seam contrast "
                    "| consistency |\n|---|---|---|---|---|---|---|---|---|")
 
 
-def settings_section(steps: int, photos=SETTINGS_PHOTOS, emit=print) -> list[dict]:
+def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print) -> list[dict]:
     """Today's tiled path against the fast path at every overlap; today's only at the first photo
     size (the slowest row; the overlaps' comparison needs only the fast rows)."""
     emit(f"\n### Settings: sr4, σ_y = {SIGMA_Y}, {steps} steps, embedded prior, tile {TILE}\n\n{SETTINGS_HEADER}")
     rows = []
     for i, (height, width) in enumerate(photos):
-        settings = ([TODAY] if i == 0 else []) + [dict(DEFAULT, overlap=o) for o in OVERLAPS]
+        settings = ([TODAY] if i == 0 else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
         group = []
         for setting in settings:
             group.append(measure(height, width, steps, **setting))
@@ -299,31 +304,29 @@ def batches_section(emit=print) -> list[dict]:
     return rows
 
 
-def seam_contrast(image, tile: int = TILE, overlap: int = TILE // 8, period: int = 4) -> float:
+def seam_contrast(image, tile: int = TILE, overlap: int = TILE // 4, period: int = 4, shifted: bool = False) -> float:
     """Mean |neighbour difference| across the tile edges of the grid / across the other lines of the
-    same phase modulo ``period`` (sr4's block edges, which carry more contrast than block interiors
-    in any sr4 restoration): 1 means the tile edges are no different from other block edges."""
+    same phase modulo ``period`` (sr4's block edges carry more contrast than block interiors in any
+    sr4 restoration, so an edge is compared with lines of its own phase): 1 means the tile edges are
+    no different from other lines like them."""
     import torch
 
     from ddrm_lightning.sampling.tiles import tile_grid
 
     height, width = image.shape[-2:]
-    corners = tile_grid(height, width, tile, overlap)
-    ratios = []
+    corners = tile_grid(height, width, tile, overlap, shifted)
+    edge_sum = other_sum = 0.0
     for size, starts, diff in (
         (height, {c[0] for c in corners}, (image[..., 1:, :] - image[..., :-1, :]).abs().mean(dim=(0, 1, 3))),
         (width, {c[1] for c in corners}, (image[..., 1:] - image[..., :-1]).abs().mean(dim=(0, 1, 2))),
     ):
-        edges = {e for s in starts for e in (s, s + tile) if 0 < e < size}
-        if any(e % period for e in edges):
-            raise ValueError(f"tile edges must lie on multiples of {period} for this comparison")
-        at_edge = torch.tensor([e in edges for e in range(1, size)])
-        same_phase = torch.tensor([e % period == 0 for e in range(1, size)])
-        ratios.append((diff[at_edge].sum(), diff[same_phase & ~at_edge].sum(), int(at_edge.sum()),
-                       int((same_phase & ~at_edge).sum())))
-    edge = sum(r[0] for r in ratios) / sum(r[2] for r in ratios)
-    other = sum(r[1] for r in ratios) / sum(r[3] for r in ratios)
-    return float(edge / other)
+        edges = sorted({e for s in starts for e in (s, s + tile) if 0 < e < size})
+        lines = torch.arange(1, size)
+        for e in edges:  # diff[e - 1] is the difference across line e
+            same_phase = (lines % period == e % period) & ~torch.isin(lines, torch.tensor(edges))
+            edge_sum += float(diff[e - 1])
+            other_sum += float(diff[same_phase].mean())
+    return edge_sum / other_sum
 
 
 def demo(folder: Path, steps: int) -> None:
@@ -395,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="what to measure (default: all)")
     parser.add_argument("--steps", type=int, default=STEPS_FULL, help="DDRM steps of the settings section")
     parser.add_argument("--timing-steps", type=int, default=STEPS_TIMING, help="DDRM steps of the sizes section")
+    parser.add_argument("--photos", nargs="+", default=[f"{h}x{w}" for h, w in SETTINGS_PHOTOS],
+                        help="photo sizes HxW of the settings section (today's path runs on the first)")
+    parser.add_argument("--overlaps", nargs="+", type=int, default=list(OVERLAPS), help="overlaps of the settings section")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
     parser.add_argument("--demo", type=Path, default=None, help="also write before/after crops to this folder")
     parser.add_argument("--demo-steps", type=int, default=20, help="DDRM steps of the demo")
@@ -417,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     if "batches" in args.sections:
         batches_section(emit)
     if "settings" in args.sections:
-        settings_section(args.steps, emit=emit)
+        photos = [tuple(int(v) for v in size.split("x")) for size in args.photos]
+        settings_section(args.steps, photos, args.overlaps, emit=emit)
     if "sizes" in args.sections:
         sizes_section(args.timing_steps, emit=emit)
     if args.demo is not None:

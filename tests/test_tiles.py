@@ -175,11 +175,10 @@ def test_network_calls_are_bounded_by_max_batch_and_tiles_keep_their_image_times
 
 def test_a_batch_is_tiled_image_by_image(tiny_prior):
     model = load_model(tiny_prior).eps_model().eval()
-    tiled = TiledEps(model, tile=16, overlap=4, max_batch=8)
     x, t = torch.randn(2, 3, 37, 53, generator=_gen(3)), torch.tensor([100, 800])
-    with torch.no_grad():
-        both = tiled(x, t)
-        alone = torch.cat([tiled(x[i : i + 1], t[i : i + 1]) for i in range(2)])
+    with torch.no_grad():  # each call the first step of its restoration (the same grid)
+        both = TiledEps(model, tile=16, overlap=4, max_batch=8)(x, t)
+        alone = torch.cat([TiledEps(model, tile=16, overlap=4, max_batch=8)(x[i : i + 1], t[i : i + 1]) for i in range(2)])
     assert both.shape == (2, 3, 37, 53) and torch.isfinite(both).all()
     # Equal up to the network's own batch-size rounding (about 1e-6).
     assert torch.allclose(both, alone, atol=1e-5)

@@ -85,28 +85,33 @@ def _check_settings(tile: int, overlap: int) -> None:
                          f"got {overlap!r}")
 
 
-def _starts(size: int, tile: int, stride: int) -> list[int]:
-    """Tile starts along one axis: 0, stride, 2·stride, … and a last tile flush with the far border."""
+def _starts(size: int, tile: int, stride: int, shifted: bool = False) -> list[int]:
+    """Tile starts along one axis: 0, stride, 2·stride, … and a last tile flush with the far border;
+    ``shifted``: the same grid moved back by half a stride, its first tile clipped to start at 0."""
     if size <= tile:
         return [0]
-    count = math.ceil((size - tile) / stride) + 1
-    return [k * stride for k in range(count - 1)] + [size - tile]
+    shift = stride // 2 if shifted else 0
+    count = math.ceil((size + shift - tile) / stride) + 1
+    starts = [k * stride - shift for k in range(count - 1)] + [size - tile]
+    return sorted({min(max(start, 0), size - tile) for start in starts})
 
 
-def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+def tile_grid(height: int, width: int, tile: int, overlap: int, shifted: bool = False) -> list[tuple[int, int]]:
     """The (top, left) corners of tiles of side ``tile`` covering a height × width image.
 
     Neighbouring tiles share at least ``overlap`` pixels; the last row and column of tiles is
     flush with the image border (so it may overlap its neighbour by more). Along an axis where
     the image is no longer than ``tile`` there is one tile, clipped to the image: the network
     then runs on the image's own extent on that axis (a caller who needs the network's native
-    size pads the image first, e.g. ``data.geometry=pad``). Row-major order.
+    size pads the image first, e.g. ``data.geometry=pad``). Row-major order. ``shifted`` moves the
+    grid by half a stride on both axes (its first tiles clipped to the border): the grid of every
+    other step of ``TiledEps``.
     """
     _check_settings(tile, overlap)
     if height < 1 or width < 1:
         raise ValueError(f"image size must be at least 1×1, got {height}×{width}")
     stride = tile - overlap
-    return [(top, left) for top in _starts(height, tile, stride) for left in _starts(width, tile, stride)]
+    return [(top, left) for top in _starts(height, tile, stride, shifted) for left in _starts(width, tile, stride, shifted)]
 
 
 def _ramp(length: int, overlap: int, flat_start: bool, flat_end: bool, *, dtype, device) -> Tensor:
@@ -151,9 +156,10 @@ def blend_weights(
 class _Plan:
     """The grid of one image size and each tile's normalised weights (built once per size)."""
 
-    def __init__(self, height: int, width: int, tile: int, overlap: int, dtype: torch.dtype, device) -> None:
+    def __init__(self, height: int, width: int, tile: int, overlap: int, dtype: torch.dtype, device,
+                 shifted: bool = False) -> None:
         self.th, self.tw = min(tile, height), min(tile, width)
-        self.corners = tile_grid(height, width, tile, overlap)
+        self.corners = tile_grid(height, width, tile, overlap, shifted)
         tops = sorted({top for top, _ in self.corners})
         lefts = sorted({left for _, left in self.corners})
         ov_h, ov_w = min(overlap, self.th // 2), min(overlap, self.tw // 2)
@@ -188,22 +194,23 @@ class TiledEps(nn.Module):
     """
 
     def __init__(self, eps_model: Callable[..., Tensor], tile: int = 64, overlap: int | None = None,
-                 max_batch: int | str = AUTO) -> None:
+                 max_batch: int | str = AUTO, shift: bool = True) -> None:
         super().__init__()
         overlap = default_overlap(tile) if overlap is None and isinstance(tile, int) else overlap
         _check_settings(tile, overlap)
         _check_batch(max_batch)
         self.eps_model = eps_model  # registered as a submodule when it is one, so .to() moves it
-        self.tile, self.overlap, self.max_batch = tile, overlap, max_batch
+        self.tile, self.overlap, self.max_batch, self.shift = tile, overlap, max_batch, bool(shift)
         self._plans: dict[tuple, _Plan] = {}
+        self._step, self._last_t = 0, None
         self._auto_batches: dict[tuple, int] = {}
 
     def extra_repr(self) -> str:
-        return f"tile={self.tile}, overlap={self.overlap}, max_batch={self.max_batch}"
+        return f"tile={self.tile}, overlap={self.overlap}, max_batch={self.max_batch}, shift={self.shift}"
 
-    def _plan(self, height: int, width: int, dtype: torch.dtype, device) -> _Plan:
-        key = (height, width, dtype, str(device))
-        plan = self._plans.pop(key, None) or _Plan(height, width, self.tile, self.overlap, dtype, device)
+    def _plan(self, height: int, width: int, dtype: torch.dtype, device, shifted: bool = False) -> _Plan:
+        key = (height, width, dtype, str(device), shifted)
+        plan = self._plans.pop(key, None) or _Plan(height, width, self.tile, self.overlap, dtype, device, shifted)
         self._plans[key] = plan  # most recently used last
         while len(self._plans) > PLANS_KEPT:
             self._plans.pop(next(iter(self._plans)))
@@ -221,7 +228,7 @@ class TiledEps(nn.Module):
         if height <= self.tile and width <= self.tile:
             return self.eps_model(x, t, *extra)
 
-        plan = self._plan(height, width, torch.promote_types(x.dtype, torch.float32), x.device)
+        plan = self._plan(height, width, torch.promote_types(x.dtype, torch.float32), x.device, self._next_shift(t))
         jobs = [(b, k) for b in range(batch) for k in range(len(plan.corners))]
         layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
         hook = TILE_HOOK.get()
@@ -247,6 +254,14 @@ class TiledEps(nn.Module):
             if hook is not None:
                 hook(done, len(jobs))
         return out.to(out_dtype)
+
+    def _next_shift(self, t: Tensor) -> bool:
+        """Whether this call uses the shifted grid: every other step of a restoration (its steps
+        come with falling t; a t not below the last one starts a new restoration at step 0)."""
+        now = int(t.max())
+        self._step = 0 if self._last_t is None or now >= self._last_t else self._step + 1
+        self._last_t = now
+        return self.shift and self._step % 2 == 1
 
     def _batch_key(self, plan: _Plan, x: Tensor) -> tuple:
         device = x.device.type
