@@ -72,8 +72,9 @@ def test_a_tiled_sweep_reports_its_tiles_to_the_bar(tiny_prior, tmp_path, monkey
                         "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.tile", "16",
                         "--model.tile_overlap", "4")
     assert main(args) == 0
-    tiles = len(tile_grid(40, 56, 16, 4))
-    assert heard and heard.count((tiles, tiles)) == 3  # every one of the 3 steps ran all its tiles
+    regular, shifted = (len(tile_grid(40, 56, 16, 4, shifted=s)) for s in (False, True))
+    # Every one of the 3 steps ran all its tiles, the second on the shifted grid.
+    assert [done for done, tiles in heard if done == tiles] == [regular, shifted, regular]
     assert TILE_HOOK.get() is None  # the bar let go of the hook at the end
 
 

@@ -385,3 +385,47 @@ def test_default_overlap_is_a_quarter_of_the_tile_everywhere():
 def test_a_tile_batch_that_is_neither_a_number_nor_auto_is_refused():
     with pytest.raises(ValueError, match="max_batch must be an integer >= 1 .* or 'auto', got 'many'"):
         TiledEps(pixelwise, tile=16, max_batch="many")
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", [(40, 70, 16, 4), (37, 53, 16, 5), (512, 768, 64, 16), (9, 70, 8, 0)])
+def test_the_shifted_grid_covers_every_pixel_and_moves_the_inner_edges(height, width, tile, overlap):
+    regular, shifted = tile_grid(height, width, tile, overlap), tile_grid(height, width, tile, overlap, shifted=True)
+    covered = torch.zeros(height, width, dtype=torch.int32)
+    for top, left in shifted:
+        covered[top : top + tile, left : left + tile] += 1
+    assert covered.min() >= 1
+    for axis in (0, 1):
+        size = (height, width)[axis]
+        starts = sorted({c[axis] for c in shifted})
+        assert starts[0] == 0 and starts[-1] == max(size - tile, 0)
+        assert all(0 < b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+        if size > 2 * tile:  # no start of the regular grid but its first and last is kept
+            assert not set(starts[1:-1]) & {c[axis] for c in regular}
+
+
+def test_every_other_step_of_a_restoration_uses_the_shifted_grid():
+    grids = []
+
+    def spy(x, t):
+        grids.append(x.shape[0])
+        return torch.zeros_like(x)
+
+    tiled = TiledEps(spy, tile=16, overlap=4, max_batch=1000)
+    x = torch.zeros(1, 3, 40, 70)
+    for t in (900, 600, 300, 0, 900, 600):  # a restoration of 4 steps, then the next one starts again
+        tiled(x, torch.tensor([t]))
+    regular, shifted = len(tile_grid(40, 70, 16, 4)), len(tile_grid(40, 70, 16, 4, shifted=True))
+    assert grids == [regular, shifted, regular, shifted, regular, shifted]
+    grids.clear()
+    plain = TiledEps(spy, tile=16, overlap=4, max_batch=1000, shift=False)
+    for t in (900, 600, 300):
+        plain(x, torch.tensor([t]))
+    assert grids == [regular] * 3
+
+
+def test_the_shifted_grid_is_exact_too():
+    tiled = TiledEps(pixelwise, tile=16, overlap=5, max_batch=4)
+    x = torch.randn(2, 3, 37, 53, generator=_gen(8))
+    for t in (torch.tensor([9, 9]), torch.tensor([5, 5])):  # the second call: shifted grid
+        assert torch.allclose(tiled(x, t), pixelwise(x, t), atol=1e-6)
+    assert tiled._step == 1
