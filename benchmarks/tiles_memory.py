@@ -189,13 +189,13 @@ SETTINGS_HEADER = ("| photo | setting | tiles | CPU s / MP / step | × today's c
                    "| consistency |\n|---|---|---|---|---|---|---|---|---|")
 
 
-def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print) -> list[dict]:
+def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print, today: bool = True) -> list[dict]:
     """Today's tiled path against the fast path at every overlap; today's only at the first photo
     size (the slowest row; the overlaps' comparison needs only the fast rows)."""
     emit(f"\n### Settings: sr4, σ_y = {SIGMA_Y}, {steps} steps, embedded prior, tile {TILE}\n\n{SETTINGS_HEADER}")
     rows = []
     for i, (height, width) in enumerate(photos):
-        settings = ([TODAY] if i == 0 else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
+        settings = ([TODAY] if i == 0 and today else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
         group = []
         for setting in settings:
             group.append(measure(height, width, steps, **setting))
@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photos", nargs="+", default=[f"{h}x{w}" for h, w in SETTINGS_PHOTOS],
                         help="photo sizes HxW of the settings section (today's path runs on the first)")
     parser.add_argument("--overlaps", nargs="+", type=int, default=list(OVERLAPS), help="overlaps of the settings section")
+    parser.add_argument("--no-today", action="store_true", help="settings section without today's path")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
     parser.add_argument("--demo", type=Path, default=None, help="also write before/after crops to this folder")
     parser.add_argument("--demo-steps", type=int, default=20, help="DDRM steps of the demo")
@@ -424,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
         batches_section(emit)
     if "settings" in args.sections:
         photos = [tuple(int(v) for v in size.split("x")) for size in args.photos]
-        settings_section(args.steps, photos, args.overlaps, emit=emit)
+        settings_section(args.steps, photos, args.overlaps, emit=emit, today=not args.no_today)
     if "sizes" in args.sections:
         sizes_section(args.timing_steps, emit=emit)
     if args.demo is not None:
