@@ -18,6 +18,8 @@ generator), so a restoration does not depend on ``max_batch``.
 Peak memory of the network is that of ``max_batch`` tiles, whatever the image size; only a few
 image-sized tensors (x_t, the fused output, the weight normaliser) grow with the photo.
 ``max_batch="auto"`` sizes that batch from a budget for the largest activation of one call.
+Every other step runs on the grid shifted by half a stride, so the errors a network makes near the
+borders of what it sees do not fall on the same pixels at every step.
 
 The network runs under whatever the caller runs ``TiledEps`` under (``Prior.eps``: the Trainer's
 autocast, channels-last input), and the tiles keep the input's memory layout, so tiles take the
@@ -39,7 +41,7 @@ AUTO = "auto"
 # ``max_batch="auto"``: as many tiles per call as keep the largest single activation of the call
 # (measured on one tile) within this many bytes. On the 2-core development CPU (4 MiB L2 per core)
 # the cost per tile of the embedded prior is lowest near 12 MiB: 8 tiles of 64² in fp32, 16 in bf16
-# (benchmarks/tiles_memory.py --batches); beyond it a call's working set leaves the cache. An
+# (benchmarks/tiles_memory.py --sections batches); beyond it a call's working set leaves the cache. An
 # accelerator has no such cache cliff: its budget only bounds memory (2 ADM-256 tiles in fp32).
 ACTIVATION_BUDGET = {"cpu": 12 * 2**20}
 ACCELERATOR_ACTIVATION_BUDGET = 256 * 2**20
@@ -50,9 +52,9 @@ TILE_HOOK: contextvars.ContextVar[Callable[[int, int], None] | None] = contextva
 
 def default_overlap(tile: int) -> int:
     """Overlap of neighbouring tiles when none is given: tile // 4. Measured against tile // 8 and
-    tile // 16 (benchmarks/tiles_memory.py, docs/tiles.md), which save 28 and 34 % of the tiles at
-    512×768 but lose 0.05 and 0.08 dB of whole-photo PSNR (seam contrast 1.03 and 1.07): more than
-    the 0.02 dB and 1.05 a cheaper default may cost."""
+    tile // 16 (benchmarks/tiles_memory.py --sections settings, docs/tiles.md; all with the shifted
+    grid): they cost 0.80 and 0.70 of its time at 512×768 but lose 0.022 and 0.051 dB of whole-photo
+    PSNR there and 0.04 and 0.09 dB at 1024×1536, more than the 0.02 dB a cheaper default may lose."""
     return tile // 4
 
 
@@ -186,6 +188,9 @@ class TiledEps(nn.Module):
     tile, measured once per tile shape, dtype and autocast state), each with its image's timestep
     ``t[b]`` (and class label ``y[b]`` when given). Tiles keep the memory layout of x (channels-last
     when the caller made it so). ``TILE_HOOK``, when set, hears the tiles done after every call.
+    With ``shift`` (the default) every other step of a restoration runs on the grid shifted by half a
+    stride (``tile_grid(..., shifted=True)``), so no pixel is near a tile edge at every step; the
+    steps are counted here (falling t; a t not below the previous call's starts a restoration).
     An output with 2C channels (a learned-variance network: ε and the variance interpolation) is
     fused channel by channel like ε. Blending ε equals blending x̂₀, since every tile shares x_t.
 
