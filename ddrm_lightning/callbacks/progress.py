@@ -99,7 +99,7 @@ class DDRMProgressBar(RichProgressBar):
         if self.progress is None or self.is_disabled:
             return
         if self._step_task is None:
-            self._step_task = self._add_task(self._steps, text)
+            self._step_task = self.progress.add_task(text, total=self._steps, counted=True)
         self.progress.update(self._step_task, completed=completed, total=self._steps, description=text, counted=True)
         self.refresh()
 
