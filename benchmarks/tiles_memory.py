@@ -1,13 +1,28 @@
-"""Peak memory and time of tiled DDRM (ddrm_lightning.sampling.tiles) against the untiled network.
+"""Time, memory and quality of tiled DDRM (ddrm_lightning.sampling.tiles): settings, photo sizes, batches.
 
-    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py                 # the table of docs/tiles.md (~2.5 min)
-    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --no-table --demo /tmp/tiles_demo  # crops (~5 min)
+    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --out /tmp/tiles.md  # all sections (~25 min)
+    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections sizes     # the README's table (~3 min)
+    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections none --demo /tmp/tiles_demo  # crops (~5 min)
 
-Every measurement runs in its own process, so ``getrusage``'s peak RSS is that measurement's.
-A process builds the photo (scikit-image's astronaut, resized to the photo height, reflect-padded to
-the width), y = sr4(x) + σ₀n with σ_y = 0.05, loads the embedded prior, notes its peak RSS, then
-restores with DDRM (η = 0.85, η_b = 1, clip_denoised) and notes the peak again: "sampling" is the
-growth of the peak while restoring, which is where the network's activations show.
+Sections (``--sections``, any of them):
+
+- ``settings``: today's tiled path (``fp32``: float32, contiguous, overlap SIZE/4, 8 tiles per call)
+  against the fast path (``fast``: ``precision auto`` — bf16 autocast of the network where the CPU
+  computes bf16 natively — channels-last, ``tile_batch auto``) at overlaps SIZE/4, SIZE/8, SIZE/16, on
+  the photo at 512×768 and 1024×1536, 20 steps: CPU s per megapixel and step, whole-photo PSNR, seam
+  contrast at the tile edges, the ratio to today's cost.
+- ``sizes``: the default (fast, overlap and batch auto) on photos of about 0.4, 1 and 4 megapixels
+  (2 steps; a step's cost is what matters), today's path at 1 MP beside it, and ε ≡ 0 (the sampler
+  alone) at each size: time of a 20-step sr4 restoration, extrapolated to 12 MP, and memory.
+- ``batches``: the network alone on 64×64 tiles, CPU s per tile for 4 … 48 tiles per call, fp32 and
+  the fast path: the measurement behind ``tile_batch auto``'s budget.
+
+Every restoration runs in its own process, with one torch thread, so ``getrusage``'s peak RSS and CPU
+time are its own. A process builds the photo (scikit-image's astronaut, resized to the photo height,
+reflect-padded to the width), y = sr4(x) + σ₀n with σ_y = 0.05, loads the embedded prior, notes its
+peak RSS, then restores with DDRM (η = 0.85, η_b = 1, clip_denoised) through
+``restoration.restore_batch`` (the sweep's own path; only the ε-network and its precision differ)
+and notes the peak again: "growth" is the rise of the peak while restoring.
 """
 
 from __future__ import annotations
@@ -23,19 +38,17 @@ import time
 from pathlib import Path
 
 SIGMA_Y = 0.05
-TILE, OVERLAP = 64, 16
-# (height, width, network, max_batch); network "none" is ε ≡ 0: what the sampler alone needs.
-CONFIGS = [
-    (256, 384, "none", 0),
-    (512, 768, "none", 0),
-    (256, 384, "tiled", 8),
-    (512, 768, "tiled", 8),
-    (512, 768, "tiled", 2),
-    (512, 768, "tiled", 32),
-    (256, 384, "whole", 0),
-    (512, 768, "whole", 0),
-]
+TILE = 64
+TODAY = {"path": "fp32", "overlap": TILE // 4, "max_batch": 8, "shift": False}  # before issue #24
+DEFAULT = {"path": "fast", "overlap": None, "max_batch": "auto", "shift": True}  # the package's defaults
+OVERLAPS = (TILE // 4, TILE // 8, TILE // 16)
+PATHS = ("fp32", "fast")
 NETWORKS = ("tiled", "whole", "none")
+SECTIONS = ("settings", "sizes", "batches")
+# Photo sizes (height, width): 2:3, tile edges on sr4's 4-pixel blocks.
+SETTINGS_PHOTOS = ((512, 768), (1024, 1536))
+SIZES_PHOTOS = ((512, 768), (832, 1248), (1664, 2496))
+STEPS_FULL, STEPS_TIMING = 20, 2
 
 
 def _peak_mib() -> float:
@@ -61,9 +74,22 @@ def photo(height: int, width: int):
     return F.pad(x, (pad // 2, pad - pad // 2, 0, 0), mode="reflect")
 
 
-def restore(height: int, width: int, network: str, max_batch: int, steps: int, seed: int = 0, overlap: int = OVERLAP):
+def fast_context():
+    """What ``precision auto`` gives the network on this CPU (restore.py's default): bf16 autocast
+    where bf16 is native, else none; and the name of that precision."""
+    import torch
+
+    from ddrm_lightning.restoration import precision as policy
+
+    dtype = policy.network_dtype(policy.AUTO, torch.device("cpu"))
+    return policy.autocast_factory("cpu", dtype), "bf16-mixed" if dtype == torch.bfloat16 else "32-true"
+
+
+def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_FULL, seed: int = 0,
+            path: str = "fast", overlap: int | None = None, max_batch: int | str = "auto", shift: bool = True):
     """(restoration, y, x, operator, info) of one sr4 restoration of the photo with the embedded prior,
-    through ``restoration.restore_batch`` (the sweep's own path): only the ε-network differs."""
+    through ``restoration.restore_batch`` (the sweep's own path): ``path`` ``fp32`` runs the network in
+    float32 and contiguous, ``fast`` as restore.py does by default (precision auto, channels-last)."""
     import torch
 
     from ddrm_lightning.models import load_model
@@ -71,17 +97,25 @@ def restore(height: int, width: int, network: str, max_batch: int, steps: int, s
     from ddrm_lightning.operators import Degradation, build_operator
     from ddrm_lightning.randomness import SampleRandomness
     from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
-    from ddrm_lightning.restoration.loading import assemble_denoiser
+    from ddrm_lightning.restoration.loading import assemble_denoiser, resolve_tiling, tiling_settings
     from ddrm_lightning.sampling.tiles import tile_grid
 
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    if network not in NETWORKS or path not in PATHS:
+        raise ValueError(f"network must be one of {NETWORKS} and path one of {PATHS}, got {network!r}, {path!r}")
+    torch.set_num_threads(1)
     x = photo(height, width)
     degradation = Degradation(build_operator("sr4", 3, height, width), SIGMA_Y)
     loaded = load_model(resolve_checkpoint("embedded"))
-    prior: Denoiser = assemble_denoiser(loaded, tiling=(TILE, overlap, max_batch) if network == "tiled" else None)[0]
+    tiling = resolve_tiling(tiling_settings(TILE, overlap, max_batch), loaded.image_size) if network == "tiled" else None
+    fast = path == "fast"
+    prior: Denoiser = assemble_denoiser(loaded, channels_last=fast, tiling=tiling)[0]
+    precision = "32-true"
+    if fast:
+        prior.network_context, precision = fast_context()
     if network == "none":
         prior.network = lambda x_t, t, labels=None: torch.zeros_like(x_t)
+    if tiling:
+        prior.network.shift = shift
     settings = SamplerSettings(timesteps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())
     before = _peak_mib()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -89,95 +123,219 @@ def restore(height: int, width: int, network: str, max_batch: int, steps: int, s
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     out = result.restored
     mse = float((((out.clamp(-1, 1) - x) / 2) ** 2).mean())
+    batches = sorted(set(getattr(prior.network, "_auto_batches", {}).values()))
     info = {
-        "height": height, "width": width, "network": network, "max_batch": max_batch, "steps": steps,
-        "tiles": len(tile_grid(height, width, TILE, overlap)) if network == "tiled" else 1,
+        "height": height, "width": width, "network": network, "path": path, "precision": precision,
+        "steps": steps, "overlap": tiling[1] if tiling else None,
+        "max_batch": (batches[0] if len(batches) == 1 else max_batch) if tiling else None,
+        "shift": shift if tiling else None,
+        "tiles": "/".join(str(len(tile_grid(height, width, TILE, tiling[1], s))) for s in (False, True)[: 1 + shift])
+        if tiling else 1,
         "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_before_mib": before, "peak_mib": _peak_mib(),
         "consistency": float(result.consistency[settings.method][0]),
         "psnr": 10 * math.log10(1.0 / mse),
+        "seam": max(seam_contrast(out.clamp(-1, 1), TILE, tiling[1], shifted=s) for s in (False, True)[: 1 + shift])
+        if tiling else None,
     }
     return out, result.y, x, degradation.operator, info
 
 
 def _child(spec: str) -> None:
-    config = json.loads(spec)
-    *_, info = restore(**config)
+    if spec.startswith("batches:"):
+        print(json.dumps(network_batches(json.loads(spec.split(":", 1)[1]))))
+        return
+    *_, info = restore(**json.loads(spec))
     print(json.dumps(info))
 
 
-def measure(steps: int) -> list[dict]:
-    rows = []
-    for height, width, network, max_batch in CONFIGS:
-        spec = json.dumps({"height": height, "width": width, "network": network, "max_batch": max_batch, "steps": steps})
-        done = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"measurement {spec} failed:\n{done.stderr.strip()}")
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(_row(rows[-1], rows), flush=True)
-    return rows
+def run_child(spec: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"measurement {spec} failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-HEADER = ("| photo | ε from | tiles | peak RSS (MiB) | growth while sampling (MiB) | network's share (MiB) "
-          "| CPU s / step | CPU s / megapixel / step | wall s / step | consistency | PSNR (dB) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+def measure(height: int, width: int, steps: int, network: str = "tiled", **setting) -> dict:
+    return run_child(json.dumps({"height": height, "width": width, "network": network, "steps": steps, **setting}))
+
+
+def _megapixels(r: dict) -> float:
+    return r["height"] * r["width"] / 1e6
+
+
+def cost(r: dict) -> float:
+    """CPU seconds per megapixel and step."""
+    return r["cpu_seconds"] / r["steps"] / _megapixels(r)
 
 
 def _growth(r: dict) -> float:
     return max(r["peak_mib"] - r["peak_before_mib"], 0.0)
 
 
-def _row(r: dict, rows: list[dict]) -> str:
-    """One table row; the network's share is the growth beyond that of ε ≡ 0 at the same photo size."""
-    megapixels = r["height"] * r["width"] / 1e6
-    cpu, wall = r["cpu_seconds"] / r["steps"], r["seconds"] / r["steps"]
-    what = {"tiled": f"tiles {TILE}/{OVERLAP}, max_batch {r['max_batch']}", "whole": "whole image",
-            "none": "ε ≡ 0 (sampler only)"}[r["network"]]
-    sampler = [o for o in rows if o["network"] == "none" and (o["height"], o["width"]) == (r["height"], r["width"])]
-    share = "—" if r["network"] == "none" or not sampler else f"{_growth(r) - _growth(sampler[0]):.0f}"
-    quality = "— | —" if r["network"] == "none" else f"{r['consistency']:.4f} | {r['psnr']:.2f}"
-    return (f"| {r['height']}×{r['width']} | {what} | {r['tiles'] if r['network'] != 'none' else '—'} | "
-            f"{r['peak_mib']:.0f} | {_growth(r):.0f} | {share} | {cpu:.2f} | {cpu / megapixels:.2f} | {wall:.2f} | "
-            f"{quality} |")
+def _setting(r: dict) -> str:
+    if r["network"] == "none":
+        return "ε ≡ 0 (sampler only)"
+    what = f"{r['path']} ({r['precision']}{', channels-last' if r['path'] == 'fast' else ''})"
+    if r["network"] == "whole":
+        return f"{what}, whole image"
+    return f"{what}, overlap {r['overlap']}{', shifted every other step' if r['shift'] else ''}, {r['max_batch']} tiles per call"
 
 
-def seam_contrast(image, tile: int = TILE, overlap: int = OVERLAP, period: int = 4) -> float:
+SETTINGS_HEADER = ("| photo | setting | tiles | CPU s / MP / step | × today's cost | PSNR (dB) | ΔPSNR | seam contrast "
+                   "| consistency |\n|---|---|---|---|---|---|---|---|---|")
+
+
+def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print, today: bool = True) -> list[dict]:
+    """Today's tiled path against the fast path at every overlap; today's only at the first photo
+    size (the slowest row; the overlaps' comparison needs only the fast rows)."""
+    emit(f"\n### Settings: sr4, σ_y = {SIGMA_Y}, {steps} steps, embedded prior, tile {TILE}\n\n{SETTINGS_HEADER}")
+    rows = []
+    for i, (height, width) in enumerate(photos):
+        settings = ([TODAY] if i == 0 and today else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
+        group = []
+        for setting in settings:
+            group.append(measure(height, width, steps, **setting))
+            base = next((g for g in group if g["path"] == "fp32"), None)
+            ref = next((g for g in group if g["path"] == "fast" and g["overlap"] == TILE // 4), None)
+            r = group[-1]
+            ratio = f"{cost(r) / cost(base):.2f}" if base else "—"
+            delta = f"{r['psnr'] - ref['psnr']:+.3f} vs fast SIZE/4" if ref and r is not ref else "—"
+            if base and r is not base:
+                delta = f"{r['psnr'] - base['psnr']:+.3f} vs today" + (f", {delta}" if delta != "—" else "")
+            emit(f"| {height}×{width} | {_setting(r)} | {r['tiles']} | {cost(r):.2f} | {ratio} | {r['psnr']:.2f} | "
+                 f"{delta} | {r['seam']:.3f} | {r['consistency']:.4f} |")
+        rows += group
+    return rows
+
+
+SIZES_HEADER = ("| photo | megapixels | setting | tiles | CPU s / MP / step | sr4, 20 steps (CPU min) | peak RSS growth (MiB) "
+                "| network's share (MiB) |\n|---|---|---|---|---|---|---|---|")
+
+
+def sizes_section(steps: int, photos=SIZES_PHOTOS, emit=print) -> list[dict]:
+    """The default tiled path per photo size, today's beside it at about 1 MP, the sampler alone at
+    each size; then 1, 4 and 12 MP projected from the largest measured photo."""
+    emit(f"\n### Photo sizes: sr4, σ_y = {SIGMA_Y}, {steps} steps timed (a 20-step restoration is 20 of them)\n\n"
+         f"{SIZES_HEADER}")
+    rows = []
+    for i, (height, width) in enumerate(photos):
+        group = [measure(height, width, steps, network="none", path="fast"), measure(height, width, steps, **DEFAULT)]
+        if i == 1:
+            group.append(measure(height, width, steps, **TODAY))
+        for r in group:
+            share = "—" if r["network"] == "none" else f"{_growth(r) - _growth(group[0]):.0f}"
+            minutes = cost(r) * _megapixels(r) * 20 / 60
+            emit(f"| {height}×{width} | {_megapixels(r):.2f} | {_setting(r)} | {r['tiles'] if r['network'] == 'tiled' else '—'} | "
+                 f"{cost(r):.2f} | {minutes:.2f} | {_growth(r):.0f} | {share} |")
+        rows += group
+    emit(projection(rows))
+    return rows
+
+
+def projection(rows: list[dict]) -> str:
+    """The README's table: 20-step sr4 time and memory per photo size, from the largest measured photo
+    (time and the sampler's memory grow with the pixels; the network's memory does not)."""
+    tiled = [r for r in rows if r["network"] == "tiled" and r["path"] == "fast"]
+    sampler = [r for r in rows if r["network"] == "none"]
+    largest = max(tiled, key=_megapixels)
+    alone = max(sampler, key=_megapixels)
+    network_mib = max(_growth(r) - _growth(s) for r in tiled for s in sampler
+                      if (s["height"], s["width"]) == (r["height"], r["width"]))
+    per_mp_mib = _growth(alone) / _megapixels(alone)
+    lines = [f"\nProjected from the {largest['height']}×{largest['width']} photo ({_megapixels(largest):.1f} MP, "
+             f"{cost(largest):.2f} CPU s per MP and step; the sampler {per_mp_mib:.0f} MiB per MP, the network "
+             f"≤ {network_mib:.0f} MiB whatever the size):\n",
+             "| photo | sr4, 20 steps: CPU time (one core) | memory while restoring (MiB) |",
+             "|---|---|---|"]
+    for megapixels in (1, 4, 12):
+        minutes = cost(largest) * megapixels * 20 / 60
+        lines.append(f"| {megapixels} MP | {minutes:.1f} min | {per_mp_mib * megapixels + network_mib:.0f} |")
+    return "\n".join(lines)
+
+
+BATCHES = (1, 4, 8, 12, 16, 24, 32, 48)
+
+
+def network_batches(spec: dict) -> dict:
+    """CPU seconds per 64×64 tile of the embedded prior's network, per tiles per call, and the
+    largest activation of one tile, for one path."""
+    import torch
+
+    from ddrm_lightning.models import load_model
+    from ddrm_lightning.models.embedded import resolve_checkpoint
+    from ddrm_lightning.sampling.tiles import batch_for, largest_activation
+
+    torch.set_num_threads(1)
+    fast = spec["path"] == "fast"
+    network = load_model(resolve_checkpoint("embedded")).eps_model().requires_grad_(False).eval()
+    context, precision = fast_context() if fast else ((lambda: torch.autocast("cpu", enabled=False)), "32-true")
+    if fast:
+        network = network.to(memory_format=torch.channels_last)
+    per_tile = {}
+    with torch.no_grad(), context():
+        for batch in spec["batches"]:
+            x = torch.randn(batch, 3, TILE, TILE, generator=torch.Generator().manual_seed(batch))
+            x = x.contiguous(memory_format=torch.channels_last) if fast else x
+            t = torch.full((batch,), 500)
+            network(x, t)  # warm-up
+            calls = max(2, spec["tiles"] // batch)
+            start = time.process_time()
+            for _ in range(calls):
+                network(x, t)
+            per_tile[batch] = (time.process_time() - start) / (calls * batch)
+        _, largest = largest_activation(network, x[:1], t[:1])
+    return {"path": spec["path"], "precision": precision, "per_tile": per_tile, "largest": largest,
+            "auto": batch_for(largest, "cpu")}
+
+
+def batches_section(emit=print) -> list[dict]:
+    rows = [run_child("batches:" + json.dumps({"path": path, "batches": BATCHES, "tiles": 192})) for path in PATHS]
+    emit("\n### The network alone: CPU ms per 64×64 tile by tiles per call (1 thread)\n\n"
+         "| path | largest activation of a tile (MiB) | tiles per call of `auto` | "
+         + " | ".join(str(b) for b in BATCHES) + " |\n|---|---|---|" + "---|" * len(BATCHES))
+    for r in rows:
+        best = min(r["per_tile"].values())
+        cells = [f"**{1e3 * v:.1f}**" if v == best else f"{1e3 * v:.1f}" for v in r["per_tile"].values()]
+        emit(f"| {r['path']} ({r['precision']}) | {r['largest'] / 2**20:.2f} | {r['auto']} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def seam_contrast(image, tile: int = TILE, overlap: int = TILE // 4, period: int = 4, shifted: bool = False) -> float:
     """Mean |neighbour difference| across the tile edges of the grid / across the other lines of the
-    same phase modulo ``period`` (sr4's block edges, which carry more contrast than block interiors
-    in any sr4 restoration): 1 means the tile edges are no different from other block edges."""
+    same phase modulo ``period`` (sr4's block edges carry more contrast than block interiors in any
+    sr4 restoration, so an edge is compared with lines of its own phase): 1 means the tile edges are
+    no different from other lines like them."""
     import torch
 
     from ddrm_lightning.sampling.tiles import tile_grid
 
     height, width = image.shape[-2:]
-    corners = tile_grid(height, width, tile, overlap)
-    ratios = []
+    corners = tile_grid(height, width, tile, overlap, shifted)
+    edge_sum = other_sum = 0.0
     for size, starts, diff in (
         (height, {c[0] for c in corners}, (image[..., 1:, :] - image[..., :-1, :]).abs().mean(dim=(0, 1, 3))),
         (width, {c[1] for c in corners}, (image[..., 1:] - image[..., :-1]).abs().mean(dim=(0, 1, 2))),
     ):
-        edges = {e for s in starts for e in (s, s + tile) if 0 < e < size}
-        if any(e % period for e in edges):
-            raise ValueError(f"tile edges must lie on multiples of {period} for this comparison")
-        at_edge = torch.tensor([e in edges for e in range(1, size)])
-        same_phase = torch.tensor([e % period == 0 for e in range(1, size)])
-        ratios.append((diff[at_edge].sum(), diff[same_phase & ~at_edge].sum(), int(at_edge.sum()),
-                       int((same_phase & ~at_edge).sum())))
-    edge = sum(r[0] for r in ratios) / sum(r[2] for r in ratios)
-    other = sum(r[1] for r in ratios) / sum(r[3] for r in ratios)
-    return float(edge / other)
+        edges = sorted({e for s in starts for e in (s, s + tile) if 0 < e < size})
+        lines = torch.arange(1, size)
+        for e in edges:  # diff[e - 1] is the difference across line e
+            same_phase = (lines % period == e % period) & ~torch.isin(lines, torch.tensor(edges))
+            edge_sum += float(diff[e - 1])
+            other_sum += float(diff[same_phase].mean())
+    return edge_sum / other_sum
 
 
 def demo(folder: Path, steps: int) -> None:
-    """Before/after 100 % crops of the astronaut at 512×768:
+    """Before/after 100 % crops of the astronaut at 512×768 (fp32, tiles 64/16 as docs/tiles_demo.png):
     observed | whole-image DDRM | hard tiles (overlap 0) | blended tiles | original."""
     import numpy as np
     import torch
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    tiled, y, x, op, info_t = restore(512, 768, "tiled", 8, steps)
-    whole, *_, info_w = restore(512, 768, "whole", 0, steps)
-    hard, *_, info_h = restore(512, 768, "tiled", 8, steps, overlap=0)
+    tiled, y, x, op, info_t = restore(512, 768, "tiled", steps, **TODAY)
+    whole, *_, info_w = restore(512, 768, "whole", steps, path="fp32")
+    hard, *_, info_h = restore(512, 768, "tiled", steps, **dict(TODAY, overlap=0))
     observed = op.observed(y)
 
     def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -189,7 +347,7 @@ def demo(folder: Path, steps: int) -> None:
     for image in (observed, whole, hard, tiled, x):
         panels += [to_uint8(image)[top : top + size, left : left + size], gap]
     Image.fromarray(np.concatenate(panels[:-1], axis=1)).save(folder / "astronaut_sr4_crop.png")
-    labels = ("observed (bicubic)", "whole image", "hard tiles (no overlap)", f"tiles {TILE}, overlap {OVERLAP}",
+    labels = ("observed (bicubic)", "whole image", "hard tiles (no overlap)", f"tiles {TILE}, overlap {TODAY['overlap']}",
               "original")
     labelled(panels[::2], labels).save(folder / "tiles_demo.png")
     Image.fromarray(to_uint8(tiled)).save(folder / "astronaut_sr4_tiled.png")
@@ -200,9 +358,11 @@ def demo(folder: Path, steps: int) -> None:
           f"whole-image DDRM {info_w['psnr']:.2f} dB, {info_w['seconds']:.0f} s; "
           f"hard tiles {info_h['psnr']:.2f} dB, {info_h['seconds']:.0f} s; "
           f"tiled DDRM {info_t['psnr']:.2f} dB, {info_t['seconds']:.0f} s")
-    print(f"seam contrast at the {TILE}/{OVERLAP} tile edges (1 = like other sr4 block edges): "
-          f"tiled {seam_contrast(tiled.clamp(-1, 1)):.3f}, whole-image {seam_contrast(whole.clamp(-1, 1)):.3f}, "
-          f"original {seam_contrast(x):.3f}; hard tiles at their {TILE}/0 edges "
+    overlap = TODAY["overlap"]
+    print(f"seam contrast at the {TILE}/{overlap} tile edges (1 = like other sr4 block edges): "
+          f"tiled {seam_contrast(tiled.clamp(-1, 1), overlap=overlap):.3f}, "
+          f"whole-image {seam_contrast(whole.clamp(-1, 1), overlap=overlap):.3f}, "
+          f"original {seam_contrast(x, overlap=overlap):.3f}; hard tiles at their {TILE}/0 edges "
           f"{seam_contrast(hard.clamp(-1, 1), overlap=0):.3f} (whole-image there: "
           f"{seam_contrast(whole.clamp(-1, 1), overlap=0):.3f})")
     print(f"wrote {folder / 'astronaut_sr4_crop.png'} (observed | whole-image DDRM | hard tiles | blended tiles | "
@@ -230,19 +390,40 @@ def labelled(crops, labels):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=5, help="DDRM steps of each measurement")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=[*SECTIONS, "none"],
+                        help="what to measure (default: all)")
+    parser.add_argument("--steps", type=int, default=STEPS_FULL, help="DDRM steps of the settings section")
+    parser.add_argument("--timing-steps", type=int, default=STEPS_TIMING, help="DDRM steps of the sizes section")
+    parser.add_argument("--photos", nargs="+", default=[f"{h}x{w}" for h, w in SETTINGS_PHOTOS],
+                        help="photo sizes HxW of the settings section (today's path runs on the first)")
+    parser.add_argument("--overlaps", nargs="+", type=int, default=list(OVERLAPS), help="overlaps of the settings section")
+    parser.add_argument("--no-today", action="store_true", help="settings section without today's path")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
     parser.add_argument("--demo", type=Path, default=None, help="also write before/after crops to this folder")
     parser.add_argument("--demo-steps", type=int, default=20, help="DDRM steps of the demo")
-    parser.add_argument("--no-table", action="store_true", help="skip the measurements (with --demo: the demo only)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         _child(args.child)
         return
-    if not args.no_table:
-        print(f"sr4, σ_y = {SIGMA_Y}, {args.steps} steps, embedded prior, "
-              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n{HEADER}", flush=True)
-        measure(args.steps)
+    lines = []
+
+    def emit(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+        if args.out is not None:
+            args.out.write_text("\n".join(lines) + "\n")
+
+    emit(f"Tiled sr4 with the embedded prior, one torch thread (OMP_NUM_THREADS="
+         f"{os.environ.get('OMP_NUM_THREADS', 'unset')}), {time.strftime('%Y-%m-%d')}; "
+         f"precision auto on this CPU: {fast_context()[1]}")
+    if "batches" in args.sections:
+        batches_section(emit)
+    if "settings" in args.sections:
+        photos = [tuple(int(v) for v in size.split("x")) for size in args.photos]
+        settings_section(args.steps, photos, args.overlaps, emit=emit, today=not args.no_today)
+    if "sizes" in args.sections:
+        sizes_section(args.timing_steps, emit=emit)
     if args.demo is not None:
         demo(args.demo, args.demo_steps)
 

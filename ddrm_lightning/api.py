@@ -61,7 +61,7 @@ def restore(
     method_params: dict | None = None,
     tile: int | str | None = MEASURED_AUTO,
     tile_overlap: int | None = None,
-    tile_batch: int = 8,
+    tile_batch: int | str = "auto",
     precision: str = "auto",
     channels_last: bool = True,
     device: str | torch.device | None = None,
@@ -85,7 +85,8 @@ def restore(
         method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
             ``dps``) and settings overriding its published ones (as ``--model.method_params``).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (``"auto"``:
-            the prior's training size; None: the whole image), at most ``tile_batch`` per call. The
+            the prior's training size; None: the whole image), at most ``tile_batch`` per call (``"auto"``:
+            sized to the cache/memory, ``sampling.tiles.batch_for``). The
             default tiles a measured photo at ``"auto"``, as ``restore.py PHOTO --task T`` does, and
             restores other images whole, as ``restore.py`` does.
         precision: the network's precision, ``auto`` (bf16 where the device computes it natively, as

@@ -74,7 +74,7 @@ def restorer_module(
     method_params: dict | None = None,
     tile: int | str | None = None,
     tile_overlap: int | None = None,
-    tile_batch: int = 8,
+    tile_batch: int | str = "auto",
     metrics: MetricsOptions | None = None,
 ) -> DDRMRestorer:
     """Restore images with DDRM (or another zero-shot sampler) and a pretrained diffusion prior.
@@ -97,7 +97,7 @@ def restorer_module(
             settings, steps too; ``method_params`` override them (one it lacks: an error).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
             ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
-            ``tile_batch`` per call; None: whole image.
+            ``tile_batch`` per call (``auto``: sized to the cache/memory); None: whole image.
         metrics: the sweep-level metrics (set from ``--metrics.*``).
     """
     settings = SamplerSettings(

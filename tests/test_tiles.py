@@ -175,11 +175,10 @@ def test_network_calls_are_bounded_by_max_batch_and_tiles_keep_their_image_times
 
 def test_a_batch_is_tiled_image_by_image(tiny_prior):
     model = load_model(tiny_prior).eps_model().eval()
-    tiled = TiledEps(model, tile=16, overlap=4, max_batch=8)
     x, t = torch.randn(2, 3, 37, 53, generator=_gen(3)), torch.tensor([100, 800])
-    with torch.no_grad():
-        both = tiled(x, t)
-        alone = torch.cat([tiled(x[i : i + 1], t[i : i + 1]) for i in range(2)])
+    with torch.no_grad():  # each call the first step of its restoration (the same grid)
+        both = TiledEps(model, tile=16, overlap=4, max_batch=8)(x, t)
+        alone = torch.cat([TiledEps(model, tile=16, overlap=4, max_batch=8)(x[i : i + 1], t[i : i + 1]) for i in range(2)])
     assert both.shape == (2, 3, 37, 53) and torch.isfinite(both).all()
     # Equal up to the network's own batch-size rounding (about 1e-6).
     assert torch.allclose(both, alone, atol=1e-5)
@@ -284,3 +283,149 @@ def test_weights_are_cached_for_a_few_sizes_only():
     assert len(tiled._plans) <= 4
     first = tiled._plan(20, 29, torch.float32, "cpu")
     assert tiled._plan(20, 29, torch.float32, "cpu") is first  # reused, not rebuilt
+
+
+# ------------------------------------------------------------------ fast path: batch, layout, progress
+
+
+class Widening(torch.nn.Module):
+    """A pixelwise network whose largest activation is ``width`` channels: a known memory footprint."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.up, self.down = torch.nn.Conv2d(3, width, 1), torch.nn.Conv2d(width, 3, 1)
+        self.calls: list[tuple] = []
+
+    def forward(self, x, t):
+        self.calls.append((x.shape[0], x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous(),
+                           torch.is_autocast_enabled("cpu")))
+        return self.down(torch.tanh(self.up(x)))
+
+
+def test_auto_batch_fits_the_largest_activation_in_the_budget(monkeypatch):
+    from ddrm_lightning.sampling import tiles
+
+    model = Widening(32)
+    largest = 32 * 16 * 16 * 4  # the 32-channel fp32 activation of one 16×16 tile
+    monkeypatch.setitem(tiles.ACTIVATION_BUDGET, "cpu", 5 * largest + 7)
+    x, t = torch.randn(2, 3, 40, 70, generator=_gen(1)), torch.tensor([3, 9])
+    tiled = TiledEps(model, tile=16, overlap=4, max_batch="auto")
+    with torch.no_grad():
+        out = tiled(x, t)
+        jobs = 2 * len(tile_grid(40, 70, 16, 4))
+        sizes = [calls for calls, _, _ in model.calls]
+        # One tile measures the network, then balanced calls of at most budget // largest tiles.
+        assert sizes[0] == 1 and sum(sizes) == jobs and max(sizes) == 5 and max(sizes[1:]) - min(sizes[1:]) <= 1
+        model.calls.clear()
+        assert torch.equal(tiled(x, t), out)  # measured once: later calls are batched from the start
+        assert model.calls[0][0] == 5
+        assert torch.allclose(out, model(x, t), atol=1e-5)  # and the result is the untiled pixelwise one
+
+
+def test_batch_for_halves_the_bytes_doubles_the_tiles_and_never_gives_zero():
+    from ddrm_lightning.sampling.tiles import ACTIVATION_BUDGET, batch_for
+
+    fp32 = 3 * 2**19  # the embedded prior's largest activation of a 64×64 tile in fp32 (1.5 MiB)
+    assert batch_for(fp32, "cpu") == 8 and batch_for(fp32 // 2, "cpu") == 16
+    assert batch_for(ACTIVATION_BUDGET["cpu"] * 10, "cpu") == 1
+    assert batch_for(fp32, "cuda") > batch_for(fp32, "cpu")
+
+
+@pytest.mark.parametrize("jobs, max_batch", [(126, 16), (176, 8), (1, 8), (17, 16), (5, 1), (0, 4)])
+def test_balanced_calls_are_the_fewest_and_nearly_equal(jobs, max_batch):
+    from ddrm_lightning.sampling.tiles import balanced_calls
+
+    sizes = balanced_calls(jobs, max_batch)
+    assert sum(sizes) == jobs and len(sizes) == math.ceil(jobs / max_batch)
+    assert not sizes or (max(sizes) <= max_batch and max(sizes) - min(sizes) <= 1)
+
+
+def test_tiles_run_on_the_callers_fast_path():
+    """Through ``Prior.eps`` with channels-last and a bf16 autocast context (what restore.py's
+    defaults give the network), every tile call is channels-last and under autocast."""
+    from ddrm_lightning.restoration.prior import Prior
+
+    model = Widening(8)
+    prior = Prior(network=TiledEps(model, tile=16, overlap=2, max_batch=4), alphas_cumprod=ABAR, channels=3,
+                  channels_last=True, network_context=lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    with torch.no_grad():
+        eps = prior.eps(torch.randn(1, 3, 30, 44, generator=_gen(2)), torch.tensor([5]))
+    assert eps.dtype == torch.float32 and eps.shape == (1, 3, 30, 44)
+    assert len(model.calls) > 1 and all(cl and autocast for _, cl, autocast in model.calls)
+    model.calls.clear()
+    TiledEps(model, tile=16, overlap=2)(torch.randn(1, 3, 30, 44), torch.tensor([5]))
+    assert not any(cl or autocast for _, cl, autocast in model.calls)  # a plain caller: plain tiles
+
+
+def test_the_tile_hook_hears_every_call():
+    from ddrm_lightning.sampling.tiles import TILE_HOOK
+
+    heard = []
+    token = TILE_HOOK.set(lambda done, total: heard.append((done, total)))
+    try:
+        TiledEps(pixelwise, tile=16, overlap=4, max_batch=7)(torch.zeros(2, 3, 40, 70), torch.tensor([1, 2]))
+        TiledEps(pixelwise, tile=16, overlap=4, max_batch=7)(torch.zeros(1, 3, 16, 16), torch.tensor([1]))
+    finally:
+        TILE_HOOK.reset(token)
+    jobs = 2 * len(tile_grid(40, 70, 16, 4))
+    assert [d for d, _ in heard] == sorted({d for d, _ in heard}) and heard[-1] == (jobs, jobs)
+    assert {total for _, total in heard} == {jobs}  # the untiled call (one tile) reports nothing
+    TiledEps(pixelwise, tile=16, overlap=4)(torch.zeros(1, 3, 40, 70), torch.tensor([1]))  # no hook: fine
+
+
+def test_default_overlap_is_a_quarter_of_the_tile_everywhere():
+    from ddrm_lightning.restoration.loading import resolve_tiling, tiling_settings
+
+    assert TiledEps(pixelwise, tile=64).overlap == 16 and TiledEps(pixelwise, tile=64).max_batch == "auto"
+    assert tiling_settings(64, None, "auto") == (64, 16, "auto")
+    assert resolve_tiling(tiling_settings("auto", None, "auto"), 256) == (256, 64, "auto")
+    assert tiling_settings(64, 16, 8) == (64, 16, 8)  # given settings are kept
+
+
+def test_a_tile_batch_that_is_neither_a_number_nor_auto_is_refused():
+    with pytest.raises(ValueError, match="max_batch must be an integer >= 1 .* or 'auto', got 'many'"):
+        TiledEps(pixelwise, tile=16, max_batch="many")
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", [(40, 70, 16, 4), (37, 53, 16, 5), (512, 768, 64, 16), (9, 70, 8, 0)])
+def test_the_shifted_grid_covers_every_pixel_and_moves_the_inner_edges(height, width, tile, overlap):
+    regular, shifted = tile_grid(height, width, tile, overlap), tile_grid(height, width, tile, overlap, shifted=True)
+    covered = torch.zeros(height, width, dtype=torch.int32)
+    for top, left in shifted:
+        covered[top : top + tile, left : left + tile] += 1
+    assert covered.min() >= 1
+    for axis in (0, 1):
+        size = (height, width)[axis]
+        starts = sorted({c[axis] for c in shifted})
+        assert starts[0] == 0 and starts[-1] == max(size - tile, 0)
+        assert all(0 < b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+        if size > 2 * tile:  # no start of the regular grid but its first and last is kept
+            assert not set(starts[1:-1]) & {c[axis] for c in regular}
+
+
+def test_every_other_step_of_a_restoration_uses_the_shifted_grid():
+    grids = []
+
+    def spy(x, t):
+        grids.append(x.shape[0])
+        return torch.zeros_like(x)
+
+    tiled = TiledEps(spy, tile=16, overlap=4, max_batch=1000)
+    x = torch.zeros(1, 3, 40, 70)
+    for t in (900, 600, 300, 0, 900, 600):  # a restoration of 4 steps, then the next one starts again
+        tiled(x, torch.tensor([t]))
+    regular, shifted = len(tile_grid(40, 70, 16, 4)), len(tile_grid(40, 70, 16, 4, shifted=True))
+    assert grids == [regular, shifted, regular, shifted, regular, shifted]
+    grids.clear()
+    plain = TiledEps(spy, tile=16, overlap=4, max_batch=1000, shift=False)
+    for t in (900, 600, 300):
+        plain(x, torch.tensor([t]))
+    assert grids == [regular] * 3
+
+
+def test_the_shifted_grid_is_exact_too():
+    tiled = TiledEps(pixelwise, tile=16, overlap=5, max_batch=4)
+    x = torch.randn(2, 3, 37, 53, generator=_gen(8))
+    for t in (torch.tensor([9, 9]), torch.tensor([5, 5])):  # the second call: shifted grid
+        assert torch.allclose(tiled(x, t), pixelwise(x, t), atol=1e-6)
+    assert tiled._step == 1

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer, restorer_module
 from ..reports.console import print_summary
+from ..sweep_io.layout import image_path
 from .args import DEFAULT_CONFIG, rewrite
 from .help import config_defaults, fill_help
 from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
@@ -228,6 +230,7 @@ def run_sweep(config: dict) -> SweepResult:
     Raises ``ValueError`` (and the other ``USER_ERRORS``) for a bad setting before any work,
     ``sweep_io.OutputWriteError`` when out_dir cannot be written, ``SweepInterrupted`` on SIGINT/SIGTERM.
     """
+    started = time.monotonic()
     cli = _cli(RestoreCLI, config)
     config = cli.config
     out_dir = Path(config.out_dir)
@@ -271,6 +274,7 @@ def run_sweep(config: dict) -> SweepResult:
             write_report(out_dir)
         rows = sweep_io.read_metrics(out_dir / sweep_io.METRICS_CSV)
         print_summary(writer.summary or sweep_io.summarize(rows), out_dir, rows=rows, report=config.report)
+        print(finish_line(out_dir, rows, time.monotonic() - started))
         restored = _restored_ids(out_dir)
         if not restored:
             print("restore.py: error: no image was restored; see the status and message columns of "
@@ -302,8 +306,6 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
 
 def check_output_names(ids: list[str]) -> None:
     """Refuse ids whose pictures would land on one file (``a.jpg`` and ``a.png`` both give ``a.png``)."""
-    from ..sweep_io.layout import image_path
-
     seen: dict[Path, str] = {}
     for sample_id in ids:
         target = image_path("", "restored", sample_id)
@@ -318,6 +320,24 @@ def check_output_names(ids: list[str]) -> None:
 def input_folders(data: RestorationDataModule) -> list[str]:
     """Local folders the sweep reads, which out_dir must stay out of."""
     return data.source.input_folders()
+
+
+def finish_line(out_dir: Path, rows, seconds: float) -> str:
+    """The run's last line: the total time, and the restored picture's path when one image was
+    restored (the one-photo form, ``restore.py PHOTO --task T``)."""
+    done = [r for r in rows if r.is_restoration and r.ok]
+    took = f"total time {duration_text(seconds)}"
+    if len({r.id for r in done}) != 1:
+        return took[0].upper() + took[1:]
+    return f"Restored {', '.join(str(image_path(out_dir / r.task, 'restored', r.id)) for r in done)} ({took})"
+
+
+def duration_text(seconds: float) -> str:
+    """``41.2 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _images(count: int) -> str:

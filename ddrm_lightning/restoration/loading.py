@@ -71,22 +71,23 @@ def dress_denoiser(denoiser, *, channels_last: bool = False, compile: bool = Fal
 AUTO_TILE = "auto"
 
 
-def tiling_settings(tile: int | str | None, overlap: int | None, batch: int) -> tuple | None:
-    """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to tile // 4.
+def tiling_settings(tile: int | str | None, overlap: int | None, batch: int | str) -> tuple | None:
+    """(tile, overlap, tiles per call) checked now, or None without tiling; overlap defaults to
+    ``sampling.tiles.default_overlap`` (tile // 4), tiles per call may be ``"auto"``.
 
     ``tile`` ``"auto"`` stays ``"auto"`` (and the overlap None unless given) until ``resolve_tiling``
     knows the prior's size; what can be checked without it is checked now.
     """
     if tile is None:
         return None
-    from ..sampling.tiles import MIN_TILE, TiledEps
+    from ..sampling.tiles import MIN_TILE, TiledEps, default_overlap
 
     if tile == AUTO_TILE:
         TiledEps(None, max(MIN_TILE, 2 * (overlap or 0)), overlap or 0, batch)  # overlap's and batch's errors
         return (AUTO_TILE, overlap, batch)
     if isinstance(tile, str):
         raise ValueError(f"tile must be an integer >= {MIN_TILE} or 'auto' (the prior's own size), got {tile!r}")
-    settings = (tile, tile // 4 if overlap is None else overlap, batch)
+    settings = (tile, default_overlap(tile) if isinstance(tile, int) and overlap is None else overlap, batch)
     TiledEps(None, *settings)  # its one-line errors, before any work
     return settings
 
@@ -98,8 +99,8 @@ def resolve_tiling(tiling: tuple, image_size: int | None) -> tuple[int, int, int
         return tiling
     if not image_size:
         raise ValueError("tile 'auto' needs a prior that knows its training size; give the tile size as a number")
-    from ..sampling.tiles import TiledEps
+    from ..sampling.tiles import TiledEps, default_overlap
 
-    settings = (int(image_size), int(image_size) // 4 if overlap is None else overlap, batch)
+    settings = (int(image_size), default_overlap(int(image_size)) if overlap is None else overlap, batch)
     TiledEps(None, *settings)
     return settings

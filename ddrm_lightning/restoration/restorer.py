@@ -48,7 +48,8 @@ class Restorer:
             arithmetic is float32 always.
         channels_last, compile: run the network channels-last / ``torch.compile``d.
         tile, tile_overlap, tile_batch: run the network on overlapping tiles (``sampling.tiles``;
-            ``"auto"``: the prior's training size); None: the whole image.
+            ``"auto"``: the prior's training size; None: the whole image), ``tile_batch`` per call
+            (``"auto"``: sized to the cache/memory).
         metrics: the sweep-level metric options (LPIPS, FID, KID, GIQA).
     """
 
@@ -68,7 +69,7 @@ class Restorer:
         compile: bool = False,
         tile: int | str | None = None,
         tile_overlap: int | None = None,
-        tile_batch: int = 8,
+        tile_batch: int | str = "auto",
         metrics: MetricsOptions | None = None,
     ) -> None:
         self.checkpoint, self.cache_dir = str(checkpoint), cache_dir
