@@ -49,21 +49,22 @@ def test_bad_tile_settings_fail_before_any_work(tiny_prior, image_folder, tmp_pa
 
 
 def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path, capsys):
-    """``--model.tile auto`` is ``--model.tile <prior's training size>`` (16 for the tiny prior), and the
-    one-photo short form uses it unless told otherwise."""
+    """``--model.tile auto`` is ``--model.tile <prior's training size>`` (16 for the tiny prior); the
+    default config and the one-photo short form use it unless told otherwise (``null``: the whole image)."""
     write_images(tmp_path / "photos", 2, size=(20, 28))
     common = ["--data.measurement", "true", "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]',
               "--model.tile_overlap", "4"]
     assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "auto", *common, "--model.tile", "auto")) == 0
     assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "16", *common, "--model.tile", "16")) == 0
-    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "whole", *common)) == 0
+    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "whole", *common, "--model.tile", "null")) == 0
+    assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "default", *common)) == 0
     auto, sixteen, whole = _rows(tmp_path / "auto"), _rows(tmp_path / "16"), _rows(tmp_path / "whole")
     assert auto.keys() == sixteen.keys() == whole.keys()
     for key, row in auto.items():
         assert row["consistency"] == sixteen[key]["consistency"], key
     pictures = {run: (tmp_path / run / "sr2_sigma0.02" / "restored" / "im1.png").read_bytes()
-                for run in ("auto", "16", "whole")}
-    assert pictures["auto"] == pictures["16"] != pictures["whole"]  # 40×56 is 4×4 tiles of 16
+                for run in ("auto", "16", "whole", "default")}
+    assert pictures["default"] == pictures["auto"] == pictures["16"] != pictures["whole"]  # 40×56: 4×4 tiles of 16
     assert "--model.tile=auto" in rewrite([str(tmp_path / "photos"), "--task", "sr2"]).args
     assert "--model.tile=auto" not in rewrite([str(tmp_path / "photos"), "--task", "sr2", "--model.tile", "32"]).args
     (tmp_path / "mine.yaml").write_text("model:\n  tile: 32\n")  # a config's tile is the user's choice too
