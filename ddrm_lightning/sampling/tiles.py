@@ -21,7 +21,7 @@ image-sized tensors (x_t, the fused output, the weight normaliser) grow with the
 Every other step runs on the grid shifted by half a stride, so the errors a network makes near the
 borders of what it sees do not fall on the same pixels at every step.
 
-The network runs under whatever the caller runs ``TiledEps`` under (``Prior.eps``: the Trainer's
+The network runs under whatever the caller runs ``TiledEps`` under (``Denoiser.eps``: the Trainer's
 autocast, channels-last input), and the tiles keep the input's memory layout, so tiles take the
 same fast path as a whole image.
 """
