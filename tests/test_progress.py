@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks.progress.rich_progress import CustomProgress
 
 from ddrm_lightning.callbacks.progress import DDRMProgressBar, step_text
 from ddrm_lightning.cli import main
-from ddrm_lightning.cli.restore import duration_text
+from ddrm_lightning.reports.console import duration_text
 
 
 def test_step_text_names_the_step_and_the_tile():

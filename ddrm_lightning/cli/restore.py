@@ -30,7 +30,7 @@ from ..callbacks import DDRMProgressBar, RestorationWriter
 from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer, restorer_module
-from ..reports.console import print_summary
+from ..reports.console import finish_line, print_summary
 from ..sweep_io.layout import image_path
 from .args import DEFAULT_CONFIG, rewrite
 from .help import config_defaults, fill_help
@@ -320,24 +320,6 @@ def check_output_names(ids: list[str]) -> None:
 def input_folders(data: RestorationDataModule) -> list[str]:
     """Local folders the sweep reads, which out_dir must stay out of."""
     return data.source.input_folders()
-
-
-def finish_line(out_dir: Path, rows, seconds: float) -> str:
-    """The run's last line: the total time, and the restored picture's path when one image was
-    restored (the one-photo form, ``restore.py PHOTO --task T``)."""
-    done = [r for r in rows if r.is_restoration and r.ok]
-    took = f"total time {duration_text(seconds)}"
-    if len({r.id for r in done}) != 1:
-        return took[0].upper() + took[1:]
-    return f"Restored {', '.join(str(image_path(out_dir / r.task, 'restored', r.id)) for r in done)} ({took})"
-
-
-def duration_text(seconds: float) -> str:
-    """``41.2 s``, ``3 min 05 s``, ``1 h 02 min``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _images(count: int) -> str:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..sweep_io.layout import is_restoration, method_title
+from ..sweep_io.layout import image_path, is_restoration, method_title
 from ..sweep_io.rows import MetricsRow
 
 # (metric, header, decimals); None decimals: 3 significant digits, no std (timings). The errors
@@ -167,3 +167,21 @@ def _fixed(value: float, decimals: int) -> str:
 
 def _significant(value: float) -> str:
     return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+
+
+def finish_line(out_dir: Path, rows, seconds: float) -> str:
+    """The run's last line: the total time, and the restored picture's path when one image was
+    restored (the one-photo form, ``restore.py PHOTO --task T``)."""
+    done = [r for r in rows if r.is_restoration and r.ok]
+    took = f"total time {duration_text(seconds)}"
+    if len({r.id for r in done}) != 1:
+        return took[0].upper() + took[1:]
+    return f"Restored {', '.join(str(image_path(out_dir / r.task, 'restored', r.id)) for r in done)} ({took})"
+
+
+def duration_text(seconds: float) -> str:
+    """``41.2 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
