@@ -26,7 +26,6 @@ class DDRMRestorer(L.LightningModule):
         super().__init__()
         self.restorer = restorer
         self.sweep_metrics = None  # per task, built at predict start
-        self.step_hook = None  # set by the progress bar: (step, total) -> None
 
     tasks = property(lambda self: self.restorer.tasks)
     settings = property(lambda self: self.restorer.settings)
@@ -51,7 +50,7 @@ class DDRMRestorer(L.LightningModule):
         return sweep_summary_rows(self.sweep_metrics or {}, self.restorer.methods)
 
     def predict_step(self, batch: dict, batch_idx: int = 0) -> list[Restoration]:
-        return self.restorer.restore(batch, sweep_metrics=self.sweep_metrics, step_hook=self.step_hook)
+        return self.restorer.restore(batch, sweep_metrics=self.sweep_metrics)
 
 
 def restorer_module(

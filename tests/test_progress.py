@@ -94,3 +94,21 @@ def test_durations_read_as_seconds_minutes_or_hours():
     assert duration_text(41.24) == "41.2 s"
     assert duration_text(185) == "3 min 05 s"
     assert duration_text(3720) == "1 h 02 min"
+
+
+def test_step_listeners_hear_every_step_until_they_stop_listening():
+    from ddrm_lightning.restoration.core import STEP_LISTENERS, listen_to_steps, stop_listening
+
+    class Listener:
+        def __init__(self):
+            self.heard = []
+
+        def on_step(self, step, total):
+            self.heard.append((step, total))
+
+    listener = Listener()
+    listen_to_steps(listener.on_step)  # a bound method, as the callbacks register theirs
+    for hook in STEP_LISTENERS.get():
+        hook(1, 20)
+    stop_listening(listener.on_step)  # another bound-method object of the same method
+    assert listener.heard == [(1, 20)] and STEP_LISTENERS.get() == ()

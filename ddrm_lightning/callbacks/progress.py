@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import BatchesProcessedColumn, ProcessingSpeedColumn
 from rich.text import Text
 
+from ..restoration.core import listen_to_steps, stop_listening
 from ..sampling.tiles import TILE_HOOK
 from ..sweep_io.layout import is_restoration
 
@@ -80,7 +81,7 @@ class DDRMProgressBar(RichProgressBar):
         self._step_label = "DDRM step" if method == "ddrm" else f"{method} step"
         self._steps_done, self._steps = 0, _steps_of(settings)
         if self.is_enabled:
-            pl_module.step_hook = self._on_ddrm_step
+            listen_to_steps(self._on_ddrm_step)
             self._tile_token = TILE_HOOK.set(self._on_tiles)
 
     def _on_ddrm_step(self, step: int, total: int) -> None:
@@ -123,7 +124,6 @@ class DDRMProgressBar(RichProgressBar):
         super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        pl_module.step_hook = None
         self._forget_tiles()
         super().on_predict_end(trainer, pl_module)
 
@@ -132,6 +132,7 @@ class DDRMProgressBar(RichProgressBar):
         super().on_exception(trainer, pl_module, exception)
 
     def _forget_tiles(self) -> None:
+        stop_listening(self._on_ddrm_step)
         if self._tile_token is not None:
             TILE_HOOK.reset(self._tile_token)
             self._tile_token = None

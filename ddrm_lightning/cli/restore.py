@@ -31,6 +31,7 @@ from ..data import RestorationDataModule
 from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer, restorer_module
 from ..reports.console import finish_line, print_summary
+from ..restoration.core import listen_to_steps, stop_listening
 from ..sweep_io.layout import image_path
 from .args import DEFAULT_CONFIG, rewrite
 from .help import config_defaults, fill_help
@@ -100,21 +101,17 @@ class GracefulStop(Callback):
             file=sys.stderr, flush=True,
         )
 
-    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
-        # Chained in front of the hook already there (the progress bar's), whoever set it.
-        inner = getattr(pl_module, "step_hook", None)
-        if getattr(inner, "stops", None) is not self:
-            def hook(*progress, **more) -> None:  # whatever the hook reports (step, total, tile, …)
-                if inner is not None:
-                    inner(*progress, **more)
-                self.between_steps()
-
-            hook.stops = self
-            pl_module.step_hook = hook
+    def on_predict_start(self, trainer, pl_module) -> None:
+        listen_to_steps(self._after_step)
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        if getattr(getattr(pl_module, "step_hook", None), "stops", None) is self:
-            pl_module.step_hook = None
+        stop_listening(self._after_step)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        stop_listening(self._after_step)
+
+    def _after_step(self, step: int, total: int) -> None:
+        self.between_steps()
 
     def between_steps(self) -> None:
         if self.signum is not None:

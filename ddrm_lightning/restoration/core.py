@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -122,6 +123,19 @@ class RestoredBatch:
 
 # (step index 1-based, total steps) -> None: progress of the sampler.
 StepHook = Callable[[int, int], None]
+# Who hears every sampler step in this context besides the caller's ``step_hook``: Lightning
+# callbacks (progress bar, the stop between steps) add theirs for the length of a run, so the
+# LightningModule carries no hook of theirs.
+STEP_LISTENERS: ContextVar[tuple[StepHook, ...]] = ContextVar("step_listeners", default=())
+
+
+def listen_to_steps(hook: StepHook) -> None:
+    """Call ``hook`` after every sampler step from now on, in this context (until ``stop_listening``)."""
+    STEP_LISTENERS.set((*STEP_LISTENERS.get(), hook))
+
+
+def stop_listening(hook: StepHook) -> None:
+    STEP_LISTENERS.set(tuple(h for h in STEP_LISTENERS.get() if h != hook))  # == : bound methods are new objects
 
 
 def restore_batch(
@@ -210,8 +224,8 @@ def _sample(denoiser: Denoiser, degradation: Degradation, y: Tensor, randomness:
     def on_step(step: int, t: int, x_t: Tensor, x0: Tensor) -> None:
         finite = torch.isfinite(x0).flatten(1).all(1)
         bad_step.copy_(torch.where(~finite & (bad_step < 0), torch.full_like(bad_step, step), bad_step))
-        if step_hook is not None:
-            step_hook(step + 1, total)
+        for hook in ((step_hook,) if step_hook is not None else ()) + STEP_LISTENERS.get():
+            hook(step + 1, total)
 
     params = settings.sampler_params()
     guidance = denoiser.guidance(labels) if labels is not None else None
