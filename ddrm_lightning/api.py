@@ -27,8 +27,6 @@ from .restoration import Denoiser, Restorer, SamplerSettings, Task
 from .restoration.loading import AUTO_TILE
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
-# ``tile``'s default: ``auto`` for a measured photo (as restore.py's one-photo form), else the whole image.
-MEASURED_AUTO = "auto when measured"
 
 
 def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str | os.PathLike | None = None,
@@ -59,7 +57,7 @@ def restore(
     labels: Sequence[int] | None = None,
     method: str = "ddrm",
     method_params: dict | None = None,
-    tile: int | str | None = MEASURED_AUTO,
+    tile: int | str | None = AUTO_TILE,
     tile_overlap: int | None = None,
     tile_batch: int | str = "auto",
     precision: str = "auto",
@@ -87,8 +85,8 @@ def restore(
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (``"auto"``:
             the prior's training size; None: the whole image), at most ``tile_batch`` per call (``"auto"``:
             sized to the cache/memory, ``sampling.tiles.batch_for``). The
-            default tiles a measured photo at ``"auto"``, as ``restore.py PHOTO --task T`` does, and
-            restores other images whole, as ``restore.py`` does.
+            default, ``"auto"``, is restore.py's (its default config and its one-photo form); an image
+            that fits one tile runs untiled, exactly.
         precision: the network's precision, ``auto`` (bf16 where the device computes it natively, as
             restore.py's default), ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
         channels_last: run the network channels-last (exact; faster, as in restore.py's demo).
@@ -98,8 +96,6 @@ def restore(
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
         [0, 1] of the same rank for a tensor.
     """
-    if tile == MEASURED_AUTO:
-        tile = AUTO_TILE if measured else None
     settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
                                method=method, method_params=dict(method_params or {}))
     spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))

@@ -93,7 +93,8 @@ def test_auto_tiles_are_the_priors_own_size(prior):
     photo = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(3))
     auto = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile="auto", tile_overlap=4)
     sixteen = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile=16, tile_overlap=4)
-    whole = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2)
+    assert torch.equal(restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile_overlap=4), auto)  # the default
+    whole = restore(photo, "sr2", sigma_y=0.02, prior=prior, steps=2, tile=None)
     assert prior.image_size == 16 and torch.equal(auto, sixteen) and not torch.equal(auto, whole)
     unknown = replace(prior, image_size=None)
     with pytest.raises(ValueError, match="tile 'auto' needs a prior that knows its training size"):

@@ -74,11 +74,16 @@ def test_ddnm_on_a_noisy_measurement_warns_and_names_ddnm_plus():
         Restorer(tasks=[Task("deblur_gauss", 0.0)], settings=SamplerSettings(method="ddnm"))
 
 
-def test_the_api_tiles_a_measured_photo_as_the_one_photo_form_does(tiny_prior):
+@pytest.mark.parametrize("measured", [True, False])
+def test_the_api_tiles_as_restore_py_does(tiny_prior, measured):
+    """The one-photo form (measured) and the default config (not measured) both tile at 'auto'."""
     photo = torch.rand(3, 20, 28, generator=torch.Generator().manual_seed(5))
-    default = restore(photo, "sr2", sigma_y=0.02, prior=tiny_prior, steps=2, measured=True, precision="fp32")
-    auto = restore(photo, "sr2", sigma_y=0.02, prior=tiny_prior, steps=2, measured=True, precision="fp32", tile="auto")
-    whole = restore(photo, "sr2", sigma_y=0.02, prior=tiny_prior, steps=2, measured=True, precision="fp32", tile=None)
+    if not measured:
+        photo = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(5))
+    common = dict(sigma_y=0.02, prior=tiny_prior, steps=2, measured=measured, precision="fp32")
+    default = restore(photo, "sr2", **common)
+    auto = restore(photo, "sr2", **common, tile="auto")
+    whole = restore(photo, "sr2", **common, tile=None)
     assert torch.equal(default, auto) and not torch.equal(default, whole)
 
 
