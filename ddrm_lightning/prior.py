@@ -33,8 +33,10 @@ class PriorTraining(L.LightningModule):
         lr, weight_decay, betas: AdamW settings.
         ema_decay: decay of the exponential moving average of the weights.
         lr_schedule: ``constant``, or ``cosine``: linear warm-up over ``lr_warmup_steps``, then a
-            cosine decay to ``lr * lr_min_ratio`` at the trainer's ``max_steps``.
+            cosine decay to ``lr * lr_min_ratio`` at step ``lr_total_steps``.
         lr_warmup_steps, lr_min_ratio: the warm-up length and the final fraction of ``lr`` (cosine only).
+        lr_total_steps: where the cosine ends (default: the trainer's ``max_steps``); a run may stop
+            earlier on the same schedule, as the embedded prior's recipe does at the shipped step.
         activation_checkpointing: recompute activations in backward (saves memory at 256²).
         seed: seed of the training noise (per rank).
     """
@@ -54,6 +56,7 @@ class PriorTraining(L.LightningModule):
         lr_schedule: str = "constant",
         lr_warmup_steps: int = 0,
         lr_min_ratio: float = 0.05,
+        lr_total_steps: int | None = None,
         activation_checkpointing: bool = False,
         seed: int = 0,
     ) -> None:
@@ -117,9 +120,10 @@ class PriorTraining(L.LightningModule):
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas))
         if hp.lr_schedule == "constant":
             return optimizer
-        total = self.trainer.max_steps if self._trainer is not None else -1
+        total = hp.lr_total_steps or (self.trainer.max_steps if self._trainer is not None else -1)
         if total is None or total <= 0:
-            raise ValueError("lr_schedule=cosine decays to trainer.max_steps; set --trainer.max_steps")
+            raise ValueError("lr_schedule=cosine decays to --model.lr_total_steps or, without it, "
+                             "--trainer.max_steps; set one of them")
         factor = partial(cosine_factor, warmup=hp.lr_warmup_steps, total=total, floor=hp.lr_min_ratio)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

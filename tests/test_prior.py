@@ -173,3 +173,16 @@ def test_training_files_are_added_and_a_missing_one_is_named(tmp_path):
     assert len(dm.load_images()) == 2
     with pytest.raises(ValueError, match="not found: .*nowhere.png"):
         TrainingDataModule(files=[str(tmp_path / "nowhere.png")])
+
+
+def test_the_cosine_horizon_can_lie_beyond_the_run():
+    class Trainer:
+        max_steps = 100
+
+    prior = tiny_prior_module(lr=1.0, lr_schedule="cosine", lr_warmup_steps=0, lr_min_ratio=0.0, lr_total_steps=400)
+    prior._trainer = Trainer()
+    scheduler = prior.configure_optimizers()["lr_scheduler"]["scheduler"]
+    for _ in range(200):
+        scheduler.optimizer.step()
+        scheduler.step()
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.5)  # half-way along a 400-step cosine, not its end
