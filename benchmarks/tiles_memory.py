@@ -3,6 +3,9 @@
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --out /tmp/tiles.md  # all sections (~25 min)
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections sizes     # the README's table (~3 min)
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections none --demo /tmp/tiles_demo  # crops (~5 min)
+    # the overlap rule on four photographs the embedded prior never saw (apt-get install mate-backgrounds; ~35 min):
+    OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections settings --photos 512x768 1024x1536 \
+        --overlaps 16 8 --no-today --sources held-out
 
 Sections (``--sections``, any of them):
 
@@ -10,7 +13,9 @@ Sections (``--sections``, any of them):
   against the fast path (``fast``: ``precision auto`` — bf16 autocast of the network where the CPU
   computes bf16 natively — channels-last, ``tile_batch auto``) at overlaps SIZE/4, SIZE/8, SIZE/16, on
   the photo at 512×768 and 1024×1536, 20 steps: CPU s per megapixel and step, whole-photo PSNR, seam
-  contrast at the tile edges, the ratio to today's cost.
+  contrast at the tile edges (and the original's at the same lines), the ratio to today's cost; then
+  the overlap rule of issue #24 over every photo and size. ``--sources`` takes photographs instead of
+  the astronaut.
 - ``sizes``: the default (fast, overlap and batch auto) on photos of about 0.4, 1 and 4 megapixels
   (2 steps; a step's cost is what matters), today's path at 1 MP beside it, and ε ≡ 0 (the sampler
   alone) at each size: time of a 20-step sr4 restoration, extrapolated to 12 MP, and memory.
@@ -49,21 +54,36 @@ SECTIONS = ("settings", "sizes", "batches")
 SETTINGS_PHOTOS = ((512, 768), (1024, 1536))
 SIZES_PHOTOS = ((512, 768), (832, 1248), (1664, 2496))
 STEPS_FULL, STEPS_TIMING = 20, 2
+ASTRONAUT = "astronaut"
+# Photographs held out of the embedded prior's training (benchmarks/prior_validation.py's), at full
+# resolution (1920×1280 to 2560×1600): --sources takes them for the overlap rule on real large photos.
+HELD_OUT = tuple(f"/usr/share/backgrounds/mate/nature/{n}.jpg" for n in ("LadyBird", "Storm", "TwoWings", "Garden"))
+RULE_DB, RULE_SEAM = 0.02, 1.05  # issue #24: the cheapest overlap within 0.02 dB of SIZE/4, seam contrast ≤ 1.05
 
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def photo(height: int, width: int):
-    """The astronaut in model space [-1, 1], (1, 3, height, width): resized to height × height
-    (antialiased) and reflect-padded left and right to the width, so its pixels are the photo's."""
+def photo(height: int, width: int, source: str = ASTRONAUT):
+    """A photo in model space [-1, 1], (1, 3, height, width). The astronaut (scikit-image, 512²) is
+    resized to height × height (antialiased) and reflect-padded left and right to the width, so its
+    pixels are the photo's; a file (a large photograph) is resized to cover height × width and
+    centre-cropped to it."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from PIL import Image
     from skimage import data
 
+    if source != ASTRONAUT:
+        image = Image.open(source).convert("RGB")
+        scale = max(height / image.height, width / image.width)
+        size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        left, top = (image.width - width) // 2, (image.height - height) // 2
+        image = image.crop((left, top, left + width, top + height))
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0)
     image = Image.fromarray(data.astronaut())
     if image.height != height:
         image = image.resize((height, height), Image.Resampling.LANCZOS)
@@ -86,7 +106,8 @@ def fast_context():
 
 
 def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_FULL, seed: int = 0,
-            path: str = "fast", overlap: int | None = None, max_batch: int | str = "auto", shift: bool = True):
+            path: str = "fast", overlap: int | None = None, max_batch: int | str = "auto", shift: bool = True,
+            source: str = ASTRONAUT):
     """(restoration, y, x, operator, info) of one sr4 restoration of the photo with the embedded prior,
     through ``restoration.restore_batch`` (the sweep's own path): ``path`` ``fp32`` runs the network in
     float32 and contiguous, ``fast`` as restore.py does by default (precision auto, channels-last)."""
@@ -103,7 +124,7 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
     if network not in NETWORKS or path not in PATHS:
         raise ValueError(f"network must be one of {NETWORKS} and path one of {PATHS}, got {network!r}, {path!r}")
     torch.set_num_threads(1)
-    x = photo(height, width)
+    x = photo(height, width, source)
     degradation = Degradation(build_operator("sr4", 3, height, width), SIGMA_Y)
     loaded = load_model(resolve_checkpoint("embedded"))
     tiling = resolve_tiling(tiling_settings(TILE, overlap, max_batch), loaded.image_size) if network == "tiled" else None
@@ -125,7 +146,8 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
     mse = float((((out.clamp(-1, 1) - x) / 2) ** 2).mean())
     batches = sorted(set(getattr(prior.network, "_auto_batches", {}).values()))
     info = {
-        "height": height, "width": width, "network": network, "path": path, "precision": precision,
+        "source": Path(source).stem, "height": height, "width": width, "network": network, "path": path,
+        "precision": precision,
         "steps": steps, "overlap": tiling[1] if tiling else None,
         "max_batch": (batches[0] if len(batches) == 1 else max_batch) if tiling else None,
         "shift": shift if tiling else None,
@@ -135,6 +157,9 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
         "consistency": float(result.consistency[settings.method][0]),
         "psnr": 10 * math.log10(1.0 / mse),
         "seam": max(seam_contrast(out.clamp(-1, 1), TILE, tiling[1], shifted=s) for s in (False, True)[: 1 + shift])
+        if tiling else None,
+        # The same lines of the original: a real photograph's own content gives 0.98-1.12 there.
+        "seam_original": max(seam_contrast(x, TILE, tiling[1], shifted=s) for s in (False, True)[: 1 + shift])
         if tiling else None,
     }
     return out, result.y, x, degradation.operator, info
@@ -182,30 +207,65 @@ def _setting(r: dict) -> str:
 
 
 SETTINGS_HEADER = ("| photo | setting | tiles | CPU s / MP / step | × today's cost | PSNR (dB) | ΔPSNR | seam contrast "
-                   "| consistency |\n|---|---|---|---|---|---|---|---|---|")
+                   "(the original's) | consistency |\n|---|---|---|---|---|---|---|---|---|")
 
 
-def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print, today: bool = True) -> list[dict]:
-    """Today's tiled path against the fast path at every overlap; today's only at the first photo
-    size (the slowest row; the overlaps' comparison needs only the fast rows)."""
+def settings_section(steps: int, photos=SETTINGS_PHOTOS, overlaps=OVERLAPS, emit=print, today: bool = True,
+                     sources=(ASTRONAUT,)) -> list[dict]:
+    """Today's tiled path against the fast path at every overlap, per source photo and size; today's
+    only at the first size of the first source (the slowest row; the overlaps' comparison needs only
+    the fast rows). Ends with the overlap rule applied to the mean over every photo and size."""
     emit(f"\n### Settings: sr4, σ_y = {SIGMA_Y}, {steps} steps, embedded prior, tile {TILE}\n\n{SETTINGS_HEADER}")
     rows = []
-    for i, (height, width) in enumerate(photos):
-        settings = ([TODAY] if i == 0 and today else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
-        group = []
-        for setting in settings:
-            group.append(measure(height, width, steps, **setting))
-            base = next((g for g in group if g["path"] == "fp32"), None)
-            ref = next((g for g in group if g["path"] == "fast" and g["overlap"] == TILE // 4), None)
-            r = group[-1]
-            ratio = f"{cost(r) / cost(base):.2f}" if base else "—"
-            delta = f"{r['psnr'] - ref['psnr']:+.3f} vs fast SIZE/4" if ref and r is not ref else "—"
-            if base and r is not base:
-                delta = f"{r['psnr'] - base['psnr']:+.3f} vs today" + (f", {delta}" if delta != "—" else "")
-            emit(f"| {height}×{width} | {_setting(r)} | {r['tiles']} | {cost(r):.2f} | {ratio} | {r['psnr']:.2f} | "
-                 f"{delta} | {r['seam']:.3f} | {r['consistency']:.4f} |")
-        rows += group
+    for j, source in enumerate(sources):
+        for i, (height, width) in enumerate(photos):
+            settings = ([TODAY] if i == j == 0 and today else []) + [dict(DEFAULT, overlap=o) for o in overlaps]
+            group = []
+            for setting in settings:
+                group.append(measure(height, width, steps, source=source, **setting))
+                emit(settings_row(group))
+            rows += group
+    emit(overlap_rule(rows))
     return rows
+
+
+def settings_row(group: list[dict]) -> str:
+    """The table row of the group's last measurement, against today's and fast SIZE/4 of its group."""
+    base = next((g for g in group if g["path"] == "fp32"), None)
+    ref = next((g for g in group if g["path"] == "fast" and g["overlap"] == TILE // 4), None)
+    r = group[-1]
+    ratio = f"{cost(r) / cost(base):.2f}" if base else "—"
+    delta = f"{r['psnr'] - ref['psnr']:+.3f} vs fast SIZE/4" if ref and r is not ref else "—"
+    if base and r is not base:
+        delta = f"{r['psnr'] - base['psnr']:+.3f} vs today" + (f", {delta}" if delta != "—" else "")
+    return (f"| {r['source']} {r['height']}×{r['width']} | {_setting(r)} | {r['tiles']} | {cost(r):.2f} | {ratio} | "
+            f"{r['psnr']:.2f} | {delta} | {r['seam']:.3f} ({r['seam_original']:.3f}) | {r['consistency']:.4f} |")
+
+
+def overlap_rule(rows: list[dict]) -> str:
+    """Issue #24's rule on the fast rows: per overlap, the mean PSNR change against SIZE/4 over every
+    photo and size, the worst seam contrast (divided by the original photo's at the same lines, which
+    a real photograph's content alone puts anywhere in 0.98-1.12) and the mean cost; the cheapest
+    overlap within ``RULE_DB`` of SIZE/4 whose seam contrast stays ≤ ``RULE_SEAM`` is the default."""
+    fast = [r for r in rows if r["path"] == "fast" and r["network"] == "tiled"]
+    ref = {(r["source"], r["height"], r["width"]): r for r in fast if r["overlap"] == TILE // 4}
+    lines = ["\n| overlap | photos | mean ΔPSNR vs SIZE/4 (dB) | worst ΔPSNR | worst seam contrast | mean CPU s / MP / step | "
+             "within the rule |", "|---|---|---|---|---|---|---|"]
+    passing = []
+    for overlap in sorted({r["overlap"] for r in fast}, reverse=True):
+        mine = [r for r in fast if r["overlap"] == overlap and (r["source"], r["height"], r["width"]) in ref]
+        if not mine:
+            continue
+        deltas = [r["psnr"] - ref[(r["source"], r["height"], r["width"])]["psnr"] for r in mine]
+        mean_delta, seam = sum(deltas) / len(deltas), max(r["seam"] / r["seam_original"] for r in mine)
+        ok = mean_delta >= -RULE_DB and seam <= RULE_SEAM
+        passing += [(sum(cost(r) for r in mine) / len(mine), overlap)] if ok else []
+        lines.append(f"| {overlap} | {len(mine)} | {mean_delta:+.3f} | {min(deltas):+.3f} | {seam:.3f} | "
+                     f"{sum(cost(r) for r in mine) / len(mine):.2f} | {'yes' if ok else 'no'} |")
+    if passing:
+        lines.append(f"\nRule (cheapest overlap within {RULE_DB} dB of SIZE/4 on average, seam contrast ≤ {RULE_SEAM}): "
+                     f"overlap {min(passing)[1]}")
+    return "\n".join(lines)
 
 
 SIZES_HEADER = ("| photo | megapixels | setting | tiles | CPU s / MP / step | sr4, 20 steps (CPU min) | peak RSS growth (MiB) "
@@ -397,6 +457,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photos", nargs="+", default=[f"{h}x{w}" for h, w in SETTINGS_PHOTOS],
                         help="photo sizes HxW of the settings section (today's path runs on the first)")
     parser.add_argument("--overlaps", nargs="+", type=int, default=list(OVERLAPS), help="overlaps of the settings section")
+    parser.add_argument("--sources", nargs="+", default=[ASTRONAUT],
+                        help=f"photos of the settings section: {ASTRONAUT} (padded), image files (resized and "
+                             "centre-cropped to each size) or held-out (four photographs the embedded prior never saw, "
+                             "apt-get install mate-backgrounds)")
     parser.add_argument("--no-today", action="store_true", help="settings section without today's path")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
     parser.add_argument("--demo", type=Path, default=None, help="also write before/after crops to this folder")
@@ -421,7 +485,8 @@ def main(argv: list[str] | None = None) -> None:
         batches_section(emit)
     if "settings" in args.sections:
         photos = [tuple(int(v) for v in size.split("x")) for size in args.photos]
-        settings_section(args.steps, photos, args.overlaps, emit=emit, today=not args.no_today)
+        settings_section(args.steps, photos, args.overlaps, emit=emit, today=not args.no_today,
+                         sources=[s for name in args.sources for s in (HELD_OUT if name == "held-out" else [name])])
     if "sizes" in args.sections:
         sizes_section(args.timing_steps, emit=emit)
     if args.demo is not None:
