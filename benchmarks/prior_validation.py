@@ -4,7 +4,8 @@
     python benchmarks/prior_validation.py --checkpoint embedded outputs/train/embedded/prior.pt
 
 Each checkpoint restores the validation photos with the demo's settings (``python restore.py``'s
-tasks, 20 steps, η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
+tasks, the embedded prior's DDRM steps — ``EMBEDDED_DDRM_STEPS``, 25, for every checkpoint compared
+unless ``-- --model.timesteps N`` — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
 (``--model.tile auto``), for every seed given. The table gives, per task, DDRM's mean PSNR / SSIM
 and its margin over the best baseline (bicubic / observed / Wiener) — the numbers the prior is
 chosen by. The validation photos are neither the demo photos nor training photos of
@@ -59,7 +60,11 @@ def write_validation(folder: Path) -> Path:
 
 
 def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], out_dir: Path) -> tuple[list[dict], float]:
-    command = [sys.executable, str(RESTORE), "--model.checkpoint", checkpoint, *data_args,
+    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
+
+    # Every checkpoint at the same steps: a candidate's file would otherwise get the paper's 20.
+    steps = [] if any(a.startswith("--model.timesteps") for a in extra) else ["--model.timesteps", str(EMBEDDED_DDRM_STEPS)]
+    command = [sys.executable, str(RESTORE), "--model.checkpoint", checkpoint, *data_args, *steps,
                "--model.tile", "auto", "--data.seed", str(seed), *extra,
                "--out_dir", str(out_dir), "--report", "false", "--overwrite", "true"]
     start = time.perf_counter()

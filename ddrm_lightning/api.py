@@ -73,7 +73,8 @@ def restore(
         sigma_y: measurement noise std on the [0, 1] pixel scale.
         prior: ``embedded``, a zoo name, a checkpoint file, or a ``load_prior`` result.
         steps, eta, eta_b, clip_denoised: the sampler's settings (as ``--model.*`` of restore.py);
-            None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1).
+            None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1), except DDRM's steps
+            on the embedded prior (by name or file): 25, chosen on photos it never saw.
         seed: the global seed; each image's own seed is ``sample_seed(seed, id)``.
         params: operator parameters (as a task's ``params`` in restore.py).
         measured: ``image`` is already degraded (your own low-resolution / blurry photo).

@@ -82,7 +82,8 @@ def restorer_module(
         checkpoint: ``embedded`` (shipped with the package), a zoo name (``celeba_hq``, …) or a path
             (published file, exported network, or a ``train.py`` checkpoint).
         tasks: the degradations to run on every image.
-        timesteps: the sampler's steps (network evaluations); default: the method's own.
+        timesteps: the sampler's steps (network evaluations); default: the method's own (DDRM on the
+            embedded prior: 25, ``restoration.restorer.prior_settings``).
         eta, eta_b: DDRM's η and η_b in [0, 1] (DDNM, DDNM+ and ΠGDM take η too); default: published.
         samples: restorations per image from different seeds (the first is the one scored).
         baselines: classical baselines written beside the restoration: ``observed`` and/or ``wiener``.

@@ -124,3 +124,19 @@ def test_restore_py_builds_its_restorer_from_the_whole_configuration(tiny_prior,
     restorer = _cli(RestoreCLI, config).model.restorer
     assert restorer.metrics == MetricsOptions(**{**config["metrics"]}) and restorer.metrics.giqa_k == 3
     assert restorer.metrics.lpips is False and restorer.crop_back and restorer.settings.steps == 3
+
+
+@pytest.mark.parametrize(("checkpoint", "settings", "steps"), [
+    ("embedded", SamplerSettings(), 25),  # the embedded prior's own DDRM count
+    ("embedded", SamplerSettings(timesteps=20), 20),  # a count that is given wins
+    ("embedded", SamplerSettings(method="ddnm"), 100),  # another method keeps its published count
+    ("celeba_hq", SamplerSettings(), 20),  # the paper's, for a published prior
+])
+def test_ddrm_on_the_embedded_prior_runs_its_own_step_count_unless_steps_are_given(checkpoint, settings, steps):
+    from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
+
+    assert Restorer(checkpoint, settings=settings).settings.steps == steps
+    if checkpoint == "embedded":  # by its file too
+        assert Restorer(str(EMBEDDED_PRIOR), settings=settings).settings.steps == steps
+    module = restorer_module(checkpoint=checkpoint, method=settings.method, timesteps=settings.timesteps)
+    assert module.settings.steps == steps

@@ -10,8 +10,8 @@ them repeats a rule.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-
 import warnings
 
 import torch
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..metrics.options import MetricsOptions
 from ..models.checkpoints import resolve
-from ..models.embedded import resolve_checkpoint
+from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded, resolve_checkpoint
 from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
 from ..randomness import SampleRandomness
 from . import precision as policy
@@ -32,13 +32,22 @@ from .scores import score_batch
 from .task import Task, parse_tasks
 
 
+def prior_settings(checkpoint: str, settings: SamplerSettings) -> SamplerSettings:
+    """``settings``, with the embedded prior's own DDRM step count (``EMBEDDED_DDRM_STEPS``, chosen on
+    photos it never saw) when DDRM restores with it and no steps were given; else unchanged."""
+    if settings.method == "ddrm" and settings.timesteps is None and is_embedded(checkpoint):
+        return dataclasses.replace(settings, timesteps=EMBEDDED_DDRM_STEPS)
+    return settings
+
+
 class Restorer:
     """How images are restored; the constructor checks every setting (nothing is loaded yet).
 
     Args:
         checkpoint: ``embedded``, a zoo name or a checkpoint file.
         tasks: the degradations (``Task``s or their dicts); one default task when None.
-        settings: the sampler's settings (method, steps, η, samples, baselines).
+        settings: the sampler's settings (method, steps, η, samples, baselines); DDRM on the embedded
+            prior without steps runs the prior's own count (``prior_settings``).
         classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         measured: the images are already degraded (no ground truth).
         geometry: how the data brings images to the model's size (``data.geometry``); with ``pad`` each
@@ -74,7 +83,7 @@ class Restorer:
     ) -> None:
         self.checkpoint, self.cache_dir = str(checkpoint), cache_dir
         self.tasks: list[Task] = parse_tasks(tasks)
-        self.settings = settings if settings is not None else SamplerSettings()
+        self.settings = prior_settings(self.checkpoint, settings if settings is not None else SamplerSettings())
         self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
         if not (math.isfinite(self.classifier_scale) and self.classifier_scale >= 0):
             raise ValueError(f"--model.classifier_scale must be a finite number >= 0 (0: no guidance), "
