@@ -238,6 +238,12 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
     with Image.open(image_path(out / "sr4_sigma0.05", "restored", "im0.png")) as restored:
         assert restored.size == (96, 64)
     assert main(args) == 2, "the limit holds on a rerun without --force"
+    # The estimate follows the network's precision.
+    capsys.readouterr()
+    assert main([*args, "--trainer.precision", "32-true"]) == 2
+    assert "2 steps, embedded prior, fp32 network)" in capsys.readouterr().err
+    assert main([*args, "--trainer.precision", "bf16-mixed"]) == 2
+    assert "2 steps, embedded prior, bf16 network)" in capsys.readouterr().err
 
 
 def test_output_size_estimate_follows_pixels_steps_and_tiling():
@@ -246,7 +252,9 @@ def test_output_size_estimate_follows_pixels_steps_and_tiling():
     big = LargestOutput(8000, 12000, "photo.jpg", "sr4")
     assert estimate(big, 20, tiled=True, on_cpu=True) == (
         "largest output 12000×8000 (96 megapixels: photo.jpg, sr4); estimated ≈ 43 GiB of memory and "
-        "≈ 4.3 h of CPU time per image and task (20 steps, embedded prior)")
+        "≈ 5.5 h of CPU time per image and task (20 steps, embedded prior, fp32 network)")
+    assert "≈ 2.3 h of CPU time per image and task (20 steps, embedded prior, bf16 network)" in estimate(
+        big, 20, tiled=True, on_cpu=True, reduced=True)
     assert "≈ 229 GiB" in estimate(big, 20, tiled=False, on_cpu=False)
     assert "CPU" not in estimate(big, 20, tiled=True, on_cpu=False)
 

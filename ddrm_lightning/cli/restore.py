@@ -32,6 +32,7 @@ from ..metrics.options import MetricsOptions
 from ..module import DDRMRestorer, restorer_module
 from ..reports.console import finish_line, print_summary
 from ..restoration.core import listen_to_steps, stop_listening
+from ..restoration.precision import from_lightning
 from ..sweep_io.layout import image_path
 from .args import DEFAULT_CONFIG, rewrite
 from .help import config_defaults, fill_help
@@ -298,6 +299,7 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
     steps = model.settings.steps * model.settings.samples
     check_output_size(model, data, steps=steps, tiled=restorer.tiling is not None,
                       on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
+                      reduced=from_lightning(trainer.precision) != "fp32",
                       say=lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None)
 
 

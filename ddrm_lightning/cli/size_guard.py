@@ -2,9 +2,10 @@
 
 A restoration has the size of the image behind the measurement: ``restore.py photo.jpg --task sr4``
 on a 3000×2000 photo makes a 12000×8000 image, whose sampler state alone needs tens of GiB. The
-estimates come from ``benchmarks/tiles_memory.py`` (docs/tiles.md, 2-core CPU, fp32, embedded prior):
-the sampler's own image-sized tensors grew by 181 MiB at 512×768 (0.39 megapixels), a tiled DDRM step
-cost about 8 CPU-seconds per megapixel, and the whole-image network (untiled) a further 778 MiB.
+estimates come from ``benchmarks/tiles_memory.py`` (docs/tiles.md, 2-core CPU, embedded prior): the
+sampler's own image-sized tensors grew by 181 MiB at 512×768 (0.39 megapixels), the whole-image
+network (untiled) a further 778 MiB, and a DDRM step on 64×64 tiles cost 10.3 CPU-seconds per
+megapixel in float32 and 4.3 with a bf16 network (channels-last), measured on a quiet core.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..operators import image_size_behind
 MAX_OUTPUT_MEGAPIXELS = 16.0
 SAMPLER_GIB_PER_MEGAPIXEL = 181 / 1024 / (512 * 768 / 1e6)
 UNTILED_NETWORK_GIB_PER_MEGAPIXEL = 778 / 1024 / (512 * 768 / 1e6)
-CPU_SECONDS_PER_MEGAPIXEL_STEP = 8.0
+CPU_SECONDS_PER_MEGAPIXEL_STEP = {False: 10.3, True: 4.3}  # by whether the network runs in bf16/fp16
 
 
 @dataclass(frozen=True)
@@ -63,25 +64,28 @@ def _output_size(model, data, task, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
-def estimate(largest: LargestOutput, steps: int, *, tiled: bool, on_cpu: bool) -> str:
-    """Output size, memory and (on a CPU) time of one restoration of the largest output."""
+def estimate(largest: LargestOutput, steps: int, *, tiled: bool, on_cpu: bool, reduced: bool = False) -> str:
+    """Output size, memory and (on a CPU) time of one restoration of the largest output (``reduced``:
+    the network runs in bf16 or fp16)."""
     megapixels = largest.megapixels
     memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
     text = (f"largest output {largest.width}×{largest.height} ({_number(megapixels)} megapixels: {largest.sample_id}, "
             f"{largest.task}); estimated ≈ {_gib(memory)} of memory")
     if on_cpu:
-        seconds = megapixels * steps * CPU_SECONDS_PER_MEGAPIXEL_STEP
-        text += f" and ≈ {_duration(seconds)} of CPU time per image and task ({steps} steps, embedded prior)"
+        seconds = megapixels * steps * CPU_SECONDS_PER_MEGAPIXEL_STEP[reduced]
+        text += (f" and ≈ {_duration(seconds)} of CPU time per image and task ({steps} steps, embedded prior, "
+                 f"{'bf16' if reduced else 'fp32'} network)")
     return text
 
 
-def check_output_size(model, data, *, steps: int, tiled: bool, on_cpu: bool, force: bool, say=print) -> None:
+def check_output_size(model, data, *, steps: int, tiled: bool, on_cpu: bool, force: bool, reduced: bool = False,
+                      say=print) -> None:
     """Say how large the outputs will be when that is the photos' own size (``say``, one line), and
     refuse (ValueError) an output above ``MAX_OUTPUT_MEGAPIXELS`` unless ``force``."""
     largest = largest_output(model, data)
     if largest is None:
         return
-    line = estimate(largest, steps, tiled=tiled, on_cpu=on_cpu)
+    line = estimate(largest, steps, tiled=tiled, on_cpu=on_cpu, reduced=reduced)
     if largest.megapixels > MAX_OUTPUT_MEGAPIXELS and not force:
         raise ValueError(f"{line}: above the limit of {MAX_OUTPUT_MEGAPIXELS:g} megapixels per output; "
                          "add --force to restore it anyway, or shrink the photo")
