@@ -186,3 +186,52 @@ def test_the_cosine_horizon_can_lie_beyond_the_run():
         scheduler.optimizer.step()
         scheduler.step()
     assert scheduler.get_last_lr()[0] == pytest.approx(0.5)  # half-way along a 400-step cosine, not its end
+
+
+def _crops_seen(new_crops_each_epoch: bool, epochs: int, tmp_path, resume_from_epoch: int | None = None) -> list:
+    import lightning as L
+
+    class Recorder(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.seen = []
+
+        def training_step(self, batch, index):
+            self.seen.append((self.current_epoch, round(float(batch["image"].double().sum()), 6)))
+            return (self.weight - 1).pow(2).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def data():
+        dm = TrainingDataModule(names=["camera"], crop_size=8, crops_per_epoch=4, batch_size=2, num_workers=1,
+                                new_crops_each_epoch=new_crops_each_epoch)
+        dm.load_images = lambda: [Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8))]
+        return dm
+
+    def trainer(max_epochs):
+        return L.Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path, accelerator="cpu", devices=1,
+                         callbacks=[L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)])
+
+    if resume_from_epoch is None:
+        model = Recorder()
+        trainer(epochs).fit(model, datamodule=data())
+        return model.seen
+    trainer(resume_from_epoch).fit(Recorder(), datamodule=data())
+    model = Recorder()
+    trainer(epochs).fit(model, datamodule=data(), ckpt_path=str(tmp_path / "last.ckpt"))
+    return model.seen
+
+
+def test_every_epoch_trains_on_new_crops_also_after_a_resume(tmp_path):
+    """A loader built once would hand its workers epoch 0's number for good: the same crops every epoch
+    (how the priors up to v3 were trained). Each epoch now draws its own, and a run resumed at an
+    epoch's end sees what an unbroken run sees."""
+    seen = _crops_seen(True, 3, tmp_path / "a")
+    by_epoch = [[f for e, f in seen if e == epoch] for epoch in range(3)]
+    assert len(by_epoch[0]) == 2 and len({tuple(b) for b in by_epoch}) == 3
+    assert _crops_seen(True, 3, tmp_path / "b", resume_from_epoch=1) == [s for s in seen if s[0] >= 1]
+    repeated = _crops_seen(False, 3, tmp_path / "c")
+    assert [f for _, f in repeated] == by_epoch[0] * 3  # the old behaviour, kept for stage 1's recipe

@@ -1,7 +1,8 @@
 """Training data for the diffusion prior: random rescaled crops and flips of a set of photographs.
 
 Crop i of an epoch is drawn from a generator seeded with (seed, epoch, i), so training
-data does not depend on the number of workers or devices.
+data does not depend on the number of workers or devices, and every epoch brings new crops: the
+loader is rebuilt each epoch to carry the epoch into the (copied) dataset of its workers.
 """
 
 from __future__ import annotations
@@ -86,12 +87,17 @@ class TrainingDataModule(L.LightningDataModule):
         channels: 3 (RGB) or 1 (grayscale).
         batch_size, num_workers: loader settings.
         seed: seed of the crops.
+        new_crops_each_epoch: draw each epoch's crops anew (default). False repeats the first epoch's
+            crops every epoch, as every run did before 2026-12-05 (a loader built once kept epoch 0):
+            stage 1 of the embedded prior (prior v2) was trained so, and its recipe keeps it to
+            reproduce that prior.
     """
 
     def __init__(self, source: str = "bundled", names: list[str] | None = None, files: list[str] | None = None,
                  root: str | None = None,
                  crop_size: int = 64, crops_per_epoch: int = 4096, scale_min: float = 1.0, scale_max: float = 4.0,
-                 channels: int = 3, batch_size: int = 16, num_workers: int = 0, seed: int = 0) -> None:
+                 channels: int = 3, batch_size: int = 16, num_workers: int = 0, seed: int = 0,
+                 new_crops_each_epoch: bool = True) -> None:
         super().__init__()
         if source not in ("bundled", "folder"):
             raise ValueError(f"unknown training source '{source}'; allowed: bundled, folder")
@@ -107,6 +113,7 @@ class TrainingDataModule(L.LightningDataModule):
         self.crop_size, self.crops_per_epoch, self.channels = crop_size, crops_per_epoch, channels
         self.scale_min, self.scale_max = scale_min, scale_max
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.new_crops_each_epoch = bool(new_crops_each_epoch)
         self.dataset: RandomCrops | None = None
 
     def load_images(self) -> list[Image.Image]:
@@ -122,11 +129,16 @@ class TrainingDataModule(L.LightningDataModule):
         return images + extra
 
     def setup(self, stage: str | None = None) -> None:
+        if self.new_crops_each_epoch and self.trainer is not None:
+            # Lightning builds a train loader once per fit unless told otherwise; built once, its
+            # workers' dataset copies would keep the first epoch's number and repeat its crops.
+            self.trainer.reload_dataloaders_every_n_epochs = 1
         if self.dataset is None:
             self.dataset = RandomCrops(self.load_images(), self.crop_size, self.crops_per_epoch, self.seed,
                                        self.scale_min, self.scale_max, self.channels)
 
     def train_dataloader(self) -> DataLoader:
-        self.dataset.epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        running = self.trainer is not None and self.new_crops_each_epoch
+        self.dataset.epoch = self.trainer.current_epoch if running else 0
         return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
                           drop_last=True, persistent_workers=False)
