@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --out /tmp/tiles.md  # all sections (~25 min)
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections sizes     # the README's table (~3 min)
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections none --demo /tmp/tiles_demo  # crops (~5 min)
-    # the overlap rule on four photographs the embedded prior never saw (apt-get install mate-backgrounds; ~35 min):
+    # the overlap rule on four photographs the embedded prior never saw (apt-get install mate-backgrounds; ~40 min):
     OMP_NUM_THREADS=1 python benchmarks/tiles_memory.py --sections settings --photos 512x768 1024x1536 \
         --overlaps 16 8 --no-today --sources held-out
 

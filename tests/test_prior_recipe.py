@@ -49,3 +49,26 @@ def test_the_validation_table_names_the_best_baseline_and_the_margin():
             for m, p, s in (("ddrm", "23.0", "0.70"), ("observed", "22.5", "0.60"), ("wiener", "20.0", "0.50"))]
     line = _validation_module().table({"embedded": rows})[2]
     assert line == "| embedded | sr4 | 23.00 | 0.700 | observed | 22.50 / 0.600 | +0.50 |"
+
+
+def test_every_checkpoint_is_validated_at_the_embedded_priors_steps_unless_steps_are_given(tmp_path, monkeypatch):
+    """A candidate's file would otherwise run the paper's 20 steps while ``embedded`` runs its own."""
+    import subprocess
+
+    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
+
+    module, commands = _validation_module(), []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        out = Path(command[command.index("--out_dir") + 1])
+        out.mkdir(parents=True)
+        (out / "metrics.csv").write_text("status,task,method,psnr,ssim\n")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(module.subprocess, "run", fake_run)
+    module.sweep("candidate.pt", [], 0, [], tmp_path / "a")
+    module.sweep("candidate.pt", [], 0, ["--model.timesteps", "40"], tmp_path / "b")
+    first, second = commands
+    assert first[first.index("--model.timesteps") + 1] == str(EMBEDDED_DDRM_STEPS)
+    assert second.count("--model.timesteps") == 1 and second[second.index("--model.timesteps") + 1] == "40"
