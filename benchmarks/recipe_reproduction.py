@@ -31,12 +31,17 @@ def read_reference(path: Path) -> dict[int, float]:
         return {int(row["step"]): float(row["loss"]) for row in csv.DictReader(handle)}
 
 
-def write_reference(log_dir: Path, path: Path, last_step: int) -> int:
-    """The (step, loss) rows of a run's CSV logs (every ``version_N`` of ``log_dir``) up to ``last_step``."""
+def logged_loss(logs: Path) -> list[tuple[int, float]]:
+    """(step, loss) of a run from its CSV logs: every ``version_N`` under ``logs``, or ``logs`` itself."""
     from ddrm_lightning.callbacks.training import read_loss, run_tables
 
-    tables = run_tables(sorted(log_dir.glob("version_*"))[-1]) if log_dir.name == "logs" else run_tables(log_dir)
-    points = [(step, loss) for step, loss in read_loss(tables) if step <= last_step]
+    versions = sorted(logs.glob("version_*"))
+    return read_loss(run_tables(versions[0] if versions else logs))
+
+
+def write_reference(log_dir: Path, path: Path, last_step: int) -> int:
+    """The (step, loss) rows of a run's CSV logs (every ``version_N`` of ``log_dir``) up to ``last_step``."""
+    points = [(step, loss) for step, loss in logged_loss(log_dir) if step <= last_step]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["step", "loss"])
@@ -54,15 +59,13 @@ def compare(rerun: dict[int, float], reference: dict[int, float]) -> tuple[list[
 
 
 def rerun(steps: int, init_from: str | None, out_dir: Path) -> dict[int, float]:
-    from ddrm_lightning.callbacks.training import read_loss, run_tables
-
     command = [sys.executable, str(ROOT / "train.py"), "--config", str(RECIPE), "--trainer.max_steps", str(steps),
                "--out_dir", str(out_dir), "--export", str(out_dir / "prior.pt")]
     command += ["--model.init_from", init_from] if init_from else []
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr.strip()[-2000:]}")
-    return dict(read_loss(run_tables(sorted((out_dir / "logs").glob("version_*"))[-1])))
+    return dict(logged_loss(out_dir / "logs"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,11 +82,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="recipe-") as work:
         losses = rerun(args.steps, args.init_from, Path(work))
-    steps, largest, mean = compare(losses, read_reference(args.reference))
+    reference = read_reference(args.reference)
+    steps, largest, mean = compare(losses, reference)
     print(f"{len(steps)} logged steps ({steps[0]}…{steps[-1]}) against {args.reference.name}: "
           f"largest relative difference of the loss {largest:.2e}, mean {mean:.2e}")
     for step in steps[:8]:
-        print(f"  step {step}: rerun {losses[step]:.6g}, reference {read_reference(args.reference)[step]:.6g}")
+        print(f"  step {step}: rerun {losses[step]:.6g}, reference {reference[step]:.6g}")
 
 
 if __name__ == "__main__":
