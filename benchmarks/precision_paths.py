@@ -24,7 +24,6 @@ from ddrm_lightning.data.decoding import load_record
 from ddrm_lightning.data.samples import SamplePrep
 from ddrm_lightning.metrics.image import psnr, ssim
 from ddrm_lightning.models import load_model
-from ddrm_lightning.models.embedded import resolve_checkpoint
 from ddrm_lightning.models.layers import GroupNorm32
 from ddrm_lightning.operators import Degradation, build_operator
 from ddrm_lightning.randomness import SampleRandomness
@@ -87,7 +86,7 @@ class Float32StatsGroupNorm(nn.GroupNorm):
 
 
 def build_prior(path: FastPath, device: torch.device) -> Denoiser:
-    loaded = load_model(resolve_checkpoint("embedded"))
+    loaded = load_model("embedded")
     loaded.network.to(device)
     if path.group_norm != "package":
         swapped = {"float32": Float32StatsGroupNorm, "input": nn.GroupNorm}[path.group_norm]
@@ -140,7 +139,7 @@ def restore_scores(prior: Denoiser, task: tuple[str, float], batch: dict, steps:
     image = batch["image"].to(device)
     op = build_operator(operator, 3, IMAGE_SIZE, IMAGE_SIZE).to(device)
     result = restore_batch(prior, Degradation(op, sigma_y), image, SampleRandomness(batch["seeds"], device),
-                           SamplerSettings(timesteps=steps, baselines=()))
+                           SamplerSettings(steps=steps, baselines=()))
     restored, original = to_unit(result.restored), to_unit(result.original)
     return psnr(restored, original).tolist(), ssim(restored, original).tolist(), result.seconds
 

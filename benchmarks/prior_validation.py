@@ -64,7 +64,7 @@ def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], ou
 
     # Every checkpoint at the same steps: a candidate's file would otherwise get the paper's 20.
     steps = [] if any(a.startswith("--model.timesteps") for a in extra) else ["--model.timesteps", str(EMBEDDED_DDRM_STEPS)]
-    command = [sys.executable, str(RESTORE), "--model.checkpoint", checkpoint, *data_args, *steps,
+    command = [sys.executable, str(RESTORE), "--model.prior", checkpoint, *data_args, *steps,
                "--model.tile", "auto", "--data.seed", str(seed), *extra,
                "--out_dir", str(out_dir), "--report", "false", "--overwrite", "true"]
     start = time.perf_counter()

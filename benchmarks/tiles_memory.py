@@ -114,8 +114,7 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
     import torch
 
     from ddrm_lightning.models import load_model
-    from ddrm_lightning.models.embedded import resolve_checkpoint
-    from ddrm_lightning.operators import Degradation, build_operator
+        from ddrm_lightning.operators import Degradation, build_operator
     from ddrm_lightning.randomness import SampleRandomness
     from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
     from ddrm_lightning.restoration.loading import assemble_denoiser, resolve_tiling, tiling_settings
@@ -126,7 +125,7 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
     torch.set_num_threads(1)
     x = photo(height, width, source)
     degradation = Degradation(build_operator("sr4", 3, height, width), SIGMA_Y)
-    loaded = load_model(resolve_checkpoint("embedded"))
+    loaded = load_model("embedded")
     tiling = resolve_tiling(tiling_settings(TILE, overlap, max_batch), loaded.image_size) if network == "tiled" else None
     fast = path == "fast"
     prior: Denoiser = assemble_denoiser(loaded, channels_last=fast, tiling=tiling)[0]
@@ -322,12 +321,11 @@ def network_batches(spec: dict) -> dict:
     import torch
 
     from ddrm_lightning.models import load_model
-    from ddrm_lightning.models.embedded import resolve_checkpoint
-    from ddrm_lightning.sampling.tiles import batch_for, largest_activation
+        from ddrm_lightning.sampling.tiles import batch_for, largest_activation
 
     torch.set_num_threads(1)
     fast = spec["path"] == "fast"
-    network = load_model(resolve_checkpoint("embedded")).eps_model().requires_grad_(False).eval()
+    network = load_model("embedded").eps_model().requires_grad_(False).eval()
     context, precision = fast_context() if fast else ((lambda: torch.autocast("cpu", enabled=False)), "32-true")
     if fast:
         network = network.to(memory_format=torch.channels_last)

@@ -20,24 +20,29 @@ from torch import Tensor, nn
 
 from .data.decoding import decode_image, load_record
 from .data.samples import to_model_tensor
-from .models import load_model
-from .models.embedded import resolve_checkpoint
 from .randomness import sample_seed
-from .restoration import Denoiser, Restorer, SamplerSettings, Task
-from .restoration.loading import AUTO_TILE
+from .restoration import Denoiser, RestorationSettings, Task, build_restorer
+from .restoration.loading import load_checked_prior
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
+DEFAULTS = RestorationSettings()  # each default is written once, in RestorationSettings
 
 
-def load_prior(name_or_path: str | os.PathLike = "embedded", *, cache_dir: str | os.PathLike | None = None,
+def load_prior(name_or_path: str | os.PathLike = DEFAULTS.prior, *, cache_dir: str | os.PathLike | None = None,
                device: str | torch.device = "cpu") -> Denoiser:
     """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
     (cached, else downloaded) or a checkpoint file."""
     _check_prior_argument(name_or_path)
-    loaded = load_model(resolve_checkpoint(name_or_path), cache_dir=cache_dir)
+    loaded = load_checked_prior(str(name_or_path), None if cache_dir is None else str(cache_dir), 1)
     denoiser = Denoiser.from_loaded(loaded)
     denoiser.network.to(device)
     return denoiser
+
+
+# The keywords of ``restore`` that say what one call restores; all the others are ``RestorationSettings``
+# fields (``--model.*`` of restore.py) or restore.py's data settings (``DATA_SETTINGS``), under the same names.
+PER_CALL = ("image", "task", "sigma_y", "params", "sample_ids", "labels", "device")
+DATA_SETTINGS = ("seed", "measured")  # restore.py's --data.seed, --data.measured
 
 
 def restore(
@@ -45,27 +50,36 @@ def restore(
     task: str = "sr4",
     *,
     sigma_y: float = 0.05,
-    prior: str | os.PathLike | Denoiser = "embedded",
-    steps: int | None = None,
-    eta: float | None = None,
-    eta_b: float | None = None,
+    prior: str | os.PathLike | Denoiser = DEFAULTS.prior,
+    steps: int | None = DEFAULTS.steps,
+    eta: float | None = DEFAULTS.eta,
+    eta_b: float | None = DEFAULTS.eta_b,
     seed: int = 0,
     params: dict | None = None,
     measured: bool = False,
-    clip_denoised: bool = False,
+    clip_denoised: bool = DEFAULTS.clip_denoised,
     sample_ids: Sequence[str] | None = None,
     labels: Sequence[int] | None = None,
-    method: str = "ddrm",
+    method: str = DEFAULTS.method,
     method_params: dict | None = None,
-    tile: int | str | None = AUTO_TILE,
-    tile_overlap: int | None = None,
-    tile_batch: int | str = "auto",
-    precision: str = "auto",
-    channels_last: bool = True,
+    tile: int | str | None = DEFAULTS.tile,
+    tile_overlap: int | None = DEFAULTS.tile_overlap,
+    tile_batch: int | str = DEFAULTS.tile_batch,
+    precision: str = DEFAULTS.precision,
+    channels_last: bool = DEFAULTS.channels_last,
     device: str | torch.device | None = None,
-) -> Image.Image | Tensor:
+    samples: int = DEFAULTS.samples,
+    compile: bool = DEFAULTS.compile,
+    classifier: str | None = DEFAULTS.classifier,
+    classifier_scale: float = DEFAULTS.classifier_scale,
+    cache_dir: str | os.PathLike | None = DEFAULTS.cache_dir,
+) -> Image.Image | Tensor | list:
     """Degrade ``image`` with ``task`` at noise σ_y and restore it with DDRM (or, with
     ``measured``, restore ``image`` as the degraded observation itself).
+
+    The settings are ``restoration.RestorationSettings``' (restore.py's ``--model.*``), under the same
+    names and with the same defaults; ``seed`` and ``measured`` are restore.py's ``--data.seed`` and
+    ``--data.measured``.
 
     Args:
         image: a PIL image, an image file's path, or a (C, H, W) / (B, C, H, W) tensor in [0, 1].
@@ -80,33 +94,35 @@ def restore(
         measured: ``image`` is already degraded (your own low-resolution / blurry photo).
         sample_ids: the ids seeding each image; default the file's name for a path (as restore.py
             names it), else ``"0"``, ``"1"``, … by position in the batch.
-        labels: class labels, for class-conditional priors.
+        labels: class labels, for class-conditional priors (and classifier guidance).
         method, method_params: the sampler (``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir``,
             ``dps``) and settings overriding its published ones (as ``--model.method_params``).
         tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (``"auto"``:
             the prior's training size; None: the whole image), at most ``tile_batch`` per call (``"auto"``:
-            sized to the cache/memory, ``sampling.tiles.batch_for``). The
-            default, ``"auto"``, is restore.py's (its default config and its one-photo form); an image
-            that fits one tile runs untiled, exactly.
-        precision: the network's precision, ``auto`` (bf16 where the device computes it natively, as
-            restore.py's default), ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
-        channels_last: run the network channels-last (exact; faster, as in restore.py's demo).
+            sized to the cache/memory, ``sampling.tiles.batch_for``). An image that fits one tile runs
+            untiled, exactly.
+        precision: the network's precision, ``auto`` (bf16 where the device computes it natively),
+            ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
+        channels_last, compile: run the network channels-last (exact; faster) / ``torch.compile``d.
         device: where to restore (default: the CPU, or where a ``load_prior`` result is).
+        samples: restorations per image from different seeds; above 1 a list of that many results.
+        classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
+        cache_dir: where named checkpoints are looked up / downloaded.
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
-        [0, 1] of the same rank for a tensor.
+        [0, 1] of the same rank for a tensor (a list of them when ``samples`` > 1).
     """
-    settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
-                               method=method, method_params=dict(method_params or {}))
-    spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
     _check_prior_argument(prior)
-    restorer = Restorer(
-        "loaded" if isinstance(prior, Denoiser) else prior, [spec], settings, measured=measured, precision=precision,
-        channels_last=channels_last, tile=tile, tile_overlap=tile_overlap, tile_batch=tile_batch,
-    )
-    if isinstance(prior, Denoiser):
-        restorer.use_denoiser(prior)
+    loaded = prior if isinstance(prior, Denoiser) else None
+    settings = RestorationSettings(
+        prior="loaded" if loaded is not None else str(prior), method=method, steps=steps, eta=eta, eta_b=eta_b,
+        method_params=dict(method_params or {}), clip_denoised=clip_denoised, samples=samples, tile=tile,
+        tile_overlap=tile_overlap, tile_batch=tile_batch, precision=precision, channels_last=channels_last,
+        compile=compile, classifier=classifier, classifier_scale=classifier_scale,
+        cache_dir=None if cache_dir is None else str(cache_dir))
+    spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
+    restorer = build_restorer(settings, [spec], measured=measured, denoiser=loaded)
     restorer.to(device if device is not None else _device_of(prior))
     batch, kind = _as_batch(image, restorer.denoiser.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
@@ -118,7 +134,11 @@ def restore(
     failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
-    return _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+    first = _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+    if settings.samples == 1:
+        return first
+    more = [_as_kind(torch.stack([r.samples[k] for r in records]), kind) for k in range(settings.samples - 1)]
+    return [first, *more]
 
 
 def _check_prior_argument(prior) -> None:

@@ -2,24 +2,27 @@
 
 It receives a ``restoration.Restorer`` (as the lightning-hydra-template's modules receive their
 ``net``) and only wires Lightning's hooks to it; every rule of how a restoration is set up lives
-in the ``Restorer``. ``restorer_module`` builds both from ``restore.py``'s ``--model.*`` settings.
+in the ``Restorer``. ``restorer_module`` builds both from ``restore.py``'s ``--model.*`` settings
+(``RestorationSettings``) through ``restoration.build_restorer``.
 A prediction is a list of per-(sample, task) ``Restoration`` records that
 ``callbacks.RestorationWriter`` turns into files.
 """
 
 from __future__ import annotations
 
+import inspect
+import typing
+
 import lightning as L
 
 from .metrics.options import MetricsOptions
-from .restoration import BASELINES, Restoration, Restorer, SamplerSettings, Task
-from .restoration.precision import from_lightning
+from .restoration import BASELINES, Restoration, RestorationSettings, Restorer, Task, build_restorer
 from .restoration.scores import sweep_summary_rows
 
 
 class DDRMRestorer(L.LightningModule):
     """Lightning's hooks around a ``Restorer``: fetch in ``prepare_data``, build the network in
-    ``configure_model``, the Trainer's precision and the sweep metrics at predict start, restore
+    ``configure_model``, the device and the sweep metrics at predict start, restore
     in ``predict_step``."""
 
     def __init__(self, restorer: Restorer) -> None:
@@ -41,7 +44,8 @@ class DDRMRestorer(L.LightningModule):
             self.network, self.classifier = self.restorer.network, self.restorer.classifier
 
     def on_predict_start(self) -> None:
-        self.restorer.use_precision(from_lightning(self.trainer.precision), self.device)
+        # The network's precision is the Restorer's (``--model.precision``); the Trainer stays in float32.
+        self.restorer.run_on(self.device)
         if self.sweep_metrics is None:
             self.sweep_metrics = self.restorer.sweep_metrics(self.device)
 
@@ -54,60 +58,43 @@ class DDRMRestorer(L.LightningModule):
 
 
 def restorer_module(
-    checkpoint: str = "embedded",
     tasks: list[Task] | None = None,
-    timesteps: int | None = None,
-    eta: float | None = None,
-    eta_b: float | None = None,
-    samples: int = 1,
     baselines: list[str] | None = None,
-    classifier: str | None = None,
-    classifier_scale: float = 0.0,
-    measurement: bool = False,
+    measured: bool = False,
     geometry: str = "center_crop",
-    cache_dir: str | None = None,
-    channels_last: bool = False,
-    compile: bool = False,
-    clip_denoised: bool = False,
-    method: str = "ddrm",
-    method_params: dict | None = None,
-    tile: int | str | None = None,
-    tile_overlap: int | None = None,
-    tile_batch: int | str = "auto",
     metrics: MetricsOptions | None = None,
+    **settings,
 ) -> DDRMRestorer:
     """Restore images with DDRM (or another zero-shot sampler) and a pretrained diffusion prior.
 
+    restore.py's ``--model.*``: ``tasks`` and ``baselines``, then every field of
+    ``restoration.RestorationSettings`` under its own name (this function's signature is made from it).
+
     Args:
-        checkpoint: ``embedded`` (shipped with the package), a zoo name (``celeba_hq``, …) or a path
-            (published file, exported network, or a ``train.py`` checkpoint).
         tasks: the degradations to run on every image.
-        timesteps: the sampler's steps (network evaluations); default: the method's own (DDRM on the
-            embedded prior: 25, ``restoration.restorer.prior_settings``).
-        eta, eta_b: DDRM's η and η_b in [0, 1] (DDNM, DDNM+ and ΠGDM take η too); default: published.
-        samples: restorations per image from different seeds (the first is the one scored).
         baselines: classical baselines written beside the restoration: ``observed`` and/or ``wiener``.
-        classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
-        measurement: images are already degraded (no ground truth); set from ``data.measurement``.
+        measured: images are already degraded (no ground truth); set from ``data.measured``.
         geometry: the data's geometry (set from ``data.geometry``; ``pad``: results are cropped back).
-        cache_dir: where named checkpoints are looked up / downloaded. channels_last, compile: run
-            the network channels-last / ``torch.compile``d.
-        clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
-        method: ``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps`` at its published
-            settings, steps too; ``method_params`` override them (one it lacks: an error).
-        tile, tile_overlap, tile_batch: run the network on overlapping tiles of side ``tile`` (blended,
-            ``sampling.tiles``; ``auto``: the prior's training size; overlap default tile // 4),
-            ``tile_batch`` per call (``auto``: sized to the cache/memory); None: whole image.
         metrics: the sweep-level metrics (set from ``--metrics.*``).
     """
-    settings = SamplerSettings(
-        timesteps=timesteps, eta=eta, eta_b=eta_b, clip_denoised=bool(clip_denoised), samples=int(samples),
-        baselines=BASELINES if baselines is None else tuple(baselines), method=method,
-        method_params=dict(method_params or {}),
-    )
-    restorer = Restorer(
-        checkpoint, tasks, settings, classifier=classifier, classifier_scale=classifier_scale,
-        measured=measurement, geometry=geometry, cache_dir=cache_dir, channels_last=channels_last,
-        compile=compile, tile=tile, tile_overlap=tile_overlap, tile_batch=tile_batch, metrics=metrics,
+    restorer = build_restorer(
+        RestorationSettings(**settings), tasks, baselines=BASELINES if baselines is None else tuple(baselines),
+        measured=measured, geometry=geometry, metrics=metrics,
     )
     return DDRMRestorer(restorer)
+
+
+def _signature() -> inspect.Signature:
+    """restorer_module's own arguments, then one keyword per ``RestorationSettings`` field with its type and
+    default, so that jsonargparse (restore.py's ``--model.*``) reads each setting where its default is written."""
+    own = [p for p in inspect.signature(restorer_module).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    hints = typing.get_type_hints(restorer_module)
+    own = [p.replace(annotation=hints[p.name]) for p in own]
+    defaults, types = RestorationSettings.defaults(), RestorationSettings.types()
+    fields = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=types[name])
+              for name in RestorationSettings.names()]
+    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + fields,
+                             return_annotation=DDRMRestorer)
+
+
+restorer_module.__signature__ = _signature()

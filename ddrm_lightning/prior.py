@@ -15,7 +15,6 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
-from .models.embedded import resolve_checkpoint
 from .sampling.schedule import alphas_cumprod_of
 
 
@@ -69,7 +68,7 @@ class PriorTraining(L.LightningModule):
         if lr_warmup_steps < 0 or not 0.0 <= lr_min_ratio <= 1.0:
             raise ValueError(f"need lr_warmup_steps >= 0 and lr_min_ratio in [0, 1]; got {lr_warmup_steps}, {lr_min_ratio}")
         if init_from:
-            loaded = load_model(resolve_checkpoint(init_from))
+            loaded = load_model(init_from)
             self.family, self.network_config, net = loaded.family, dict(loaded.config), loaded.network
             schedule = loaded.betas.double()
         else:

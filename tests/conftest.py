@@ -86,9 +86,9 @@ def image_folder(tmp_path) -> Path:
 def restore_args(prior: Path, root: Path, out_dir: Path, *extra: str) -> list[str]:
     """Arguments of a fast restore.py run: tiny prior, 16×16 images, 3 steps, CPU, no report."""
     return [
-        "--model.checkpoint", str(prior), "--data.root", str(root), "--data.image_size", "16",
-        "--model.timesteps", "3",
-        "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
+        "--model.prior", str(prior), "--data.root", str(root), "--data.image_size", "16",
+        "--model.steps", "3", "--model.precision", "fp32",
+        "--out_dir", str(out_dir), "--trainer.accelerator", "cpu", "--trainer.devices", "1",
         "--report", "false", *extra,
     ]
 

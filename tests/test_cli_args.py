@@ -36,7 +36,7 @@ def test_a_folder_on_the_command_line_replaces_the_demo_photos(args, image_folde
     config = resolve(main, [a.replace("{root}", str(image_folder)) for a in args], capsys)
     assert config["data"]["source"] == {"class_path": FOLDER,
                                         "init_args": {"root": str(image_folder), "recursive": True, "file_list": None}}
-    assert config["model"]["checkpoint"] == "embedded"  # the rest of the demo config stays
+    assert config["model"]["prior"] == "embedded"  # the rest of the demo config stays
 
 
 @pytest.mark.parametrize("args,names", [
@@ -156,7 +156,7 @@ def test_a_photo_without_a_task_says_what_to_add(image_folder, capsys):
 def test_one_photo_short_form_restores_it_as_a_measurement(tmp_path, capsys, monkeypatch):
     write_images(tmp_path, 1, size=(12, 16))
     monkeypatch.chdir(tmp_path)
-    code = main(["im0.png", "--task", "sr2", "--model.timesteps", "2", "--device", "cpu", "--report", "false"])
+    code = main(["im0.png", "--task", "sr2", "--model.steps", "2", "--device", "cpu", "--report", "false"])
     assert code == 0
     out = tmp_path / "outputs" / "im0_sr2"
     rows = list(csv.DictReader(open(out / "metrics.csv")))
@@ -170,7 +170,7 @@ def test_help_lists_only_what_restoration_uses(capsys):
     text = capsys.readouterr().out
     for unused in ("--optimizer", "--lr_scheduler", "max_epochs", "gradient_clip_val", "val_check_interval"):
         assert unused not in text
-    for used in ("--trainer.devices", "--trainer.precision", "--model.tasks", "--data.root", "--device", "--task"):
+    for used in ("--trainer.devices", "--model.precision", "--model.tasks", "--data.root", "--device", "--task"):
         assert used in text
     assert len(text.splitlines()) < 360  # Lightning's whole Trainer would add over 100 lines
 
@@ -188,7 +188,7 @@ def test_help_shows_the_defaults_that_apply_and_describes_every_model_setting(tm
     assert "model image size, an int (square) or [H, W]. (type: int | tuple[int, int], default: 128)" in text
     assert "--model.channels_last {true,false} run the network channels-last" in text
     assert "(type: bool, default: True)" in text.split("--model.channels_last {true,false}", 2)[2]
-    for setting in ("timesteps", "eta", "eta_b", "classifier_scale", "compile", "tile", "tile_overlap", "tile_batch"):
+    for setting in ("prior", "steps", "precision", "eta", "eta_b", "classifier_scale", "compile", "tile", "tile_overlap", "tile_batch"):
         described = text.split(f"--model.{setting} ", 2)[2]
         assert not described.split()[1].startswith("(type:"), setting  # a description before the type
     config = tmp_path / "mine.yaml"

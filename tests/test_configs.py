@@ -44,7 +44,7 @@ def resolve(main, args: list[str], capsys) -> dict:
 def test_restore_config_resolves(path, capsys):
     given = yaml.safe_load(path.read_text())
     config = resolve(restore_main, ["--config", str(path)], capsys)
-    assert config["model"]["checkpoint"] == given["model"]["checkpoint"]
+    assert config["model"]["prior"] == given["model"]["prior"]
     assert len(config["model"]["tasks"]) == len(given["model"]["tasks"]) >= 1
     source, given_source = config["data"]["source"], given["data"]["source"]
     assert source["class_path"] == f"ddrm_lightning.data.{given_source['class_path']}"
@@ -80,7 +80,7 @@ def test_prior_experiment_resolves_for_every_prior(path, tmp_path, capsys, monke
     assert len(experiment.priors) >= 2
     for prior in experiment.priors:
         config = entry_config([*shared, *prior.args], prior_settings(experiment, prior.label), name=prior.label)
-        assert config["model"]["checkpoint"] == prior.checkpoint
+        assert config["model"]["prior"] == prior.checkpoint
         assert config["out_dir"] == str(tmp_path / "experiment" / prior.label)
 
 
@@ -94,7 +94,7 @@ def test_method_experiment_resolves_for_every_entry(path, tmp_path, capsys, monk
         config = entry_config([*shared, *entry.args], methods_runner.entry_settings(experiment, entry.label),
                               name=entry.label)
         model = config["model"]
-        assert (model["method"], model["timesteps"], model["method_params"]) == (entry.method, entry.timesteps, entry.params)
+        assert (model["method"], model["steps"], model["method_params"]) == (entry.method, entry.timesteps, entry.params)
         assert len(model["tasks"]) >= 1
         assert config["out_dir"] == str(tmp_path / "experiment" / entry.label)
 

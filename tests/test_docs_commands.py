@@ -83,8 +83,8 @@ def test_documented_restore_command_resolves(where, command, capsys, monkeypatch
             source = config["data"]["source"]
             assert source["class_path"] == "ddrm_lightning.data.Folder", where
             assert source["init_args"]["root"] == value, where
-        if option == "--model.checkpoint":
-            assert config["model"]["checkpoint"] == value, where
+        if option == "--model.prior":
+            assert config["model"]["prior"] == value, where
 
 
 @pytest.mark.parametrize("where,command", TRAIN, ids=[c for _, c in TRAIN])
@@ -102,7 +102,7 @@ def test_documented_experiment_command_resolves(where, command, tmp_path, capsys
     shared = shared_words(tmp_path, experiment.restore_configs, experiment.restore, experiment.restore_args, args[2:])
     for prior in experiment.priors:
         config = entry_config([*shared, *prior.args], prior_settings(experiment, prior.label), name=prior.label)
-        assert config["model"]["checkpoint"] == prior.checkpoint
+        assert config["model"]["prior"] == prior.checkpoint
 
 
 def _stated_defaults() -> dict[str, str]:
@@ -114,7 +114,7 @@ def _stated_defaults() -> dict[str, str]:
 
 def test_readme_states_the_resolved_defaults(capsys):
     stated = _stated_defaults()
-    assert {"model.clip_denoised", "model.timesteps", "model.eta", "data.image_size"} <= set(stated)
+    assert {"model.clip_denoised", "model.steps", "model.eta", "data.image_size"} <= set(stated)
     config = resolve(restore_main, [], capsys)
     for dotted, value in stated.items():
         section, key = dotted.split(".")

@@ -132,15 +132,15 @@ def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settin
                           ["--data.root", str(tmp_path)])
     config = entry_config([*shared, *parsed.entries[0].args], entry_settings(parsed, "a"), name="method entry 'a'")
     model = config["model"]
-    assert (model["method"], model["timesteps"], model["method_params"]) == ("diffpir", 7, {"zeta": 0.25})
+    assert (model["method"], model["steps"], model["method_params"]) == ("diffpir", 7, {"zeta": 0.25})
     assert config["out_dir"] == str(tmp_path / "e" / "a")
     # the files first, then the arguments, the entry's own last
     assert config["data"]["image_size"] == 16 and config["data"]["batch_size"] == 1
     assert config["data"]["source"]["init_args"]["root"] == str(tmp_path)
-    assert "method entry 'a' sets model.timesteps to 7, replacing 3 of the restore settings" in capsys.readouterr().out
+    assert "method entry 'a' sets model.steps to 7, replacing 3 of the restore settings" in capsys.readouterr().out
     dps = parsed.entries[1]  # a bare name: the published step count, labelled with it
     assert (dps.label, dps.method, dps.timesteps, dps.params) == ("dps_1000", "dps", 1000, {})
-    assert entry_settings(parsed, "dps_1000")["model.timesteps"] == 1000
+    assert entry_settings(parsed, "dps_1000")["model.steps"] == 1000
     assert entry_settings(parsed, "dps_1000")["model.method_params"] == {}  # a config's own never leaks in
     with pytest.raises(ValueError, match="unknown method label 'b'"):
         entry_settings(parsed, "b")
@@ -254,12 +254,12 @@ def test_shipped_experiment_files_are_valid(monkeypatch):
     assert {f.stem for f in files} >= {"embedded_demo", "diffpir_comparison"}
     demo = load_method_experiment("configs/methods/embedded_demo.yaml")
     assert {e.method for e in demo.entries} == {"ddrm", "ddnm_plus", "pigdm", "diffpir", "dps"}
-    assert demo.restore["model"]["checkpoint"] == "embedded" and demo.restore["data"]["source"]["class_path"] == "Bundled"
+    assert demo.restore["model"]["prior"] == "embedded" and demo.restore["data"]["source"]["class_path"] == "Bundled"
     assert demo.restore["data"]["image_size"] == 64
     assert [(t["operator"], t["sigma_y"]) for t in demo.restore["model"]["tasks"]] == [("sr4", 0.05), ("deblur_gauss", 0.05)]
     diffpir = load_method_experiment("configs/methods/diffpir_comparison.yaml")
     nfe = {e.method: e.timesteps for e in diffpir.entries}
     assert nfe["ddrm"] == 20 and nfe["diffpir"] == 100 and nfe["dps"] == 1000 and nfe["pigdm"] == 100
     paper = yaml.safe_load(Path(diffpir.restore_configs[0]).read_text())
-    assert paper["model"]["checkpoint"] == "celeba_hq"  # the face prior stands in for DiffPIR's FFHQ model
+    assert paper["model"]["prior"] == "celeba_hq"  # the face prior stands in for DiffPIR's FFHQ model
     assert [(t["operator"], t["sigma_y"]) for t in diffpir.restore["model"]["tasks"]] == [("sr4", 0.05), ("deblur_gauss", 0.05)]

@@ -82,7 +82,7 @@ def test_two_priors_restore_the_same_inputs_into_one_table(tmp_path):
 
 
 def test_a_refused_setting_stops_the_experiment(tmp_path, tiny_prior, capsys):
-    config = experiment(tmp_path, [str(tiny_prior)], restore_args=["--model.timesteps", "0", "--trainer.accelerator", "cpu"])
+    config = experiment(tmp_path, [str(tiny_prior)], restore_args=["--model.steps", "0", "--trainer.accelerator", "cpu"])
     with pytest.raises(ValueError, match="prior 'tiny': .*timesteps must be >= 1"):
         run_prior_experiment(parse_experiment(config))
     path = tmp_path / "exp.yaml"
@@ -99,9 +99,9 @@ def test_each_prior_sets_its_checkpoint_and_folder_on_the_shared_settings(tmp_pa
     shared = shared_words(parsed.out_dir, parsed.restore_configs, parsed.restore, parsed.restore_args,
                           ["--data.root", str(tmp_path)])
     config = entry_config([*shared, *parsed.priors[0].args], prior_settings(parsed, "a"), name="prior 'a'")
-    assert config["model"]["checkpoint"] == "lsun_church" and config["out_dir"] == str(tmp_path / "e" / "a")
-    assert config["model"]["eta"] == 0.5 and config["model"]["timesteps"] == 3 and config["data"]["image_size"] == 16
-    assert "prior 'a' sets model.checkpoint to 'lsun_church', replacing 'celeba_hq'" in capsys.readouterr().out
+    assert config["model"]["prior"] == "lsun_church" and config["out_dir"] == str(tmp_path / "e" / "a")
+    assert config["model"]["eta"] == 0.5 and config["model"]["steps"] == 3 and config["data"]["image_size"] == 16
+    assert "prior 'a' sets model.prior to 'lsun_church', replacing 'celeba_hq'" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown prior label 'b'"):
         prior_settings(parsed, "b")
 

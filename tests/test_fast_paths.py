@@ -30,6 +30,7 @@ from conftest import TINY_DDPM, write_images
 from ddrm_lightning.data import Folder, RestorationDataModule
 from ddrm_lightning.models import EpsModel, build_network, linear_betas, save_network
 from ddrm_lightning.module import restorer_module
+from ddrm_lightning.restoration.settings import FROM_LIGHTNING
 from ddrm_lightning.operators import build_operator
 from ddrm_lightning.metrics.options import MetricsOptions
 from ddrm_lightning.sampling import ddrm, linear_alphas_cumprod
@@ -159,8 +160,8 @@ def _predict(prior: Path, folder: Path, *, precision: str = "32-true", channels_
              compile: bool = False, operators=OPERATORS, spy=None) -> dict:
     """Restore every photo for every operator through DDRMRestorer + Trainer.predict; (task, id) -> images."""
     model = restorer_module(
-        checkpoint=str(prior), tasks=[Task(operator=o, sigma_y=0.05) for o in operators], timesteps=STEPS,
-        channels_last=channels_last, compile=compile, metrics=MetricsOptions(lpips=False, fid=False, kid=False, giqa=False),
+        prior=str(prior), tasks=[Task(operator=o, sigma_y=0.05) for o in operators], steps=STEPS, tile=None,
+        precision=FROM_LIGHTNING[precision], channels_last=channels_last, compile=compile, metrics=MetricsOptions(lpips=False, fid=False, kid=False, giqa=False),
     )
     if spy is not None:
         model.configure_model()

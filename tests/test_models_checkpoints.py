@@ -194,7 +194,7 @@ def test_offline_without_download(tmp_path, no_network):
     message = str(info.value)
     assert ZOO["cifar10"].url in message and str(expected) in message and "\n" not in message
     # The same message reaches restore.py users: it names the option as well as the function.
-    assert "--model.checkpoint PATH (Python: load_model(PATH))" in message and "pass the path" not in message
+    assert "--model.prior PATH (Python: load_model(PATH))" in message and "pass the path" not in message
     assert no_network == []
 
 
@@ -203,7 +203,7 @@ def test_offline_classifier_names_the_classifier_option(tmp_path, no_network):
         load_classifier("classifier_512", cache_dir=tmp_path, download=False)
     message = str(info.value)
     assert str(tmp_path / "512x512_classifier.pt") in message
-    assert "--model.classifier PATH (Python: load_classifier(PATH))" in message and "--model.checkpoint" not in message
+    assert "--model.classifier PATH (Python: load_classifier(PATH))" in message and "--model.prior" not in message
     assert no_network == []
 
 
@@ -357,7 +357,7 @@ def test_resolve_without_a_role_labels_both_lists():
         resolve("celeba_hd")
     message = str(info.value)
     priors, classifiers = message.split("; classifiers, for --model.classifier")
-    assert "priors, for --model.checkpoint" in priors and all(name in priors for name in PRIORS)
+    assert "priors, for --model.prior" in priors and all(name in priors for name in PRIORS)
     assert all(name in classifiers for name in CLASSIFIERS) and "celeba_hq" not in classifiers
     with pytest.raises(ValueError, match="role must be one of prior, classifier"):
         resolve("celeba_hq", role="decoder")
@@ -370,7 +370,7 @@ def test_names_of_the_other_role_are_refused_before_any_download(tmp_path, no_ne
     assert "embedded" in str(info.value)
     for name in ("imagenet_256_cond", "embedded"):
         with pytest.raises(CheckpointError, match=f"'{name}' is a restoration prior, not a classifier: "
-                                                  "give it as --model.checkpoint"):
+                                                  "give it as --model.prior"):
             load_classifier(name, cache_dir=tmp_path)
     assert no_network == [] and not list(tmp_path.iterdir())
 
@@ -409,7 +409,7 @@ def test_resolve_checkpoint_checks_a_prior_before_any_download(tmp_path, no_netw
     assert resolve_checkpoint("embedded") == str(EMBEDDED_PRIOR)
     with pytest.raises(UnknownCheckpointError) as info:
         resolve_checkpoint("lsun_dog")
-    assert "--model.checkpoint" in str(info.value) and "classifier_256" not in str(info.value)
+    assert "--model.prior" in str(info.value) and "classifier_256" not in str(info.value)
     with pytest.raises(CheckpointError, match="'classifier_256' is a classifier, not a restoration prior"):
         resolve_checkpoint("classifier_256")
     assert no_network == []

@@ -9,21 +9,21 @@ import torch.nn.functional as F
 import yaml
 from conftest import restore_args, write_images
 
-from ddrm_lightning.cli import trainer as restore_trainer
 from ddrm_lightning.cli import main
 from ddrm_lightning.models.layers import GroupNorm32
-from ddrm_lightning.cli.trainer import RestoreTrainer, resolve_precision
+from ddrm_lightning.cli.trainer import RestoreTrainer
 from ddrm_lightning.restoration import precision as policy
 from ddrm_lightning.restoration.precision import cpu_has_native_bf16
+from ddrm_lightning.sweep.runner import device_kind
 from ddrm_lightning.sweep_io import prepare_out_dir
 
-BF16_LINE = "precision auto: bf16-mixed (CPU with native bf16); --trainer.precision 32-true for full precision"
+BF16_LINE = "precision auto: bf16 (CPU with native bf16); --model.precision fp32 for full precision"
 
 
 @pytest.fixture
 def native_bf16(monkeypatch):
     """Set what the CPU reports; the process has announced nothing yet."""
-    monkeypatch.setattr(restore_trainer, "_announced", set())
+    monkeypatch.setattr(policy, "_announced", set())
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.delenv("RANK", raising=False)
 
@@ -42,38 +42,43 @@ def cuda(monkeypatch):
     return report
 
 
-@pytest.mark.parametrize("native,expected", [(True, "bf16-mixed"), (False, "32-true")])
-@pytest.mark.parametrize("accelerator", ["cpu", "auto"])
-def test_auto_on_the_cpu_follows_native_bf16(native_bf16, cuda, native, expected, accelerator):
+@pytest.mark.parametrize("native,expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_on_the_cpu_follows_native_bf16(native_bf16, cuda, native, expected):
     cuda(available=False, bf16=False)
     native_bf16(native)
-    precision, reason = resolve_precision("auto", accelerator)
+    precision, reason = policy.resolve("auto", "cpu")
     assert precision == expected
     assert reason == ("CPU with native bf16" if native else "CPU without native bf16")
 
 
-@pytest.mark.parametrize("bf16,expected", [(True, "bf16-mixed"), (False, "32-true")])
-@pytest.mark.parametrize("accelerator", ["auto", "gpu", "cuda"])
-def test_auto_on_a_gpu_follows_its_bf16_support(native_bf16, cuda, bf16, expected, accelerator):
+@pytest.mark.parametrize("bf16,expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_on_a_gpu_follows_its_bf16_support(native_bf16, cuda, bf16, expected):
     native_bf16(not bf16)  # the CPU's answer must not matter once CUDA is used
     cuda(available=True, bf16=bf16)
-    assert resolve_precision("auto", accelerator)[0] == expected
+    assert policy.resolve("auto", "cuda")[0] == expected
 
 
 def test_auto_elsewhere_stays_in_full_precision(native_bf16, cuda):
     native_bf16(True)
     cuda(available=False, bf16=False)
-    assert resolve_precision("auto", "mps")[0] == "32-true"
-    assert resolve_precision("auto", "gpu")[0] == "32-true"  # gpu without CUDA is MPS (or nothing)
+    assert policy.resolve("auto", "mps")[0] == "fp32"
 
 
-@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed", "64-true", 32, "bf16", None])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_explicit_precisions_pass_through_unchanged(monkeypatch, precision):
     def must_not_probe():
         raise AssertionError("an explicit precision needs no capability probe")
 
     monkeypatch.setattr(policy, "cpu_has_native_bf16", must_not_probe)
-    assert resolve_precision(precision, "cpu") == (precision, None)
+    assert policy.resolve(precision, "cpu") == (precision, None)
+
+
+def test_fp16_runs_on_cuda_only_and_unknown_names_are_refused():
+    assert policy.resolve("fp16", "cuda") == ("fp16", None)
+    with pytest.raises(ValueError, match="fp16 runs on CUDA only"):
+        policy.resolve("fp16", "cpu")
+    with pytest.raises(ValueError, match="unknown precision '32-true'; allowed: auto, fp32, bf16, fp16"):
+        policy.resolve("32-true", "cpu")
 
 
 @pytest.mark.parametrize("flags,expected", [
@@ -98,30 +103,29 @@ def test_torchs_own_probe_counts_and_no_cpuinfo_means_no(monkeypatch, tmp_path):
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is False
 
 
-def test_the_trainer_resolves_auto_and_says_so_once(native_bf16, capsys):
+def _trainer():
+    return RestoreTrainer(accelerator="cpu", devices=1, enable_progress_bar=False)
+
+
+def test_the_trainer_stays_in_float32_and_the_sweep_says_what_auto_chose_once(native_bf16, capsys):
     native_bf16(True)
-    trainer = RestoreTrainer(accelerator="cpu", devices=1, enable_progress_bar=False)
-    assert trainer.requested_precision == "auto"
-    assert trainer.precision == "bf16-mixed"
-    RestoreTrainer(accelerator="cpu", devices=1, enable_progress_bar=False)  # a second sweep in the process
+    trainer = _trainer()
+    assert trainer.precision == "32-true" and device_kind(trainer) == "cpu"
+    for _ in range(2):  # a second sweep in the process says nothing new
+        resolved, reason = policy.resolve("auto", device_kind(trainer))
+        policy.announce(resolved, reason)
     assert capsys.readouterr().err.splitlines() == [BF16_LINE]
 
 
-def test_full_precision_is_announced_too_and_explicit_choices_are_silent(native_bf16, capsys):
+def test_full_precision_is_announced_too(native_bf16, capsys):
     native_bf16(False)
-    assert RestoreTrainer(accelerator="cpu", devices=1, enable_progress_bar=False).precision == "32-true"
-    assert capsys.readouterr().err.splitlines() == ["precision auto: 32-true (CPU without native bf16)"]
-    native_bf16(True)
-    for precision in ("32-true", "bf16-mixed"):
-        assert RestoreTrainer(accelerator="cpu", devices=1, precision=precision,
-                              enable_progress_bar=False).precision == precision
-    assert capsys.readouterr().err == ""
+    policy.announce(*policy.resolve("auto", "cpu"))
+    assert capsys.readouterr().err.splitlines() == ["precision auto: fp32 (CPU without native bf16)"]
 
 
-def test_other_ranks_do_not_repeat_the_line(native_bf16, monkeypatch, capsys):
+def test_other_ranks_do_not_repeat_the_line(native_bf16, capsys):
     native_bf16(True)
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert RestoreTrainer(accelerator="cpu", devices=1, enable_progress_bar=False).precision == "bf16-mixed"
+    policy.announce(*policy.resolve("auto", "cpu"), rank=1)
     assert capsys.readouterr().err == ""
 
 
@@ -133,44 +137,35 @@ def test_print_config_shows_auto_and_channels_last(native_bf16, capsys):
     out, err = capsys.readouterr()
     assert exit_info.value.code == 0, err
     config = yaml.safe_load(out)
-    assert config["trainer"]["precision"] == "auto"
+    assert config["model"]["precision"] == "auto" and "precision" not in config["trainer"]
     assert config["model"]["channels_last"] is True
     assert "precision auto" not in err  # no Trainer is built to print a configuration
 
 
-def test_out_dir_accepts_another_precision_on_resume(tmp_path):
-    config = {"model": {"checkpoint": "embedded"}, "trainer": {"precision": "32-true"}}
+def test_out_dir_compares_the_precision_as_it_resolved(tmp_path):
+    from ddrm_lightning.sweep_io import OutputDirError
+
+    config = {"model": {"prior": "embedded", "precision": "auto"}, "resolved": {"precision": "fp32"}}
     prepare_out_dir(tmp_path / "out", config, input_dirs=[], overwrite=False, write=True).release()
-    again = {**config, "trainer": {"precision": "auto"}}
-    prepare_out_dir(tmp_path / "out", again, input_dirs=[], overwrite=False, write=True).release()
+    same = {"model": {"prior": "embedded", "precision": "fp32"}, "resolved": {"precision": "fp32"}}
+    prepare_out_dir(tmp_path / "out", same, input_dirs=[], overwrite=False, write=True).release()
+    other = {"model": {"prior": "embedded", "precision": "auto"}, "resolved": {"precision": "bf16"}}
+    with pytest.raises(OutputDirError, match=r"model\.precision changed"):
+        prepare_out_dir(tmp_path / "out", other, input_dirs=[], overwrite=False, write=True)
 
 
-def test_a_sweep_resumes_under_auto_what_32_true_began(native_bf16, tiny_prior, tmp_path, capsys):
-    native_bf16(True)
+def test_a_sweep_resumes_under_auto_what_fp32_began_where_auto_is_fp32(native_bf16, tiny_prior, tmp_path, capsys):
+    native_bf16(False)
     write_images(tmp_path / "in", 2, size=(16, 16))
     out = tmp_path / "out"
     tasks = ["--model.tasks", '[{"operator": "sr2", "sigma_y": 0.05}]']
-    assert main(restore_args(tiny_prior, tmp_path / "in", out, *tasks, "--data.limit", "1",
-                             "--trainer.precision", "32-true")) == 0
+    assert main(restore_args(tiny_prior, tmp_path / "in", out, *tasks, "--data.limit", "1")) == 0
     capsys.readouterr()
-    assert main(_without_precision(restore_args(tiny_prior, tmp_path / "in", out, *tasks))) == 0  # precision: auto (bf16-mixed here) — not refused as another configuration
+    assert main([*restore_args(tiny_prior, tmp_path / "in", out, *tasks), "--model.precision", "auto"]) == 0
     captured = capsys.readouterr()
     assert "Resuming in" in captured.out and "1 image already restored skipped" in captured.out
-    assert BF16_LINE in captured.err.splitlines()
+    assert "precision auto: fp32 (CPU without native bf16)" in captured.err.splitlines()
     assert "precision: auto" in (out / "config.yaml").read_text()
-
-
-def _without_precision(args: list[str]) -> list[str]:
-    """restore.py arguments left to restore.py's default precision (``auto``)."""
-    out, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == "--trainer.precision":
-            skip = True
-        elif not arg.startswith("--trainer.precision="):
-            out.append(arg)
-    return out
 
 
 # ------------------------------------------------------------- GroupNorm32 under bf16 on the CPU

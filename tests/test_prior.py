@@ -135,7 +135,7 @@ def test_default_sweep_smoke_on_one_tiny_image(tmp_path):
     write_images(tmp_path / "one", 1, size=(16, 16))
     out = tmp_path / "out"
     args = ["--data.root", str(tmp_path / "one"),
-            "--data.image_size", "16", "--model.timesteps", "2", "--out_dir", str(out),
+            "--data.image_size", "16", "--model.steps", "2", "--out_dir", str(out),
             "--trainer.accelerator", "cpu", "--report", "false"]
     assert main(args) == 0
     rows = list(csv.DictReader(open(out / "metrics.csv")))

@@ -68,7 +68,7 @@ def test_every_checkpoint_is_validated_at_the_embedded_priors_steps_unless_steps
 
     monkeypatch.setattr(module.subprocess, "run", fake_run)
     module.sweep("candidate.pt", [], 0, [], tmp_path / "a")
-    module.sweep("candidate.pt", [], 0, ["--model.timesteps", "40"], tmp_path / "b")
+    module.sweep("candidate.pt", [], 0, ["--model.steps", "40"], tmp_path / "b")
     first, second = commands
-    assert first[first.index("--model.timesteps") + 1] == str(EMBEDDED_DDRM_STEPS)
-    assert second.count("--model.timesteps") == 1 and second[second.index("--model.timesteps") + 1] == "40"
+    assert first[first.index("--model.steps") + 1] == str(EMBEDDED_DDRM_STEPS)
+    assert second.count("--model.steps") == 1 and second[second.index("--model.steps") + 1] == "40"

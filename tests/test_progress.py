@@ -68,7 +68,7 @@ def test_a_tiled_sweep_reports_its_tiles_to_the_bar(tiny_prior, tmp_path, monkey
     heard = []
     monkeypatch.setattr(DDRMProgressBar, "_on_tiles", lambda self, done, tiles: heard.append((done, tiles)))
     write_images(tmp_path / "photos", 1, size=(20, 28))
-    args = restore_args(tiny_prior, tmp_path / "photos", tmp_path / "out", "--data.measurement", "true",
+    args = restore_args(tiny_prior, tmp_path / "photos", tmp_path / "out", "--data.measured", "true",
                         "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.tile", "16",
                         "--model.tile_overlap", "4")
     assert main(args) == 0
@@ -82,8 +82,8 @@ def test_the_one_photo_form_ends_with_the_restored_file_and_the_total_time(tiny_
     write_images(tmp_path / "photos", 1, size=(20, 28))
     out = tmp_path / "out"
     assert main([str(tmp_path / "photos" / "im0.png"), "--task", "sr2", "--sigma_y", "0.02",
-                 "--model.checkpoint", str(tiny_prior), "--model.timesteps", "2", "--out_dir", str(out),
-                 "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--report", "false"]) == 0
+                 "--model.prior", str(tiny_prior), "--model.steps", "2", "--out_dir", str(out),
+                 "--trainer.accelerator", "cpu", "--model.precision", "fp32", "--report", "false"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     restored = out / "sr2_sigma0.02" / "restored" / "im0.png"
     assert restored.is_file()

@@ -168,27 +168,27 @@ def priors(tmp_path_factory) -> dict[str, Path]:
 
 BAD_SETTINGS = {
     "unknown operator": (["--model.tasks", '[{"operator": "blurry"}]'], ["blurry", "deno", "sr{K}"]),
-    "unknown model": (["--model.checkpoint", "celeba_hd"], ["celeba_hd", "celeba_hq", "imagenet_256_uncond"]),
+    "unknown model": (["--model.prior", "celeba_hd"], ["celeba_hd", "celeba_hq", "imagenet_256_uncond"]),
     "negative sigma_y": (["--model.tasks", '[{"operator": "deno", "sigma_y": -0.1}]'], ["sigma_y", ">= 0", "-0.1"]),
     "nan sigma_y": (["--model.tasks", '[{"operator": "deno", "sigma_y": .nan}]'], ["sigma_y", "finite"]),
     "infinite sigma_y": (["--model.tasks", '[{"operator": "deno", "sigma_y": .inf}]'], ["sigma_y", "finite"]),
-    "zero timesteps": (["--model.timesteps", "0"], ["timesteps", ">= 1"]),
-    "too many timesteps": (["--model.timesteps", "1001"], ["timesteps=1001", "schedule length 1000", "1..1000"]),
+    "zero steps": (["--model.steps", "0"], ["steps must be", ">= 1"]),
+    "too many steps": (["--model.steps", "1001"], ["steps=1001", "schedule length 1000", "1..1000"]),
     "eta above 1": (["--model.eta", "1.5"], ["eta", "[0, 1]"]),
     "negative eta_b": (["--model.eta_b", "-0.1"], ["eta_b", "[0, 1]"]),
     "sr factor vs size": (["--model.tasks", '[{"operator": "sr3"}]'], ["factor 3", "16×16"]),
     "sr factor vs pad": (["--model.tasks", '[{"operator": "sr3"}]', "--data.geometry", "pad"],
                          ["factor 3", "pad_multiple"]),
-    "color on gray model": (["--model.checkpoint", "{gray}", "--data.channels", "1",
+    "color on gray model": (["--model.prior", "{gray}", "--data.channels", "1",
                              "--model.tasks", '[{"operator": "color"}]'], ["colorization", "3-channel"]),
     "channels differ from model": (["--data.channels", "1"], ["3-channel", "data.channels=1"]),
-    "class-conditional without labels": (["--model.checkpoint", "{cond}"], ["class-conditional", "label_column"]),
-    "missing checkpoint": (["--model.checkpoint", "{missing}"], ["missing.pt", "existing file"]),
-    "not a diffusion network": (["--model.checkpoint", "{linear}"], ["linear.pt", "no zoo architecture"]),
-    "not a checkpoint": (["--model.checkpoint", "{notes}"], ["notes.pt", "not a readable checkpoint"]),
-    "not an integer": (["--model.timesteps", "abc"], ["--model.timesteps", "expected int", "abc"]),
+    "class-conditional without labels": (["--model.prior", "{cond}"], ["class-conditional", "label_column"]),
+    "missing checkpoint": (["--model.prior", "{missing}"], ["missing.pt", "existing file"]),
+    "not a diffusion network": (["--model.prior", "{linear}"], ["linear.pt", "no zoo architecture"]),
+    "not a checkpoint": (["--model.prior", "{notes}"], ["notes.pt", "not a readable checkpoint"]),
+    "not an integer": (["--model.steps", "abc"], ["--model.steps", "expected int", "abc"]),
     "unknown option": (["--model.stepz", "3"], ["unrecognized arguments", "--model.stepz"]),
-    "measurement that is no image": (["--data.measurement", "true", "--model.tasks", '[{"operator": "cs4"}]'],
+    "measurement that is no image": (["--data.measured", "true", "--model.tasks", '[{"operator": "cs4"}]'],
                                      ["cs4", "not an image", "measurement mode takes", "sr{K}", "inp_mask"]),
     "misspelt task key": (["--model.tasks", '[{"operator": "deno", "sigmay": 0.1}]'],
                           ["'sigmay' is not a key of a task (did you mean sigma_y?)", "operator, sigma_y, params, name"]),
@@ -223,7 +223,7 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
 
     write_images(tmp_path / "in", 1, size=(16, 24))
     photo, out = tmp_path / "in" / "im0.png", tmp_path / "out"
-    args = [str(photo), "--task", "sr4", *restore_args(tiny_prior, tmp_path / "in", out)[:2], "--model.timesteps", "2",
+    args = [str(photo), "--task", "sr4", *restore_args(tiny_prior, tmp_path / "in", out)[:2], "--model.steps", "2",
             "--out_dir", str(out), "--trainer.accelerator", "cpu", "--report", "false"]
     monkeypatch.setattr(size_guard, "MAX_OUTPUT_MEGAPIXELS", 0.005)
     assert main(args) == 2
@@ -240,9 +240,9 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
     assert main(args) == 2, "the limit holds on a rerun without --force"
     # The estimate follows the network's precision.
     capsys.readouterr()
-    assert main([*args, "--trainer.precision", "32-true"]) == 2
+    assert main([*args, "--model.precision", "fp32"]) == 2
     assert "2 steps, embedded prior, fp32 network)" in capsys.readouterr().err
-    assert main([*args, "--trainer.precision", "bf16-mixed"]) == 2
+    assert main([*args, "--model.precision", "bf16"]) == 2
     assert "2 steps, embedded prior, bf16 network)" in capsys.readouterr().err
 
 
@@ -294,13 +294,13 @@ def test_other_config_is_refused_unless_overwrite(tiny_prior, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK)) == 0
     kept = {p: p.read_bytes() for p in (out / "metrics.csv", out / "config.yaml", out / TASK / "restored" / "im0.png")}
-    assert main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK, "--model.timesteps", "4")) == 2
+    assert main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK, "--model.steps", "4")) == 2
     line = errors_of(capsys)[0]
-    assert "model.timesteps" in line and "--overwrite" in line
+    assert "model.steps" in line and "--overwrite" in line
     assert all(p.read_bytes() == data for p, data in kept.items())  # nothing touched
-    assert main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK, "--model.timesteps", "4",
+    assert main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK, "--model.steps", "4",
                              "--overwrite", "true")) == 0
-    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["timesteps"] == 4
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["steps"] == 4
     assert len(read_csv(out / "metrics.csv")) == 2 * 3
 
 

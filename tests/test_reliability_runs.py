@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_TASK = ["--model.tasks", '[{"operator": "deno", "sigma_y": 0.1}]']
 TASK = "deno_sigma0.1"
 # Slow enough (about 0.3 s an image here) that a signal sent after the first batch finds work left.
-SLOW = [*ONE_TASK, "--model.timesteps", "60", "--data.batch_size", "1", "--trainer.enable_progress_bar", "false"]
+SLOW = [*ONE_TASK, "--model.steps", "60", "--data.batch_size", "1", "--trainer.enable_progress_bar", "false"]
 
 
 def read_csv(path: Path) -> list[dict]:

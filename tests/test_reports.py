@@ -94,10 +94,10 @@ def make_sweep(root: Path, *, tasks: dict = TASKS, steps: int | None = 20, sampl
             ]
     _write_csv(root / "metrics.csv", METRIC_COLUMNS, metrics)
     _write_csv(root / "summary.csv", SUMMARY_COLUMNS, summary)
-    config = {"model": {"timesteps": steps, "eta": 0.85,
+    config = {"model": {"steps": steps, "eta": 0.85,
                         "tasks": [{"operator": op, "sigma_y": s, "params": {}, "name": None} for op, s, _ in tasks.values()]}}
     if steps is None:
-        del config["model"]["timesteps"]
+        del config["model"]["steps"]
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return root
 

@@ -258,7 +258,7 @@ def test_a_real_measurement_sweep_gets_grids_and_photos(tiny_prior, tmp_path):
 
     write_images(tmp_path / "lowres", 2, size=(8, 8))
     out = tmp_path / "out"
-    args = restore_args(tiny_prior, tmp_path / "lowres", out, "--data.measurement", "true", "--report", "true",
+    args = restore_args(tiny_prior, tmp_path / "lowres", out, "--data.measured", "true", "--report", "true",
                         "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.baselines", "[observed]")
     assert main(args) == 0
     md = (out / "report.md").read_text()

@@ -24,7 +24,7 @@ def _images(n, size=(16, 16), seed=0):
 def test_a_sample_does_not_depend_on_its_batch(prior):
     x, seeds = _images(3), [11, 12, 13]
     degradation = Degradation(build_operator("sr2", 3, 16, 16), 0.05)
-    settings = SamplerSettings(timesteps=3, samples=2)
+    settings = SamplerSettings(steps=3, samples=2)
     full = restore_batch(prior, degradation, x, SampleRandomness(seeds), settings)
     alone = restore_batch(prior, degradation, x[1:2], SampleRandomness(seeds[1:2]), settings)
     # Same noise, same arithmetic; only float32 rounding may differ, since a batch of 3 and a batch of
@@ -41,14 +41,14 @@ def test_a_sample_does_not_depend_on_its_batch(prior):
 def test_padded_images_are_cropped_back_and_measured_ones_are_not(prior):
     x = _images(2, (16, 16))
     degradation = Degradation(build_operator("deno", 3, 16, 16), 0.1)
-    padded = restore_batch(prior, degradation, x, SampleRandomness([1, 2]), SamplerSettings(timesteps=2),
+    padded = restore_batch(prior, degradation, x, SampleRandomness([1, 2]), SamplerSettings(steps=2),
                            sizes=[(12, 10), (16, 9)])
     # Each sample is cropped back to its own size, not to the first one's.
     for kind in (padded.restored, padded.original, padded.degraded, padded.methods["wiener"]):
         assert padded.sample(kind, 0).shape[-2:] == (12, 10) and padded.sample(kind, 1).shape[-2:] == (16, 9)
     low = _images(1, (8, 8))
     measured = restore_batch(prior, Degradation(build_operator("sr2", 3, 16, 16), 0.02), low, SampleRandomness([1]),
-                             SamplerSettings(timesteps=2), measured=True, sizes=[(8, 8)])
+                             SamplerSettings(steps=2), measured=True, sizes=[(8, 8)])
     assert measured.original is None and measured.sample(measured.restored, 0).shape[-2:] == (16, 16)
     assert torch.equal(measured.y, low.reshape(1, -1))
 
@@ -61,12 +61,12 @@ def test_a_setting_the_method_does_not_take_is_an_error_not_ignored():
 
 @pytest.mark.parametrize("method,steps", [("ddrm", 20), ("ddnm", 100), ("pigdm", 100), ("dps", 1000)])
 def test_each_method_runs_its_published_steps_unless_told(method, steps):
-    assert SamplerSettings(method=method).steps == steps
-    assert SamplerSettings(method=method, timesteps=7).steps == 7
+    assert SamplerSettings(method=method).nfe == steps
+    assert SamplerSettings(method=method, steps=7).nfe == 7
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"timesteps": 0}, "timesteps must be >= 1"), ({"samples": 0}, "samples must be >= 1"),
+    ({"steps": 0}, "steps must be >= 1"), ({"samples": 0}, "samples must be >= 1"),
     ({"eta": 1.5}, "eta must be in [0, 1]"), ({"baselines": ("bicubic",)}, "unknown baselines ['bicubic']"),
 ])
 def test_bad_settings_say_what_is_allowed(kwargs, message):

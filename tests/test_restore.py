@@ -64,7 +64,7 @@ def test_folder_sweep_writes_pictures_and_tables(tiny_prior, image_folder, tmp_p
         (t, m) for t in TASKS for m in ("ddrm", "observed", "wiener")
     }
     config = yaml.safe_load((out / "config.yaml").read_text())
-    assert config["model"]["timesteps"] == 3 and config["data"]["image_size"] == 16
+    assert config["model"]["steps"] == 3 and config["data"]["image_size"] == 16
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert not (out / "shards").exists()
 
@@ -105,7 +105,7 @@ def test_hf_dataset_sweep(tiny_prior, tmp_path):
 def test_measurement_mode_restores_given_low_resolution_photos(tiny_prior, tmp_path):
     write_images(tmp_path / "lowres", 2, size=(8, 8))
     out = tmp_path / "out"
-    args = restore_args(tiny_prior, tmp_path / "lowres", out, "--data.measurement", "true",
+    args = restore_args(tiny_prior, tmp_path / "lowres", out, "--data.measured", "true",
                         "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.baselines", "[observed]")
     assert main(args) == 0
     rows = read_csv(out / "metrics.csv")
@@ -120,7 +120,7 @@ def test_print_config_shows_the_default_sweep(capsys):
         main(["--print_config"])
     assert exit_info.value.code == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    assert config["model"]["checkpoint"] == "embedded"
+    assert config["model"]["prior"] == "embedded"
     assert [t["operator"] for t in config["model"]["tasks"]] == ["deno", "sr4", "deblur_gauss"]
     assert config["data"]["source"] == {"class_path": "ddrm_lightning.data.Bundled",
                                         "init_args": {"names": ["astronaut", "coffee", "chelsea", "rocket"]}}

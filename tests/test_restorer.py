@@ -13,7 +13,7 @@ from ddrm_lightning import restore
 from ddrm_lightning.data import Folder, RestorationDataModule
 from ddrm_lightning.metrics.options import MetricsOptions
 from ddrm_lightning.module import restorer_module
-from ddrm_lightning.restoration import Restorer, SamplerSettings, Task
+from ddrm_lightning.restoration import RestorationSettings, Task, build_restorer
 
 NO_METRICS = MetricsOptions(lpips=False, fid=False, kid=False, giqa=False)
 
@@ -26,7 +26,7 @@ def _photo(path, height, width, seed):
 
 def _restore_folder(prior, folder, geometry, batch_size):
     """(id, task) -> (picture sizes, images, psnr/ssim/consistency) of every record, restored batch by batch."""
-    restorer = restorer_module(checkpoint=str(prior), tasks=[{"operator": "deno", "sigma_y": 0.1}], timesteps=2,
+    restorer = restorer_module(prior=str(prior), tasks=[{"operator": "deno", "sigma_y": 0.1}], steps=2,
                                geometry=geometry, metrics=NO_METRICS).restorer.to("cpu")
     data = RestorationDataModule(Folder(str(folder)), image_size=16, geometry=geometry, pad_multiple=16,
                                  batch_size=batch_size)
@@ -59,19 +59,19 @@ def test_a_mixed_size_batch_gives_what_batch_size_one_gives(tiny_prior, tmp_path
 
 def test_rules_are_checked_once_when_the_restorer_is_built():
     with pytest.raises(ValueError, match="classifier guidance works with method ddrm only"):
-        Restorer(classifier="classifier_256", classifier_scale=1.0, settings=SamplerSettings(method="dps"))
+        build_restorer(RestorationSettings(classifier="classifier_256", classifier_scale=1.0, method="dps"))
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
-        Restorer(precision="fp8")
+        RestorationSettings(precision="fp8")
     with pytest.raises(ValueError, match="method 'ddnm_plus' has no parameter eta_b"):
         restorer_module(method="ddnm_plus", eta_b=0.5)
 
 
 def test_ddnm_on_a_noisy_measurement_warns_and_names_ddnm_plus():
     with pytest.warns(UserWarning, match="ddnm assumes a noiseless y.*deblur_gauss_sigma0.1.*ddnm_plus"):
-        Restorer(tasks=[Task("deblur_gauss", 0.1)], settings=SamplerSettings(method="ddnm"))
+        build_restorer(RestorationSettings(method="ddnm"), [Task("deblur_gauss", 0.1)])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Restorer(tasks=[Task("deblur_gauss", 0.0)], settings=SamplerSettings(method="ddnm"))
+        build_restorer(RestorationSettings(method="ddnm"), [Task("deblur_gauss", 0.0)])
 
 
 @pytest.mark.parametrize("measured", [True, False])
@@ -123,20 +123,19 @@ def test_restore_py_builds_its_restorer_from_the_whole_configuration(tiny_prior,
                                        "--metrics.giqa_k", "3", "--data.geometry", "pad"))
     restorer = _cli(RestoreCLI, config).model.restorer
     assert restorer.metrics == MetricsOptions(**{**config["metrics"]}) and restorer.metrics.giqa_k == 3
-    assert restorer.metrics.lpips is False and restorer.crop_back and restorer.settings.steps == 3
+    assert restorer.metrics.lpips is False and restorer.crop_back and restorer.settings.nfe == 3
 
 
-@pytest.mark.parametrize(("checkpoint", "settings", "steps"), [
-    ("embedded", SamplerSettings(), 25),  # the embedded prior's own DDRM count
-    ("embedded", SamplerSettings(timesteps=20), 20),  # a count that is given wins
-    ("embedded", SamplerSettings(method="ddnm"), 100),  # another method keeps its published count
-    ("celeba_hq", SamplerSettings(), 20),  # the paper's, for a published prior
+@pytest.mark.parametrize(("prior", "given", "steps"), [
+    ("embedded", {}, 25),  # the embedded prior's own DDRM count
+    ("embedded", {"steps": 20}, 20),  # a count that is given wins
+    ("embedded", {"method": "ddnm"}, 100),  # another method keeps its published count
+    ("celeba_hq", {}, 20),  # the paper's, for a published prior
 ])
-def test_ddrm_on_the_embedded_prior_runs_its_own_step_count_unless_steps_are_given(checkpoint, settings, steps):
+def test_ddrm_on_the_embedded_prior_runs_its_own_step_count_unless_steps_are_given(prior, given, steps):
     from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
 
-    assert Restorer(checkpoint, settings=settings).settings.steps == steps
-    if checkpoint == "embedded":  # by its file too
-        assert Restorer(str(EMBEDDED_PRIOR), settings=settings).settings.steps == steps
-    module = restorer_module(checkpoint=checkpoint, method=settings.method, timesteps=settings.timesteps)
-    assert module.settings.steps == steps
+    assert build_restorer(RestorationSettings(prior=prior, **given)).settings.nfe == steps
+    if prior == "embedded":  # by its file too
+        assert build_restorer(RestorationSettings(prior=str(EMBEDDED_PRIOR), **given)).settings.nfe == steps
+    assert restorer_module(prior=prior, **given).settings.nfe == steps

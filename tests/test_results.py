@@ -65,7 +65,7 @@ def test_out_dir_with_other_config_needs_overwrite(tmp_path):
     prepare_out_dir(tmp_path, same, input_dirs=[], overwrite=False, write=True).release()
     (tmp_path / "metrics.csv").write_text("id\n")
     other = {"model": {"timesteps": 50}, "data": {"seed": 0, "batch_size": 8}}
-    with pytest.raises(OutputDirError, match="model.timesteps"):
+    with pytest.raises(OutputDirError, match="model.steps"):
         prepare_out_dir(tmp_path, other, input_dirs=[], overwrite=False, write=True)
     assert (tmp_path / "metrics.csv").exists()
     assert not (tmp_path / ".lock").exists()  # a refused run gives the lock back

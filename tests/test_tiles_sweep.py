@@ -21,7 +21,7 @@ def test_measured_photos_of_any_size_restore_with_tiles(tiny_prior, tmp_path):
     write_images(tmp_path / "photos", 1, size=(20, 28))
     write_images(tmp_path / "photos" / "more", 1, size=(12, 18), seed=1)
     out = tmp_path / "out"
-    args = restore_args(tiny_prior, tmp_path / "photos", out, "--data.measurement", "true",
+    args = restore_args(tiny_prior, tmp_path / "photos", out, "--data.measured", "true",
                         "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]', "--model.tile", "16",
                         "--model.tile_overlap", "4", "--model.tile_batch", "3")
     assert main(args) == 0
@@ -52,7 +52,7 @@ def test_auto_tiles_at_the_priors_own_size(tiny_prior, tmp_path, capsys):
     """``--model.tile auto`` is ``--model.tile <prior's training size>`` (16 for the tiny prior); the
     default config and the one-photo short form use it unless told otherwise (``null``: the whole image)."""
     write_images(tmp_path / "photos", 2, size=(20, 28))
-    common = ["--data.measurement", "true", "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]',
+    common = ["--data.measured", "true", "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.02}]',
               "--model.tile_overlap", "4"]
     assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "auto", *common, "--model.tile", "auto")) == 0
     assert main(restore_args(tiny_prior, tmp_path / "photos", tmp_path / "16", *common, "--model.tile", "16")) == 0

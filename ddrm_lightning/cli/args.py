@@ -10,6 +10,9 @@ line into that ordered list:
   with one deprecation line per file;
 * shortcuts: ``--device cpu|cuda|auto``, ``--task NAME [--sigma_y S]`` and one leading image
   path or folder (``restore.py photo.png --task sr4`` restores that photo as a measurement);
+* the names of earlier releases (``--model.checkpoint``, ``--model.timesteps``, ``--data.measurement``,
+  ``--trainer.precision``; ``restoration.settings.RENAMED``), on the command line or in a config, become
+  today's, with one deprecation line each;
 * ``--verbose`` is taken out here (see ``RestoreArgs.verbose``).
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from ..restoration.settings import RENAMED, deprecation_note, renamed_value
 from .data_args import (
     config_source,
     deprecation,
@@ -107,6 +111,10 @@ def rewrite(argv: list[str]) -> RestoreArgs:
             task = value
         elif key == "--sigma_y":
             sigma_y = value
+        elif key[2:] in RENAMED:
+            _note(out.notes, deprecation_note(key[2:]).replace(key[2:], key, 1).replace(RENAMED[key[2:]],
+                                                                                      f"--{RENAMED[key[2:]]}"))
+            rest.append((f"--{RENAMED[key[2:]]}", value if value is None else str(renamed_value(key[2:], value))))
         else:
             rest.append((key, value))
     if sigma_y is not None and task is None:
@@ -129,6 +137,9 @@ def _normalize_configs(pairs: list, notes: list[str]) -> tuple[list, str | None]
     for key, value in pairs:
         if _is_config(key) and value is not None:
             path, config = value, read_config(value)
+            renamed = _renamed_keys(config, f"{path}: ", notes)
+            if renamed is not config:
+                config, value = renamed, yaml.safe_dump(renamed, sort_keys=False)
             data = (config or {}).get("data")
             if isinstance(data, dict):
                 normalized, flat = normalize_data(data, where=f"{path}: ")
@@ -163,8 +174,8 @@ def _photo_options(path: Path, task: str | None, rest: list) -> list:
                          "or --task deno")
     given = {k for k, _ in rest}
     extra = [("--data.root", str(path))]
-    if "--data.measurement" not in given:
-        extra.append(("--data.measurement", "true"))
+    if "--data.measured" not in given:
+        extra.append(("--data.measured", "true"))
     if "--out_dir" not in given:
         extra.append(("--out_dir", str(Path("outputs") / f"{path.stem}_{task}")))
     # A photo of any size: the prior sees tiles of its own training size (bounded memory, better
@@ -172,3 +183,27 @@ def _photo_options(path: Path, task: str | None, rest: list) -> list:
     # --config of the user's, read later, wins.
     auto = [] if "--model.tile" in given else [("--model.tile", "auto")]
     return [*auto, *rest, *extra]
+
+
+def _note(notes: list[str], line: str) -> None:
+    if line not in notes:
+        notes.append(line)
+
+
+def _renamed_keys(config, where: str, notes: list[str]):
+    """``config`` with the settings of earlier releases under today's names (a new dict), or itself."""
+    if not isinstance(config, dict):
+        return config
+    out = None
+    for old, new in RENAMED.items():
+        group, key = old.split(".")
+        section = (out or config).get(group)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        out = out or {name: dict(value) if isinstance(value, dict) else value for name, value in config.items()}
+        value = renamed_value(old, out[group].pop(key))
+        new_group, new_key = new.split(".")
+        out.setdefault(new_group, {})
+        out[new_group][new_key] = value
+        _note(notes, deprecation_note(old, where))
+    return config if out is None else out

@@ -3,9 +3,8 @@
 ``restore.py --help`` lists a class's constructor arguments; Lightning's Trainer has some forty,
 most of them about training (epochs, gradient clipping, validation), which predict ignores.
 
-``precision: auto`` (the default) is resolved here, before Lightning sees it (``resolve_precision``),
-by the policy the Python API uses too (``restoration.precision``): bf16-mixed where the device
-computes bf16 natively, else 32-true.
+The network's precision is not the Trainer's: it is a restoration setting (``--model.precision``,
+``restoration.precision``), applied by the ``Restorer`` itself, so the Trainer always runs in float32.
 """
 
 from __future__ import annotations
@@ -16,59 +15,11 @@ import sys
 import warnings
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback, Trainer
 
-from ..restoration import precision as policy
 
 # Lightning's own start-up lines (GPU/TPU available, seed set, tips) come through these loggers.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
-
-AUTO = policy.AUTO
-# The policy's names as Lightning's precision plugins spell them.
-LIGHTNING_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}  # inverse: policy.FROM_LIGHTNING
-_announced: set[str] = set()  # the auto choices already printed by this process
-
-
-def accelerator_kind(accelerator: Any) -> str:
-    """``cpu``, ``cuda`` or ``other`` (MPS, TPU, …): where ``accelerator`` runs, as Lightning picks it
-    (``auto`` and ``gpu``: CUDA when it is available)."""
-    name = (accelerator if isinstance(accelerator, str) else type(accelerator).__name__).lower()
-    name = name.removesuffix("accelerator") or name
-    if name in ("auto", "gpu") and torch.cuda.is_available():
-        return "cuda"
-    if name == "auto":
-        mps = getattr(torch.backends, "mps", None)
-        return "other" if mps is not None and mps.is_available() else "cpu"
-    return name if name in ("cpu", "cuda") else "other"
-
-
-def resolve_precision(precision: Any, accelerator: Any = "auto") -> tuple[Any, str | None]:
-    """(the precision to give Lightning, why ``auto`` chose it — None when it was not ``auto``).
-
-    ``auto``: ``bf16-mixed`` on a CPU with native bf16 and on a CUDA GPU that supports bf16, else
-    ``32-true``. Any other value passes through unchanged (Lightning checks it).
-    """
-    if precision != AUTO:
-        return precision, None
-    kind = accelerator_kind(accelerator)
-    if kind == "other":
-        return "32-true", f"bf16 is not measured on accelerator {accelerator!r}"
-    chosen, reason = policy.resolve_auto(kind)
-    return LIGHTNING_PRECISION[chosen], reason
-
-
-def announce(precision: str, reason: str) -> None:
-    """One line on stderr saying what ``auto`` chose, once per process and by the first process only
-    (the other ranks of a DDP sweep resolve the same)."""
-    line = f"precision auto: {precision} ({reason})"
-    line += "; --trainer.precision 32-true for full precision" if precision != "32-true" else ""
-    rank = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
-    if line in _announced or rank not in ("", "0"):
-        return
-    _announced.add(line)
-    print(line, file=sys.stderr, flush=True)
-
 
 class RestoreTrainer(Trainer):
     """A Trainer for ``trainer.predict`` sweeps.
@@ -78,8 +29,6 @@ class RestoreTrainer(Trainer):
         strategy: ``auto``, ``ddp``, … (several devices: DDP).
         devices: how many devices, or which (``[0, 2]``).
         num_nodes: machines of a multi-node sweep.
-        precision: ``auto`` (bf16-mixed where the device computes bf16 natively, else 32-true),
-            ``32-true``; ``bf16-mixed`` / ``16-mixed`` run only the network in reduced precision.
         callbacks: extra Lightning callbacks.
         enable_progress_bar: show the rich progress bar.
         limit_predict_batches: stop after this many batches (int) or this fraction (float).
@@ -95,7 +44,6 @@ class RestoreTrainer(Trainer):
         strategy: str = "auto",
         devices: list[int] | str | int = "auto",
         num_nodes: int = 1,
-        precision: str | int | None = "auto",
         callbacks: list[Callback] | Callback | None = None,
         enable_progress_bar: bool | None = None,
         limit_predict_batches: int | float | None = None,
@@ -104,16 +52,12 @@ class RestoreTrainer(Trainer):
         plugins: Any = None,
         default_root_dir: str | None = None,
     ) -> None:
-        self.requested_precision = precision
-        precision, reason = resolve_precision(precision, accelerator)
-        if reason is not None:
-            announce(precision, reason)
         super().__init__(
             accelerator=accelerator,
             strategy=strategy,
             devices=devices,
             num_nodes=num_nodes,
-            precision=precision,
+            precision="32-true",  # the Restorer runs the network at --model.precision
             callbacks=callbacks,
             enable_progress_bar=enable_progress_bar,
             limit_predict_batches=limit_predict_batches,

@@ -48,7 +48,7 @@ class RestorationDataModule(L.LightningDataModule):
         seed: global seed; each sample's seed derives from it and the sample id.
         batch_size: images per batch (forced to 1 when "pad" or measurement images differ in size).
         num_workers: DataLoader worker processes.
-        measurement: the images are already degraded observations (e.g. low-resolution
+        measured: the images are already degraded observations (e.g. low-resolution
             photos): loaded as they are, no geometry.
         limit: use only the first N samples (after ``file_list``), or None for all.
         jpeg_draft: let JPEGs much larger than ``image_size`` decode at 1/2..1/8 scale
@@ -65,7 +65,7 @@ class RestorationDataModule(L.LightningDataModule):
         seed: int = 0,
         batch_size: int = 4,
         num_workers: int = 0,
-        measurement: bool = False,
+        measured: bool = False,
         limit: int | None = None,
         jpeg_draft: bool = True,
     ) -> None:
@@ -84,7 +84,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.seed = _check_int("seed", seed, 0)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.num_workers = _check_int("num_workers", num_workers, 0)
-        self.measurement = measurement
+        self.measured = bool(measured)
         self.limit = None if limit is None else _check_int("limit", limit, 1)
         self.jpeg_draft = jpeg_draft
         self._excluded: frozenset[str] = frozenset()
@@ -92,8 +92,13 @@ class RestorationDataModule(L.LightningDataModule):
         self._image_source = None if source.loads_lazily else self._build_source()
 
     # ------------------------------------------------------------- sources
+    @property
+    def measurement(self) -> bool:
+        """The name of earlier releases for ``measured``."""
+        return self.measured
+
     def _draft_size(self) -> tuple[int, int] | None:
-        if self.measurement or not self.jpeg_draft:
+        if self.measured or not self.jpeg_draft:
             return None
         return draft_size_for(self.geometry, self.image_size)
 
@@ -136,7 +141,7 @@ class RestorationDataModule(L.LightningDataModule):
     # ------------------------------------------------------------- batches
     def sample_prep(self) -> SamplePrep:
         return SamplePrep(
-            geometry=AS_IS if self.measurement else self.geometry,
+            geometry=AS_IS if self.measured else self.geometry,
             image_size=self.image_size,
             channels=self.channels,
             pad_multiple=self.pad_multiple,
@@ -144,10 +149,10 @@ class RestorationDataModule(L.LightningDataModule):
         )
 
     def _sizes_vary(self) -> bool:
-        return self.measurement or self.geometry == "pad"
+        return self.measured or self.geometry == "pad"
 
     def _model_size(self, size: tuple[int, int] | None) -> tuple[int, int] | None:
-        if size is None or self.measurement:
+        if size is None or self.measured:
             return size
         return padded_size(*size, self.pad_multiple)
 

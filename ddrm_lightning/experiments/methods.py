@@ -3,8 +3,8 @@
     python -m ddrm_lightning.experiments.methods --config configs/methods/<name>.yaml [restore.py arguments]
 
 Every entry (label, method, timesteps, params) gets one restore.py sweep in ``<out_dir>/<label>/``,
-run in this process by ``cli.run_sweep`` from the experiment's restore.py settings with the entry's
-``model.method``, ``model.timesteps``, ``model.method_params`` and ``out_dir`` set on the configuration
+run in this process by ``sweep.run_sweep`` from the experiment's restore.py settings with the entry's
+``model.method``, ``model.steps``, ``model.method_params`` and ``out_dir`` set on the configuration
 (``experiments.sweeps``). Prior, data, tasks and seeds are shared, so every entry restores the same y
 (checked afterwards on the degraded PNGs, pixel for pixel). Then ``<out_dir>/comparison.csv`` /
 ``comparison.md`` hold task × entry → PSNR, SSIM, LPIPS, consistency, seconds per image and NFE
@@ -57,7 +57,7 @@ def entry_settings(experiment: MethodExperiment, label: str) -> dict:
     """What an entry sets on the shared configuration: its method, steps, settings and folder."""
     entry = _entry(experiment, label)
     # method_params always set, even {}: a restore config's own would otherwise leak into every entry.
-    return {"model.method": entry.method, "model.timesteps": entry.timesteps,
+    return {"model.method": entry.method, "model.steps": entry.timesteps,
             "model.method_params": dict(entry.params), "out_dir": str(experiment.out_dir / entry.label)}
 
 

@@ -39,7 +39,7 @@ TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "methods", "
 ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
 # Each entry sets these itself (an inline restore config that sets them is refused; a file's or an
 # argument's value is replaced, with a note).
-RESERVED_MODEL_KEYS = ("method", "method_params", "timesteps")
+RESERVED_MODEL_KEYS = ("method", "method_params", "steps", "timesteps")
 # Names the runner writes into out_dir itself, and the grid's own column headers.
 RESERVED_LABELS = ("comparison", "restore", "experiment", "grids", "original", "degraded", "observed", "wiener")
 DEFAULT_GRID_SAMPLES = 8

@@ -3,7 +3,7 @@
     python -m ddrm_lightning.experiments.priors --config configs/priors/<name>.yaml [restore.py arguments]
 
 Every prior gets one restore.py sweep in ``<out_dir>/<label>/``, run in this process by
-``cli.run_sweep`` from the experiment's restore.py settings with the prior's ``model.checkpoint``
+``sweep.run_sweep`` from the experiment's restore.py settings with the prior's ``model.prior``
 and ``out_dir`` set on the configuration (``experiments.sweeps``). Data, tasks and seeds are shared,
 so every prior restores the same y (checked afterwards on the degraded PNGs). Each sweep is then
 scored with GIQA after the fact (``reports.giqa_sweep``; reference: the sweep's originals unless
@@ -45,7 +45,7 @@ def prior_settings(experiment: PriorExperiment, label: str) -> dict:
     prior = next((p for p in experiment.priors if p.label == label), None)
     if prior is None:
         raise ValueError(f"unknown prior label '{label}'; known: {', '.join(p.label for p in experiment.priors)}")
-    return {"model.checkpoint": prior.checkpoint, "out_dir": str(experiment.out_dir / prior.label)}
+    return {"model.prior": prior.checkpoint, "out_dir": str(experiment.out_dir / prior.label)}
 
 
 def run_prior_experiment(

@@ -1,9 +1,10 @@
-"""One sweep per experiment entry, run in this process by ``cli.run_sweep`` from a configuration.
+"""One sweep per experiment entry, run in this process by ``sweep.run_sweep`` (through ``cli.run_config``,
+which builds its objects from the configuration, as restore.py does).
 
 The entries of an experiment share the user's restore.py settings — the ``restore_config`` files,
 the inline ``restore`` config, ``restore_args``, the entry's own ``args`` and the experiment command
 line's extra arguments, read into one configuration by ``cli.sweep_config`` — and each entry sets
-what it varies (checkpoint, method, steps, settings) and its folder on that configuration. A value
+what it varies (prior, method, steps, settings) and its folder on that configuration. A value
 of the user's that an entry replaces is named on the console, never dropped silently.
 """
 
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from ..cli.restore import USER_ERRORS, SweepInterrupted, SweepResult, run_sweep, sweep_config
+from ..cli.restore import USER_ERRORS, run_config, sweep_config
+from ..sweep import SweepInterrupted, SweepResult
 from ..sweep_io import OutputWriteError, atomic_write_text
 
 RESTORE_YAML = "restore.yaml"  # the inline restore.py config, written where every sweep can read it
@@ -56,7 +58,7 @@ def run_entry(words: Sequence[str], settings: dict, *, name: str) -> SweepResult
     """Run one entry's sweep; a refused setting is a one-line ValueError naming the entry."""
     config = entry_config(words, settings, name=name)
     try:
-        return run_sweep(config)
+        return run_config(config)
     except USER_ERRORS as error:
         raise ValueError(f"{name}: {' '.join(str(error).split())}") from None
 

@@ -24,6 +24,7 @@ from . import embedded
 from .choices import (
     Role,
     check_role,
+    embedded_missing_message,
     role_of,
     unavailable_message,
     unknown_message,
@@ -100,7 +101,7 @@ def check_name(name_or_path: str | os.PathLike, role: Role | None = None) -> Non
 def resolve(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
             download: bool = True, *, role: Role | None = None) -> tuple[Path, ZooEntry | None]:
     """The local file for a checkpoint name (``embedded``, or a zoo name: cached or downloaded) or a
-    path, and the zoo entry of a zoo name.
+    path, and the zoo entry of a zoo name: the one function that turns a prior's name into a file.
 
     ``role`` ("prior" or "classifier") refuses names of the other role before anything is
     downloaded and makes the error for an unknown name list that role's names only;
@@ -108,7 +109,9 @@ def resolve(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None
     """
     check_name(name_or_path, role)
     if name_or_path == embedded.EMBEDDED_NAME:
-        return embedded.embedded_prior_path(), None
+        if not embedded.EMBEDDED_PRIOR.is_file():
+            raise CheckpointUnavailableError(embedded_missing_message(embedded.EMBEDDED_PRIOR))
+        return embedded.EMBEDDED_PRIOR, None
     if not _is_name(name_or_path):
         return Path(name_or_path).expanduser(), None
     entry = ZOO[name_or_path]
@@ -194,7 +197,7 @@ def load_model(
     weights_only: bool = False,
 ) -> LoadedModel:
     """A diffusion network from ``embedded`` (the prior shipped with the package, as
-    ``restore.py --model.checkpoint embedded``), a zoo name (cached, else downloaded) or a checkpoint file.
+    ``restore.py --model.prior embedded``), a zoo name (cached, else downloaded) or a checkpoint file.
 
     The network is in eval mode on ``map_location``; its parameters keep ``requires_grad``
     (so it can be fine-tuned): call ``requires_grad_(False)`` for inference.
@@ -229,5 +232,5 @@ def load_classifier(
     )
     if family != "adm_classifier":
         raise CheckpointError(f"{name} holds a {family} diffusion network, not a classifier: give it as "
-                              "--model.checkpoint (Python: load_model)")
+                              "--model.prior (Python: load_model)")
     return LoadedClassifier(network, entry)

@@ -1,7 +1,7 @@
 """The names a prior or a classifier may be given by, and the one-line messages when a name is none of them.
 
 The same messages reach Python users (``load_model``/``load_classifier``) and ``restore.py``
-users (``--model.checkpoint``/``--model.classifier``), so they name both.
+users (``--model.prior``/``--model.classifier``), so they name both.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .zoo import ZOO, ZooEntry
 Role = Literal["prior", "classifier"]
 ROLES: tuple[Role, ...] = ("prior", "classifier")
 # The command-line option and the Python function that take a checkpoint of each role.
-_ENTRY_POINTS = {"prior": ("--model.checkpoint", "load_model"), "classifier": ("--model.classifier", "load_classifier")}
+_ENTRY_POINTS = {"prior": ("--model.prior", "load_model"), "classifier": ("--model.classifier", "load_classifier")}
 
 
 def role_of(entry: ZooEntry) -> Role:

@@ -38,7 +38,7 @@ def plot_psnr_vs_steps(
 ) -> Path:
     """Plot ``method``'s mean ``metric`` (± std) against the step count; one line per (label, task).
 
-    The step count of each sweep is ``model.timesteps`` in its config.yaml unless ``steps`` gives
+    The step count of each sweep is ``model.steps`` in its config.yaml unless ``steps`` gives
     them. A line is named after the task, prefixed by the sweep's label when ``labels`` are given
     ('<label>: <task>'); points of the same name are joined in order of steps. ``tasks`` keeps only
     the named tasks.
@@ -52,9 +52,9 @@ def plot_psnr_vs_steps(
     lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for i, item in enumerate(dirs_or_csvs):
         folder = _sweep_dir(item)
-        n_steps = steps[i] if steps is not None else config_value(read_config(folder), "model.timesteps")
+        n_steps = steps[i] if steps is not None else config_value(read_config(folder), "model.steps")
         if n_steps is None:
-            raise ValueError(f"{folder}/config.yaml has no model.timesteps: pass steps explicitly")
+            raise ValueError(f"{folder}/config.yaml has no model.steps: pass steps explicitly")
         summary = read_summary(folder)
         points = 0
         for task in sweep_tasks(folder, summary=summary):

@@ -212,14 +212,14 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
             std_rows[task.name] = save_std_maps(maps[task.name], folder, vmax)
 
     failures = [r for r in metrics_rows if r.get("status") == "error"]
-    recorded = config_value(config, "data.measurement")
+    recorded = config_value(config, "data.measured")
     measurement = bool(recorded) if recorded is not None else bool(tasks) and not any(has_ground_truth(t.folder) for t in tasks)
     blocks = [Heading(1, "Sweep report"), Table(["", ""], [
         ["folder", str(out_dir)],
         ["ground truth", "none: measurement mode, the inputs are the degraded images" if measurement else "yes"],
         ["tasks", ", ".join(t.title for t in tasks) or "none"],
         ["method", method_title(method)],
-        ["steps", str(config_value(config, "model.timesteps") or _recorded_steps(ran) or "not recorded")],
+        ["steps", str(config_value(config, "model.steps") or _recorded_steps(ran) or "not recorded")],
         ["images", str(len({r.get("id") for r in metrics_rows}))],
         ["failed rows", str(len(failures))],
     ])]

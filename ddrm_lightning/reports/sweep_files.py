@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 
 from ..sweep_io.layout import CONFIG_YAML, IMAGE_KINDS, METRICS_CSV, SUMMARY_CSV
+from ..sweep_io.out_dir import today_names
 from ..sweep_io.tables import read_rows
 
 
@@ -72,13 +73,13 @@ def metrics_cells(out_dir: str | Path) -> list[dict[str, str]]:
 
 
 def read_config(out_dir: str | Path) -> dict:
-    """config.yaml as a dict (empty when missing)."""
+    """config.yaml as a dict (empty when missing), an earlier release's settings under today's names."""
     path = Path(out_dir) / CONFIG_YAML
     if not path.is_file():
         return {}
     with open(path) as handle:
         loaded = yaml.safe_load(handle)
-    return loaded if isinstance(loaded, dict) else {}
+    return today_names(loaded) if isinstance(loaded, dict) else {}
 
 
 def config_value(config: dict, dotted: str):

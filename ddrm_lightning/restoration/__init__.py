@@ -15,7 +15,8 @@ from .core import (
 )
 from .denoiser import Denoiser
 from .records import MethodOutcome, Restoration, to_unit
-from .restorer import Restorer
+from .restorer import Restorer, build_restorer
+from .settings import RestorationSettings
 from .task import Task
 
 __all__ = [
@@ -23,11 +24,13 @@ __all__ = [
     "MethodOutcome",
     "Denoiser",
     "Restoration",
+    "RestorationSettings",
     "RestoredBatch",
     "Restorer",
     "SamplerSettings",
     "Task",
     "baselines",
+    "build_restorer",
     "check_prior",
     "check_tasks",
     "crop_to",

@@ -32,11 +32,12 @@ class SamplerSettings:
     steps and settings, posterior samples per image and the baselines.
 
     Every method starts from its published settings (``sampling.method_defaults``, steps included);
-    ``timesteps``, ``eta``, ``eta_b`` (None: the published value) and ``method_params`` override them.
+    ``steps``, ``eta``, ``eta_b`` (None: the published value) and ``method_params`` override them.
+    Built from ``RestorationSettings`` by ``build_restorer``.
     A setting the method does not take is an error, never silently dropped.
     """
 
-    timesteps: int | None = None
+    steps: int | None = None
     eta: float | None = None
     eta_b: float | None = None
     clip_denoised: bool = False
@@ -52,20 +53,20 @@ class SamplerSettings:
 
     def sampler_params(self) -> dict:
         """The keyword settings the method's sampler is called with."""
-        base = method_defaults(self.method, None if self.timesteps is None else int(self.timesteps))
+        base = method_defaults(self.method, None if self.steps is None else int(self.steps))
         return {**base, **self._given(), "clip_denoised": bool(self.clip_denoised), **self.method_params}
 
     @property
-    def steps(self) -> int:
-        """The network evaluations the method runs (the given ``timesteps`` or the published count)."""
+    def nfe(self) -> int:
+        """The network evaluations the method runs (the given ``steps`` or the published count)."""
         return int(self.sampler_params()["timesteps"])
 
     def __post_init__(self) -> None:
         if "timesteps" in self.method_params:
-            raise ValueError("give a method's steps as timesteps (--model.timesteps), not in method_params")
+            raise ValueError("give a method's steps as steps (--model.steps), not in method_params")
         validate_method(self.method, {**self._given(), **self.method_params})
-        if self.timesteps is not None and (isinstance(self.timesteps, bool) or int(self.timesteps) < 1):
-            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        if self.steps is not None and (isinstance(self.steps, bool) or int(self.steps) < 1):
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if int(self.samples) < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         for name, value in self._given().items():
@@ -219,7 +220,7 @@ def _sample(denoiser: Denoiser, degradation: Degradation, y: Tensor, randomness:
     def eps_model(x: Tensor, t: Tensor) -> Tensor:
         return denoiser.eps(x, t, labels)
 
-    total = settings.steps
+    total = settings.nfe
 
     def on_step(step: int, t: int, x_t: Tensor, x0: Tensor) -> None:
         finite = torch.isfinite(x0).flatten(1).all(1)

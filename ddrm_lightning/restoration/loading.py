@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from ..models import load_model
 from ..models.checkpoints import resolve
-from ..models.embedded import resolve_checkpoint
+from ..models.embedded import EMBEDDED_NAME
 from ..models.errors import CheckpointUnavailableError
 
 
-def load_checked_prior(checkpoint: str, cache_dir: str | None, timesteps: int, *, download: bool = True):
-    """The ``LoadedModel`` of ``checkpoint`` (``embedded``, a zoo name or a file), or None for a zoo
+def load_checked_prior(prior: str, cache_dir: str | None, steps: int, *, download: bool = True):
+    """The ``LoadedModel`` of ``prior`` (``embedded``, a zoo name or a file), or None for a zoo
     checkpoint that is not cached when ``download`` is False (``prepare_data`` fetches it later).
 
     Raises for a missing or wrong checkpoint, and for more steps than its schedule has.
     """
-    name = resolve_checkpoint(checkpoint)
     try:
-        resolve(name, cache_dir, download=download, role="prior")
+        path, _ = resolve(prior, cache_dir, download=download, role="prior")
     except CheckpointUnavailableError:
         if download:
             raise
         return None
-    prior = load_model(name, cache_dir=cache_dir, download=download)
-    steps = prior.betas.shape[0]
-    if timesteps > steps:
-        raise ValueError(f"timesteps={timesteps} exceeds the schedule length {steps} of '{checkpoint}'; "
-                         f"allowed: 1..{steps}")
-    return prior
+    loaded = load_model(path if prior == EMBEDDED_NAME else prior, cache_dir=cache_dir, download=download)
+    length = loaded.betas.shape[0]
+    if steps > length:
+        raise ValueError(f"steps={steps} exceeds the schedule length {length} of '{prior}'; allowed: 1..{length}")
+    return loaded
 
 
 def assemble_denoiser(loaded, *, classifier: str | None = None, classifier_scale: float = 0.0,
@@ -67,8 +65,7 @@ def dress_denoiser(denoiser, *, channels_last: bool = False, compile: bool = Fal
     return replace(denoiser, network=network, channels_last=channels_last or denoiser.channels_last)
 
 
-# ``tile: auto``: tiles of the prior's own training size (an image that fits one tile runs untiled).
-AUTO_TILE = "auto"
+from .settings import AUTO_TILE  # noqa: E402  (``tile: auto``: tiles of the prior's own training size)
 
 
 def tiling_settings(tile: int | str | None, overlap: int | None, batch: int | str) -> tuple | None:

@@ -1,7 +1,8 @@
 """The precision policy of a restoration: which dtype the network runs in, and ``auto``.
 
-One owner for the Python API (``restore(..., precision=)``) and ``restore.py``
-(``--trainer.precision``, mapped to Lightning's names by ``cli.trainer``). ``auto`` is bf16
+One owner for the Python API (``restore(..., precision=)``) and ``restore.py`` (``--model.precision``):
+the precision is a restoration setting (``RestorationSettings.precision``); the Trainer stays in
+float32 and the ``Restorer`` runs the network under autocast itself. ``auto`` is bf16
 where the device computes bf16 natively — there it is the fastest mode whose mean PSNR change
 stays within 0.1 dB (docs/performance.md, "Fast paths: quality and speed on this CPU") — else
 fp32. Only the network runs in reduced precision; the sampler's arithmetic stays float32.
@@ -10,6 +11,7 @@ fp32. Only the network runs in reduced precision; the sampler's arithmetic stays
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import torch
 
@@ -49,15 +51,36 @@ def resolve_auto(device_kind: str) -> tuple[str, str]:
     return "fp32", f"bf16 is not measured on accelerator {device_kind!r}"
 
 
-def network_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype the network runs in for ``precision`` (one of ``PRECISIONS``) on ``device``; None: float32."""
+def resolve(precision: str, device_kind: str) -> tuple[str, str | None]:
+    """(``fp32``, ``bf16`` or ``fp16``: what the network runs in for ``precision`` on a device of kind
+    ``device_kind``, why ``auto`` chose it — None when it was not ``auto``). Raises for an unknown name and
+    for fp16 off CUDA."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     if precision == AUTO:
-        precision = resolve_auto(device.type)[0]
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision fp16 runs on CUDA only, not on {device.type}; use bf16 or fp32")
-    return DTYPES[precision]
+        return resolve_auto(device_kind)
+    if precision == "fp16" and device_kind != "cuda":
+        raise ValueError(f"precision fp16 runs on CUDA only, not on {device_kind}; use bf16 or fp32")
+    return precision, None
+
+
+def network_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the network runs in for ``precision`` (one of ``PRECISIONS``) on ``device``; None: float32."""
+    return DTYPES[resolve(precision, device.type)[0]]
+
+
+_announced: set[str] = set()  # the auto choices already printed by this process
+
+
+def announce(resolved: str, reason: str, *, rank: int = 0) -> None:
+    """One line on stderr saying what ``auto`` chose, once per process and by the first process only
+    (the other ranks of a DDP sweep resolve the same)."""
+    line = f"precision auto: {resolved} ({reason})"
+    line += "; --model.precision fp32 for full precision" if resolved != "fp32" else ""
+    if line in _announced or rank != 0:
+        return
+    _announced.add(line)
+    print(line, file=sys.stderr, flush=True)
 
 
 def autocast_factory(device_type: str, dtype: torch.dtype | None):
@@ -75,10 +98,3 @@ def full_precision(device_type: str):
         return contextlib.nullcontext()
 
 
-# Lightning's precision names -> ours (a Trainer's precision, for ``Restorer.use_precision``).
-FROM_LIGHTNING = {"bf16-mixed": "bf16", "bf16-true": "bf16", "16-mixed": "fp16", "16-true": "fp16"}
-
-
-def from_lightning(precision) -> str:
-    """Our name for a Lightning Trainer's ``precision`` (``32-true`` and anything else: fp32)."""
-    return FROM_LIGHTNING.get(str(precision), "fp32")

@@ -63,7 +63,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
     params = json.dumps(settings.sampler_params(), sort_keys=True)
-    timesteps = settings.steps
+    timesteps = settings.nfe
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
     scores = {name: {k: v.cpu() for k, v in s.items()} for name, s in scores.items()}

@@ -19,90 +19,95 @@ from torch import Tensor
 
 from ..metrics.options import MetricsOptions
 from ..models.checkpoints import resolve
-from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded, resolve_checkpoint
+from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded
 from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
 from ..randomness import SampleRandomness
 from . import precision as policy
 from .checks import check_prior, check_tasks
 from .core import SamplerSettings, restore_batch
-from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
 from .denoiser import Denoiser
+from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
 from .records import Restoration, decoded_part, failed, package
 from .scores import score_batch
+from .settings import RestorationSettings
 from .task import Task, parse_tasks
 
 
-def prior_settings(checkpoint: str, settings: SamplerSettings) -> SamplerSettings:
+def prior_settings(prior: str, settings: SamplerSettings) -> SamplerSettings:
     """``settings``, with the embedded prior's own DDRM step count (``EMBEDDED_DDRM_STEPS``, chosen on
     photos it never saw) when DDRM restores with it and no steps were given; else unchanged."""
-    if settings.method == "ddrm" and settings.timesteps is None and is_embedded(checkpoint):
-        return dataclasses.replace(settings, timesteps=EMBEDDED_DDRM_STEPS)
+    if settings.method == "ddrm" and settings.steps is None and is_embedded(prior):
+        return dataclasses.replace(settings, steps=EMBEDDED_DDRM_STEPS)
     return settings
 
 
+def build_restorer(settings: RestorationSettings | None = None, tasks: list | None = None, *,
+                   baselines: tuple[str, ...] | list[str] = (), measured: bool = False, geometry: str | None = None,
+                   metrics: MetricsOptions | None = None, denoiser: Denoiser | None = None) -> Restorer:
+    """The one way a ``Restorer`` is made: from ``RestorationSettings`` (restore.py's ``--model.*``, the
+    keywords of ``restore()``), the tasks and what the caller alone decides — the baselines it writes,
+    whether its images are measurements, the data's geometry, the sweep metrics — and, for a prior loaded
+    already (``load_prior``), its ``denoiser``."""
+    restorer = Restorer(settings if settings is not None else RestorationSettings(), tasks, baselines=baselines,
+                        measured=measured, geometry=geometry, metrics=metrics)
+    if denoiser is not None:
+        restorer.use_denoiser(denoiser)
+    return restorer
+
+
 class Restorer:
-    """How images are restored; the constructor checks every setting (nothing is loaded yet).
+    """How images are restored; the constructor checks every setting (nothing is loaded yet). Made by
+    ``build_restorer``.
 
     Args:
-        checkpoint: ``embedded``, a zoo name or a checkpoint file.
+        settings: how the prior restores (``RestorationSettings``); DDRM on the embedded prior without
+            steps runs the prior's own count (``prior_settings``).
         tasks: the degradations (``Task``s or their dicts); one default task when None.
-        settings: the sampler's settings (method, steps, η, samples, baselines); DDRM on the embedded
-            prior without steps runs the prior's own count (``prior_settings``).
-        classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
+        baselines: classical baselines restored beside the method (``BASELINES``).
         measured: the images are already degraded (no ground truth).
         geometry: how the data brings images to the model's size (``data.geometry``); with ``pad`` each
             sample's pictures and scores are cropped back to its own size.
-        cache_dir: where named checkpoints are looked up / downloaded.
-        precision: the network's precision (``restoration.precision.PRECISIONS``); the sampler's
-            arithmetic is float32 always.
-        channels_last, compile: run the network channels-last / ``torch.compile``d.
-        tile, tile_overlap, tile_batch: run the network on overlapping tiles (``sampling.tiles``;
-            ``"auto"``: the prior's training size; None: the whole image), ``tile_batch`` per call
-            (``"auto"``: sized to the cache/memory).
         metrics: the sweep-level metric options (LPIPS, FID, KID, GIQA).
     """
 
     def __init__(
         self,
-        checkpoint: str = "embedded",
+        settings: RestorationSettings,
         tasks: list | None = None,
-        settings: SamplerSettings | None = None,
         *,
-        classifier: str | None = None,
-        classifier_scale: float = 0.0,
+        baselines: tuple[str, ...] | list[str] = (),
         measured: bool = False,
         geometry: str | None = None,
-        cache_dir: str | None = None,
-        precision: str = "fp32",
-        channels_last: bool = False,
-        compile: bool = False,
-        tile: int | str | None = None,
-        tile_overlap: int | None = None,
-        tile_batch: int | str = "auto",
         metrics: MetricsOptions | None = None,
     ) -> None:
-        self.checkpoint, self.cache_dir = str(checkpoint), cache_dir
+        if not isinstance(settings, RestorationSettings):
+            raise TypeError(f"a Restorer is built from RestorationSettings, got {type(settings).__name__}")
+        self.config = settings
+        self.checkpoint, self.cache_dir = settings.prior, settings.cache_dir
         self.tasks: list[Task] = parse_tasks(tasks)
-        self.settings = prior_settings(self.checkpoint, settings if settings is not None else SamplerSettings())
-        self.classifier_name, self.classifier_scale = classifier, float(classifier_scale)
+        sampler = SamplerSettings(
+            steps=settings.steps, eta=settings.eta, eta_b=settings.eta_b, clip_denoised=bool(settings.clip_denoised),
+            samples=int(settings.samples), baselines=tuple(baselines), method=settings.method,
+            method_params=dict(settings.method_params))
+        self.settings = prior_settings(self.checkpoint, sampler)
+        self.classifier_name, self.classifier_scale = settings.classifier, float(settings.classifier_scale)
         if not (math.isfinite(self.classifier_scale) and self.classifier_scale >= 0):
             raise ValueError(f"--model.classifier_scale must be a finite number >= 0 (0: no guidance), "
-                             f"got {classifier_scale:g}")
+                             f"got {settings.classifier_scale:g}")
         if self.guided and self.settings.method != "ddrm":
             raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
                              "set --model.classifier_scale 0 or --model.method ddrm")
         self.measured = bool(measured)
         self.crop_back = geometry == "pad" and not self.measured  # padding is added at the bottom and right
-        if precision not in policy.PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policy.PRECISIONS)}")
-        self.precision = precision
-        self.channels_last, self.compile = bool(channels_last), bool(compile)
-        self.tiling = tiling_settings(tile, tile_overlap, tile_batch)
+        self.precision = settings.precision  # as asked; ``resolved_precision`` once the device is known
+        self.resolved_precision: str | None = None
+        self.channels_last, self.compile = bool(settings.channels_last), bool(settings.compile)
+        self.tiling = tiling_settings(settings.tile, settings.tile_overlap, settings.tile_batch)
         self.metrics = metrics if metrics is not None else MetricsOptions()
         self.loaded = None  # the checkpoint's LoadedModel (``load``)
         self.denoiser = None  # the prior as the sampler calls it (``assemble``)
         self.network = self.classifier = None  # the plain modules behind it, for a LightningModule to register
-        self.device = torch.device("cpu")  # where the network runs (``to``, ``use_precision``)
+        self.device = torch.device("cpu")  # where the network runs (``to``)
         self._operators: dict[tuple, SVDOperator] = {}
         _warn_noiseless(self.settings.method, self.tasks)
 
@@ -118,7 +123,7 @@ class Restorer:
     def fetch(self) -> None:
         """Fetch what a run needs from the network (checkpoint, classifier, metric weights) without loading it;
         meant for one process per node before the others start."""
-        resolve(resolve_checkpoint(self.checkpoint), self.cache_dir, role="prior")
+        resolve(self.checkpoint, self.cache_dir, role="prior")
         if not self.measured:
             self.metrics.fetch()
         if self.guided:
@@ -128,7 +133,7 @@ class Restorer:
         """Load and check the checkpoint now, so a missing or wrong one and a too long schedule fail
         before any work. False, loading nothing, for an uncached zoo checkpoint when ``download`` is False."""
         if self.loaded is None:
-            self.loaded = load_checked_prior(self.checkpoint, self.cache_dir, self.settings.steps, download=download)
+            self.loaded = load_checked_prior(self.checkpoint, self.cache_dir, self.settings.nfe, download=download)
         return self.loaded is not None
 
     def check_data(self, channels: int, image_size: tuple[int, int] | None, *, has_labels: bool,
@@ -145,8 +150,8 @@ class Restorer:
     def use_denoiser(self, denoiser: Denoiser) -> Restorer:
         """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
         steps = denoiser.alphas_cumprod.shape[0]
-        if self.settings.steps > steps:
-            raise ValueError(f"timesteps={self.settings.steps} exceeds the schedule length {steps} of the prior; "
+        if self.settings.nfe > steps:
+            raise ValueError(f"steps={self.settings.nfe} exceeds the schedule length {steps} of the prior; "
                              f"allowed: 1..{steps}")
         self.network = denoiser.network
         self.denoiser = dress_denoiser(denoiser, channels_last=self.channels_last, compile=self.compile, tiling=self.tiling)
@@ -169,13 +174,20 @@ class Restorer:
         for module in (self.network, self.classifier):
             if isinstance(module, torch.nn.Module):
                 module.to(device)
-        self.use_precision(self.precision, device)
+        self.run_on(device)
         return self
 
-    def use_precision(self, precision: str, device: torch.device) -> None:
-        """Run the network at ``precision`` on ``device`` from now on (a Trainer's precision, say)."""
-        self.precision, self.device = precision, device
-        self.denoiser.network_context = policy.autocast_factory(device.type, policy.network_dtype(precision, device))
+    def resolve_precision(self, device_kind: str) -> tuple[str, str | None]:
+        """(the precision the network runs in on a device of kind ``cpu``, ``cuda`` or another, why ``auto``
+        chose it — None when it was not ``auto``), checked now (fp16 runs on CUDA only)."""
+        return policy.resolve(self.precision, device_kind)
+
+    def run_on(self, device: torch.device) -> None:
+        """Run the network on ``device`` from now on, at this restorer's precision (``auto`` resolved there)."""
+        self.device = device
+        self.resolved_precision = self.resolve_precision(device.type)[0]
+        dtype = policy.DTYPES[self.resolved_precision]
+        self.denoiser.network_context = policy.autocast_factory(device.type, dtype)
 
     def sweep_metrics(self, device: torch.device) -> dict | None:
         """Per task, the sweep-level metrics (None in measurement mode: there is no ground truth)."""

@@ -29,7 +29,7 @@ from .layout import (
     sampled_ids,
 )
 from .lock import OutDirLock, OutputDirError, OutputDirInUse
-from .out_dir import prepare_out_dir
+from .out_dir import prepare_out_dir, today_names
 from .rows import MetricsRow, rows_of
 from .tables import (
     all_rows,
@@ -49,7 +49,7 @@ __all__ = [
     "BASELINE_KINDS", "CONFIG_YAML", "IMAGE_KINDS", "MAIN_METHOD", "METRICS_CSV", "MetricsRow", "OutDirLock",
     "OutputDirError", "OutputDirInUse", "OutputWriteError", "SHARD_DIR", "SUMMARY_CSV", "WRITTEN_KINDS",
     "all_rows", "atomic_path", "atomic_write_text", "finished_ids", "has_shards", "image_path",
-    "is_restoration", "merge", "metrics_to_csv", "picture_kind", "prepare_out_dir", "read_metrics",
+    "is_restoration", "merge", "metrics_to_csv", "picture_kind", "prepare_out_dir", "today_names", "read_metrics",
     "read_rows", "remove_temporaries", "rows_of", "rows_to_csv", "sample_path", "sample_paths",
     "sampled_ids", "summarize", "write_failure", "write_shard", "write_summary",
 ]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from ..restoration.settings import RENAMED, renamed_value
 from ..restoration.task import Task
 from .atomic import atomic_write_text, remove_temporaries
 from .layout import (
@@ -48,9 +49,10 @@ from .tables import read_rows
 # resuming with other values is fine.
 NEUTRAL = {
     "data": {"batch_size", "num_workers", "limit", "file_list"},
-    "trainer": None,  # devices, strategy, precision plugins… (precision is checked through model settings)
+    "trainer": None,  # devices, strategy, … (the network's precision is model.precision, checked as resolved)
     "model": {"cache_dir", "channels_last", "compile"},
 }
+RESOLVED = "resolved"  # what the run resolved on its machine (precision: auto -> fp32 or bf16)
 TOP_LEVEL_NEUTRAL = {"out_dir", "overwrite", "force", "report", "config", "seed_everything", "trainer"}
 
 TRASH_PREFIX = ".overwritten-"
@@ -101,13 +103,32 @@ def prepare_out_dir(out_dir: Path, config: dict, *, input_dirs: list, overwrite:
 
 
 def comparable(config: dict) -> dict:
-    """The part of a resolved config that determines the sweep's numbers."""
+    """The part of a resolved config that determines the sweep's numbers: the network's precision as it
+    resolved (``resolved.precision``: ``auto`` became fp32 or bf16 on that machine), settings of earlier
+    releases under today's names."""
+    config = today_names(config)
     out = {}
     for key, value in config.items():
-        if key in TOP_LEVEL_NEUTRAL:
+        if key in TOP_LEVEL_NEUTRAL or key == RESOLVED:
             continue
         neutral = NEUTRAL.get(key, set())
         out[key] = {k: v for k, v in value.items() if k not in neutral} if isinstance(value, dict) else value
+    resolved = config.get(RESOLVED)
+    if isinstance(resolved, dict) and "precision" in resolved and isinstance(out.get("model"), dict):
+        out["model"]["precision"] = resolved["precision"]
+    return out
+
+
+def today_names(config: dict) -> dict:
+    """A config.yaml of an earlier release with its renamed settings (``RENAMED``) under today's names."""
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
+    for old, new in RENAMED.items():
+        group, key = old.split(".")
+        new_group, new_key = new.split(".")
+        if isinstance(out.get(group), dict) and key in out[group]:
+            value = renamed_value(old, out[group].pop(key))
+            if isinstance(out.setdefault(new_group, {}), dict):
+                out[new_group].setdefault(new_key, value)
     return out
 
 
