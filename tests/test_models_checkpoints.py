@@ -14,7 +14,8 @@ import torch
 
 import ddrm_lightning.models.embedded as embedded_module
 import ddrm_lightning.models.download as download_module
-from ddrm_lightning.models.embedded import EMBEDDED_PRIOR, resolve_checkpoint
+from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
+from ddrm_lightning.restoration.loading import load_checked_prior
 from ddrm_lightning.models import (
     ZOO,
     ArchitectureMismatchError,
@@ -164,7 +165,7 @@ def test_classifier_files_go_through_load_classifier(tmp_path):
     unet = tmp_path / "unet.pt"
     save_network(unet, _random_network("ddpm", TINY_DDPM), "ddpm", TINY_DDPM, linear_betas())
     with pytest.raises(CheckpointError,
-                       match=r"not a classifier: give it as --model.checkpoint \(Python: load_model\)"):
+                       match=r"not a classifier: give it as --model.prior \(Python: load_model\)"):
         load_classifier(unet)
 
 
@@ -330,7 +331,7 @@ def test_unknown_prior_name_lists_the_priors_only(tmp_path):
         load_model("celeba")
     message = str(info.value)
     assert message.startswith("'celeba' is neither a prior name nor an existing file (did you mean 'celeba_hq'?)")
-    assert "--model.checkpoint (Python: load_model)" in message and "\n" not in message
+    assert "--model.prior (Python: load_model)" in message and "\n" not in message
     assert all(name in message for name in PRIORS)
     assert not any(name in message for name in CLASSIFIERS)
 
@@ -377,7 +378,7 @@ def test_names_of_the_other_role_are_refused_before_any_download(tmp_path, no_ne
 
 def test_embedded_loads_the_network_restore_py_uses():
     loaded = load_model("embedded")
-    cli = load_model(resolve_checkpoint("embedded"))  # what DDRMRestorer loads for --model.checkpoint embedded
+    cli = load_checked_prior("embedded", None, 1)  # what DDRMRestorer loads for --model.prior embedded
     assert loaded.name == "embedded" and loaded.entry is None
     assert (loaded.family, loaded.config, loaded.image_size) == (cli.family, cli.config, cli.image_size)
     torch.testing.assert_close(loaded.betas, cli.betas)
@@ -393,23 +394,24 @@ def test_embedded_loads_the_network_restore_py_uses():
 
 def test_missing_embedded_prior(tmp_path, monkeypatch):
     monkeypatch.setattr(embedded_module, "EMBEDDED_PRIOR", tmp_path / "embedded_prior.pt")
-    for call in (lambda: load_model("embedded"), lambda: resolve_checkpoint("embedded")):
+    for call in (lambda: load_model("embedded"), lambda: resolve("embedded", role="prior")):
         with pytest.raises(CheckpointUnavailableError) as info:
             call()
         message = str(info.value)
         assert "embedded prior is missing" in message and str(tmp_path / "embedded_prior.pt") in message
-        assert "reinstall" in message and "--model.checkpoint NAME (Python: load_model(NAME))" in message
+        assert "reinstall" in message and "--model.prior NAME (Python: load_model(NAME))" in message
         assert "celeba_hq" in message and "classifier_256" not in message
 
 
-def test_resolve_checkpoint_checks_a_prior_before_any_download(tmp_path, no_network):
-    """restore.py resolves --model.checkpoint through resolve_checkpoint: its errors are the prior's."""
+def test_a_prior_name_is_checked_before_any_download(tmp_path, no_network):
+    """restore.py resolves --model.prior through resolve(role="prior"), the one function from a prior's name
+    to its file: its errors are the prior's, and nothing is fetched for a name it refuses."""
     file = save_network(tmp_path / "net.pt", _random_network("ddpm", TINY_DDPM), "ddpm", TINY_DDPM, linear_betas())
-    assert resolve_checkpoint("celeba_hq") == "celeba_hq" and resolve_checkpoint(str(file)) == str(file)
-    assert resolve_checkpoint("embedded") == str(EMBEDDED_PRIOR)
+    assert resolve(str(file), role="prior") == (file, None)
+    assert resolve("embedded", role="prior") == (EMBEDDED_PRIOR, None)
     with pytest.raises(UnknownCheckpointError) as info:
-        resolve_checkpoint("lsun_dog")
+        resolve("lsun_dog", role="prior")
     assert "--model.prior" in str(info.value) and "classifier_256" not in str(info.value)
     with pytest.raises(CheckpointError, match="'classifier_256' is a classifier, not a restoration prior"):
-        resolve_checkpoint("classifier_256")
+        resolve("classifier_256", role="prior")
     assert no_network == []

@@ -91,7 +91,7 @@ def test_unknown_zoo_name():
 
 
 def test_names_by_role():
-    """--model.checkpoint takes embedded and the zoo's diffusion models, --model.classifier its classifiers."""
+    """--model.prior takes embedded and the zoo's diffusion models, --model.classifier its classifiers."""
     from ddrm_lightning.models.choices import names, role_of
 
     priors, classifiers = names("prior"), names("classifier")

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ddrm_lightning.callbacks import RestorationWriter
 from ddrm_lightning.cli import main
-from ddrm_lightning.cli.restore import GracefulStop
+from ddrm_lightning.sweep import GracefulStop
 from ddrm_lightning.sweep_io.layout import image_path
 
 ROOT = Path(__file__).resolve().parents[1]

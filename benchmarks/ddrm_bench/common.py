@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import platform
@@ -14,12 +13,10 @@ from pathlib import Path
 
 import torch
 
-# Benchmark precision -> (autocast dtype of the network, Lightning Trainer precision).
-PRECISIONS: dict[str, tuple[torch.dtype | None, str]] = {
-    "fp32": (None, "32-true"),
-    "bf16": (torch.bfloat16, "bf16-mixed"),
-    "fp16": (torch.float16, "16-mixed"),
-}
+from ddrm_lightning.restoration.precision import PRECISIONS as PRECISIONS_OF_THE_PACKAGE
+
+# The precisions a benchmark compares: the package's own (``--model.precision``), ``auto`` aside.
+PRECISIONS = tuple(name for name in PRECISIONS_OF_THE_PACKAGE if name != "auto")
 
 # The operators `--operators all` stands for: every registry name that needs no parameter
 # (factor K = 4 for the families with a factor). `deblur` (user kernel), `inp_mask` (a mask
@@ -92,14 +89,6 @@ def best_of(fn: Callable[[], object], device: torch.device, *, warmup: int, repe
     for _ in range(warmup):
         fn()
     return min(timed(fn, device)[0] for _ in range(max(1, repeats)))
-
-
-def network_autocast(device: torch.device, precision: str):
-    """The autocast context the network runs under for ``precision`` (what the Trainer's plugin enables)."""
-    dtype = PRECISIONS[precision][0]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def set_threads(threads: int | None) -> None:

@@ -1,5 +1,5 @@
 """The prior under test: a zoo architecture with random weights (exported once) or a checkpoint file,
-wrapped exactly as ``DDRMRestorer`` wraps it (channels-last, torch.compile, network-only autocast)."""
+built by the package's own factory (``restoration.build_restorer``) exactly as restore.py builds it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ddrm_lightning.models import ZOO, build_network, load_model, save_network
+from ddrm_lightning.models import ZOO, build_network, save_network
 from ddrm_lightning.models.export import EXPORT_FORMAT
+from ddrm_lightning.restoration import RestorationSettings, Restorer, build_restorer
 
-from .common import network_autocast, synchronize
+from .common import synchronize
+
+ETA, ETA_B = 0.85, 1.0  # the paper's
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -43,32 +46,20 @@ def _export_matches(path: Path, family: str, config: dict) -> bool:
     return export.get("format") == EXPORT_FORMAT and export.get("family") == family and export.get("config") == config
 
 
-def load_prior(path: str | Path, device: torch.device):
-    """(EpsModel on ``device`` in eval mode without gradients, LoadedModel) of a prior file."""
-    loaded = load_model(str(path))
-    eps_model = loaded.eps_model().to(device)
-    eps_model.requires_grad_(False).eval()
-    return eps_model, loaded
+def build_restorer_for(prior: str | Path, device: torch.device, *, precision: str, channels_last: bool,
+                       compile: bool, steps: int) -> Restorer:
+    """The prior as restore.py runs it, built by the one factory (``restoration.build_restorer``) from
+    ``RestorationSettings`` (DDRM at the paper's η, η_b; the whole image, untiled), on ``device``: what a
+    benchmark measures is then exactly what the package runs, and a benchmark swaps only the piece it times."""
+    settings = RestorationSettings(prior=str(prior), steps=steps, eta=ETA, eta_b=ETA_B, precision=precision,
+                                   channels_last=channels_last, compile=compile, tile=None)
+    return build_restorer(settings).to(device)
 
 
-def accelerate(eps_model: torch.nn.Module, *, channels_last: bool, compile: bool) -> Callable:
-    """The network as ``DDRMRestorer.configure_model`` prepares it: channels-last weights, then torch.compile."""
-    if channels_last:
-        eps_model = eps_model.to(memory_format=torch.channels_last)
-    return torch.compile(eps_model) if compile else eps_model
-
-
-def eps_function(forward: Callable, device: torch.device, precision: str, *, channels_last: bool,
-                 labels: Tensor | None) -> EpsFn:
-    """``(x_t, t) -> ε`` as the restorer builds it: only the network under autocast, ε returned in float32."""
-
-    def eps(x: Tensor, t: Tensor) -> Tensor:
-        with network_autocast(device, precision):
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            return forward(x, t, labels).float()
-
-    return eps
+def eps_function(restorer: Restorer, labels: Tensor | None) -> EpsFn:
+    """``(x_t, t) -> ε`` as the sampler calls it (``Denoiser.eps``: the restorer's precision, channels-last)."""
+    denoiser = restorer.denoiser
+    return lambda x, t: denoiser.eps(x, t, labels)
 
 
 class Recorder:

@@ -12,9 +12,7 @@ from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
 from ddrm_lightning.sampling.noise import noise_source
 
 from .common import PeakMemory, best_of, paired_overhead_pct, timed, timed_clocks
-from .network import Recorder, Stopwatch
-
-ETA, ETA_B = 0.85, 1.0
+from .network import ETA, ETA_B, Recorder, Stopwatch
 
 
 def smooth_images(batch: int, channels: int, size: int, seed: int = 0) -> Tensor:
@@ -35,7 +33,7 @@ def restore(eps, images: Tensor, operator, seeds: list[int], alphas_cumprod: Ten
     """One restoration exactly as ``DDRMRestorer`` runs it (``restoration.restore_batch``: measurement,
     per-sample generators, SVD arithmetic in float32), without the baselines."""
     prior = Denoiser(network=lambda x, t, labels: eps(x, t), alphas_cumprod=alphas_cumprod, channels=operator.channels)
-    settings = SamplerSettings(timesteps=steps, eta=ETA, eta_b=ETA_B, baselines=())
+    settings = SamplerSettings(steps=steps, eta=ETA, eta_b=ETA_B, baselines=())
     return restore_batch(prior, Degradation(operator, sigma_y), images, SampleRandomness(seeds, device), settings).restored
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from ddrm_lightning.operators import build_operator
 
-from .common import PRECISIONS, synchronize, timed_clocks
+from .common import synchronize, timed_clocks
 from .restoration import restore, sample_seeds, smooth_images
 
 SWEEP_SEED = 0  # --data.seed of the sweep; the loop derives the same per-sample seeds from it
@@ -119,14 +119,14 @@ def sweep_arguments(prior: Path, folder: Path, out_dir: Path, timer_path: Path, 
     else:
         accelerator = ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
     args = [
-        "--model.checkpoint", str(prior),
+        "--model.prior", str(prior),
         "--model.tasks", json.dumps([{"operator": operator, "sigma_y": sigma_y}]),
-        "--model.timesteps", str(steps),
+        "--model.steps", str(steps), "--model.tile", "null", "--model.precision", precision,
         "--model.channels_last", str(channels_last).lower(),
         "--model.compile", str(compile).lower(),
         "--data.source", "folder", "--data.source.root", str(folder),
         "--data.image_size", str(size), "--data.batch_size", str(batch), "--data.seed", str(SWEEP_SEED),
-        "--trainer.precision", PRECISIONS[precision][1], *accelerator,
+        *accelerator,
         "--trainer.callbacks+=ddrm_bench.sweep.SweepTimer", f"--trainer.callbacks.path={timer_path}",
         "--out_dir", str(out_dir), "--overwrite", "true", "--report", "false",
     ]

@@ -56,19 +56,19 @@ def operators_job(job: dict, device: torch.device) -> list[dict]:
 def network_job(job: dict, device: torch.device) -> dict:
     from ddrm_lightning.sampling import alphas_cumprod_of
 
-    from .network import accelerate, class_labels, eps_function, load_prior
+    from .network import build_restorer_for, class_labels, eps_function
     from .noise_cost import measure_noise
     from .restoration import measure_operator
     from .sweep import image_folder, measure_loop, measure_sweep
 
     size, batch, steps = job["size"], job["batch"], job["steps"]
     precision, compile, channels_last = job["precision"], job["compile"], job["channels_last"]
-    eps_model, loaded = load_prior(job["prior"], device)
-    forward = accelerate(eps_model, channels_last=channels_last, compile=compile)
+    restorer = build_restorer_for(job["prior"], device, precision=precision, channels_last=channels_last,
+                                  compile=compile, steps=steps)
+    loaded = restorer.loaded
     alphas_cumprod = alphas_cumprod_of(loaded.betas).to(device)
     channels = loaded.in_channels
-    eps = eps_function(forward, device, precision, channels_last=channels_last,
-                       labels=class_labels(loaded, batch, device))
+    eps = eps_function(restorer, labels=class_labels(loaded, batch, device))
     base = {"config": job["config"], "size": size, "batch": batch, "steps": steps, "precision": precision,
             "compile": on_off(compile), "channels_last": on_off(channels_last), **context_fields(device)}
     result: dict[str, list[dict]] = {"restore": [], "sweep": [], "noise": []}

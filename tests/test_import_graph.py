@@ -1,0 +1,112 @@
+"""The package's import graph: no circle (imports inside functions count too), and data flows one way —
+a lower layer never imports a higher one."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ddrm_lightning"
+# Lowest first. A module may import its own layer and the layers before it, never a later one.
+LAYERS = (
+    {"randomness", "operators", "models", "metrics", "sampling", "data"},
+    {"restoration"},
+    {"sweep_io", "module", "prior", "callbacks", "reports"},
+    {"sweep", "api", "fetch"},
+    {"cli", "experiments"},
+)
+
+
+def _modules(root: Path = PACKAGE) -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        out[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return out
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """module -> the package's modules it imports anywhere in its file (``from x import y`` counts as
+    ``x.y`` when that is a module, else as ``x``)."""
+    modules = _modules(root)
+    graph = {}
+    for name, (path, is_package) in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                if node.level:
+                    base = base[: len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                targets = [f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names]
+            for target in targets:
+                while target not in modules and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target in modules and target != name:
+                    deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_package_has_no_import_circle():
+    assert circles(import_graph()) == []
+
+
+def test_the_check_finds_a_circle_through_an_import_inside_a_function(tmp_path):
+    package = tmp_path / "ddrm_lightning"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "models" / "__init__.py").write_text("")
+    (package / "models" / "a.py").write_text("from .b import thing\n")
+    (package / "models" / "b.py").write_text("def thing():\n    from . import a\n")
+    assert circles(import_graph(package)) == [["ddrm_lightning.models.a", "ddrm_lightning.models.b"]]
+
+
+def _layer(module: str) -> int | None:
+    top = module.split(".")[1] if "." in module else None
+    return next((i for i, names in enumerate(LAYERS) if top in names), None)
+
+
+def test_a_lower_layer_never_imports_a_higher_one():
+    graph = import_graph()
+    upward = {module: sorted(dep for dep in deps if (_layer(dep) or 0) > _layer(module))
+              for module, deps in graph.items() if _layer(module) is not None}
+    assert {module: deps for module, deps in upward.items() if deps} == {}
