@@ -105,22 +105,6 @@ def test_documented_experiment_command_resolves(where, command, tmp_path, capsys
         assert config["model"]["prior"] == prior.checkpoint
 
 
-def _stated_defaults() -> dict[str, str]:
-    """``setting = value`` pairs of the README paragraph that starts with "Defaults of `python restore.py`"."""
-    paragraph = next(p for p in (ROOT / "README.md").read_text().split("\n\n")
-                     if p.startswith("Defaults of `python restore.py`"))
-    return dict(re.findall(r"`([a-z_.]+)` = `([^`]+)`", paragraph))
-
-
-def test_readme_states_the_resolved_defaults(capsys):
-    stated = _stated_defaults()
-    assert {"model.clip_denoised", "model.steps", "model.eta", "data.image_size"} <= set(stated)
-    config = resolve(restore_main, [], capsys)
-    for dotted, value in stated.items():
-        section, key = dotted.split(".")
-        assert yaml.safe_load(value) == config[section][key], dotted
-
-
 def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     assert blocks, "the README shows the Python API"
