@@ -32,9 +32,9 @@ from ddrm_lightning.sweep_io import MetricsRow, metrics_to_csv, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["sr4_sigma0.05", "deno_sigma0.1"]
-ENTRIES = [{"label": "ddrm", "method": "ddrm", "timesteps": 2},
-           {"method": "ddnm_plus", "timesteps": 3},
-           {"label": "dps", "method": "dps", "timesteps": 2, "params": {"zeta": 0.5}}]
+ENTRIES = [{"label": "ddrm", "method": "ddrm", "steps": 2},
+           {"method": "ddnm_plus", "steps": 3},
+           {"label": "dps", "method": "dps", "steps": 2, "params": {"zeta": 0.5}}]
 LABELS = ["ddrm", "ddnm_plus_3", "dps"]
 
 
@@ -42,7 +42,7 @@ def experiment(tmp_path: Path, prior: Path, **extra) -> dict:
     write_images(tmp_path / "images", 3, size=(16, 16))
     return {
         "out_dir": str(tmp_path / "exp"),
-        "restore": {"model": {"checkpoint": str(prior),
+        "restore": {"model": {"prior": str(prior),
                               "tasks": [{"operator": "sr4", "sigma_y": 0.05}, {"operator": "deno", "sigma_y": 0.1}]},
                     "data": {"source": "folder", "names": None, "root": str(tmp_path / "images"), "image_size": 16},
                     "metrics": {"fid": False, "kid": False, "giqa": False, "lpips": False}},
@@ -72,13 +72,13 @@ def test_methods_restore_the_same_inputs_into_one_table_and_grids(tmp_path, tiny
     for task in TASKS:
         for entry, label in zip(ENTRIES, LABELS):
             row = by_key[(task, label)]
-            assert row["method"] == entry["method"] and int(row["nfe"]) == entry["timesteps"]
-            assert int(row["backward_passes"]) == (entry["timesteps"] if entry["method"] == "dps" else 0)
+            assert row["method"] == entry["method"] and int(row["nfe"]) == entry["steps"]
+            assert int(row["backward_passes"]) == (entry["steps"] if entry["method"] == "dps" else 0)
             summary = {r["metric"]: r for r in read_summary(out / label) if (r["task"], r["method"]) == (task, entry["method"])}
             for metric in ("psnr", "ssim", "consistency", "seconds"):
                 assert float(row[metric]) == pytest.approx(summary[metric]["mean"])
             assert int(row["images"]) == 3 and int(row["errors"]) == 0
-            assert json.loads(row["params"])["timesteps"] == entry["timesteps"]
+            assert json.loads(row["params"])["timesteps"] == entry["steps"]
         assert json.loads(by_key[(task, "dps")]["params"])["zeta"] == 0.5
         assert by_key[(task, "observed")]["nfe"] == "0"
     md = result.table_md.read_text()
@@ -126,7 +126,7 @@ def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settin
     parsed = parse_method_experiment({
         "out_dir": str(tmp_path / "e"), "restore_config": str(base), "restore": {"data": {"batch_size": 2}},
         "restore_args": ["--data.image_size", "16"],
-        "methods": [{"label": "a", "method": "diffpir", "timesteps": 7, "params": {"zeta": 0.25},
+        "methods": [{"label": "a", "method": "diffpir", "steps": 7, "params": {"zeta": 0.25},
                      "args": ["--data.batch_size", "1"]}, "dps"]})
     shared = shared_words(parsed.out_dir, parsed.restore_configs, parsed.restore, parsed.restore_args,
                           ["--data.root", str(tmp_path)])
@@ -150,12 +150,12 @@ def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settin
     ({"methods": []}, "non-empty list"),
     ({"methods": [{"method": "ddpm"}]}, "unknown method 'ddpm'; allowed: ddrm, ddnm"),
     ({"methods": [{"label": "x"}]}, "unknown method 'None'"),
-    ({"methods": ["ddrm", {"method": "ddrm", "timesteps": 20}]}, "unique"),
-    ({"methods": [{"method": "ddrm", "timesteps": 0}]}, "positive integer"),
+    ({"methods": ["ddrm", {"method": "ddrm", "steps": 20}]}, "unique"),
+    ({"methods": [{"method": "ddrm", "steps": 0}]}, "positive integer"),
     ({"methods": [{"method": "ddrm", "timesteps": 2.5}]}, "positive integer"),
-    ({"methods": [{"method": "ddrm", "timesteps": True}]}, "positive integer"),
+    ({"methods": [{"method": "ddrm", "steps": True}]}, "positive integer"),
     ({"methods": [{"method": "dps", "params": {"eta": 1}}]}, "method 'dps' has no parameter eta; allowed: timesteps, zeta"),
-    ({"methods": [{"method": "dps", "params": {"timesteps": 5}}]}, "entry's timesteps, not in params"),
+    ({"methods": [{"method": "dps", "params": {"timesteps": 5}}]}, "entry's steps, not in params"),
     ({"methods": [{"method": "dps", "params": {"zeta": "big"}}]}, "params.zeta of method 'dps' must be a number"),
     ({"methods": [{"method": "dps", "params": [1]}]}, "must be a mapping"),
     ({"methods": [{"method": "ddrm", "label": "a/b"}]}, "folder name"),
@@ -166,6 +166,7 @@ def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settin
     ({"restore_config": "no/such.yaml"}, "does not exist"),
     ({"restore": ["x"]}, "mapping"),
     ({"restore": {"model": {"timesteps": 5}}}, "restore.model must not set timesteps"),
+    ({"restore": {"model": {"steps": 5}}}, "restore.model must not set steps"),
     ({"restore": {"out_dir": "x"}}, "must not set out_dir"),
     ({"grid_samples": 0}, "grid_samples must be an integer >= 1"),
     ({"priors": []}, "unknown experiment keys \\['priors'\\]"),

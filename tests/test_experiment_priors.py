@@ -40,7 +40,7 @@ def experiment(tmp_path: Path, priors: list, **extra) -> dict:
     return {
         "out_dir": str(tmp_path / "exp"),
         "restore": {"model": {"tasks": [{"operator": "deno", "sigma_y": 0.1}, {"operator": "sr4", "sigma_y": 0.05}],
-                              "timesteps": 3},
+                              "steps": 3},
                     "data": {"source": "folder", "names": None, "root": str(tmp_path / "images"), "image_size": 16}},
         "restore_args": ["--trainer.accelerator", "cpu", "--trainer.devices", "1", "--report", "true"],
         "priors": priors,
@@ -51,7 +51,7 @@ def experiment(tmp_path: Path, priors: list, **extra) -> dict:
 @pytest.mark.slow
 def test_two_priors_restore_the_same_inputs_into_one_table(tmp_path):
     first, second = tiny_prior(tmp_path / "p0.pt", 0), tiny_prior(tmp_path / "p1.pt", 1)
-    config = experiment(tmp_path, [{"label": "seed0", "checkpoint": str(first)}, {"label": "seed1", "checkpoint": str(second)}])
+    config = experiment(tmp_path, [{"label": "seed0", "prior": str(first)}, {"label": "seed1", "checkpoint": str(second)}])
     result = run_prior_experiment(parse_experiment(config), extractor=ColourAndTexture())
     out = tmp_path / "exp"
     assert result.sweeps == {"seed0": out / "seed0", "seed1": out / "seed1"}
@@ -83,7 +83,7 @@ def test_two_priors_restore_the_same_inputs_into_one_table(tmp_path):
 
 def test_a_refused_setting_stops_the_experiment(tmp_path, tiny_prior, capsys):
     config = experiment(tmp_path, [str(tiny_prior)], restore_args=["--model.steps", "0", "--trainer.accelerator", "cpu"])
-    with pytest.raises(ValueError, match="prior 'tiny': .*timesteps must be >= 1"):
+    with pytest.raises(ValueError, match="prior 'tiny': .*steps must be >= 1"):
         run_prior_experiment(parse_experiment(config))
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -92,10 +92,10 @@ def test_a_refused_setting_stops_the_experiment(tmp_path, tiny_prior, capsys):
 
 def test_each_prior_sets_its_checkpoint_and_folder_on_the_shared_settings(tmp_path, capsys):
     base = tmp_path / "base.yaml"
-    base.write_text("model: {timesteps: 3, checkpoint: celeba_hq}\n")
+    base.write_text("model: {steps: 3, prior: celeba_hq}\n")
     parsed = parse_experiment({"out_dir": str(tmp_path / "e"), "restore_config": str(base), "restore": {"data": {}},
                                "restore_args": ["--data.image_size", "16"],
-                               "priors": [{"label": "a", "checkpoint": "lsun_church", "args": ["--model.eta", "0.5"]}]})
+                               "priors": [{"label": "a", "prior": "lsun_church", "args": ["--model.eta", "0.5"]}]})
     shared = shared_words(parsed.out_dir, parsed.restore_configs, parsed.restore, parsed.restore_args,
                           ["--data.root", str(tmp_path)])
     config = entry_config([*shared, *parsed.priors[0].args], prior_settings(parsed, "a"), name="prior 'a'")
@@ -111,7 +111,7 @@ def test_each_prior_sets_its_checkpoint_and_folder_on_the_shared_settings(tmp_pa
     ({"priors": ["embedded", "embedded"]}, "unique"),
     ({"priors": [{"label": "a/b", "checkpoint": "embedded"}]}, "folder name"),
     ({"priors": [{"label": "comparison", "checkpoint": "embedded"}]}, "folder name"),
-    ({"priors": [{"label": "a"}]}, "needs a checkpoint"),
+    ({"priors": [{"label": "a"}]}, "needs a prior"),
     ({"priors": [{"checkpoint": "embedded", "seed": 1}]}, "unknown prior keys"),
     ({"restore_args": "--data.root x"}, "list of strings"),
     ({"restore_config": "no/such.yaml"}, "does not exist"),

@@ -98,3 +98,13 @@ def test_a_config_with_old_names_still_works_with_one_line_per_name(tmp_path, ca
     notes = [line for line in err.splitlines() if "deprecated" in line]
     assert len(notes) == 3 and all(str(old) in line for line in notes)
     assert any("model.checkpoint is deprecated" in line and "use model.prior" in line for line in notes)
+
+
+def test_restore_takes_samples_as_restore_py_does(tiny_prior):
+    import torch
+
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    common = dict(prior=tiny_prior, steps=2, precision="fp32", seed=3)
+    one = restore(image, "deno", **common)
+    first, second = restore(image, "deno", **common, samples=2)
+    assert torch.equal(first, one) and not torch.equal(first, second)

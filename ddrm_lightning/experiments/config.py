@@ -6,10 +6,10 @@ restore_config: configs/exp/ood_celeba.yaml   # restore.py config(s): data, task
 restore:                                   # and/or an inline restore.py config (optional)
   data: {image_size: 64}
 restore_args: ["--trainer.devices", "1"]   # more restore.py arguments (optional; each prior sets
-                                           # model.checkpoint and out_dir itself)
-priors:                                    # each: label (folder name) and checkpoint
-  - {label: celeba_hq, checkpoint: celeba_hq}
-  - {label: faces, checkpoint: outputs/train/faces/prior.pt, args: ["--model.timesteps", "20"]}
+                                           # model.prior and out_dir itself)
+priors:                                    # each: label (folder name) and prior (as --model.prior)
+  - {label: celeba_hq, prior: celeba_hq}
+  - {label: faces, prior: outputs/train/faces/prior.pt, args: ["--model.steps", "20"]}
 giqa:                                      # post-hoc GIQA of every sweep (optional; default on)
   enabled: true
   reference: null                          # clean image folder; null = the sweep's originals
@@ -19,6 +19,8 @@ Paths are read from the current folder, as restore.py reads its own.
 """
 
 from __future__ import annotations
+
+import sys
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ from .experiment_file import (
 )
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "priors", "giqa")
-PRIOR_KEYS = ("label", "checkpoint", "args")
+PRIOR_KEYS = ("label", "prior", "args")
+OLD_PRIOR_KEY = "checkpoint"  # the name of earlier releases (one release of grace)
 GIQA_KEYS = ("enabled", "reference", "inception_weights", "n_components", "k", "pca_variance", "seed")
 # Names the runner writes into out_dir itself.
 RESERVED_LABELS = ("comparison", "restore", "experiment")
@@ -74,17 +77,26 @@ def _label(value, checkpoint: str) -> str:
     return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
 
+_NOTES: set[str] = set()  # deprecation lines already printed by this process
+
+
 def _prior(entry) -> PriorEntry:
     if isinstance(entry, str):
         return PriorEntry(_label(None, entry), entry)
     if not isinstance(entry, dict):
         raise ValueError(f"each prior must be a checkpoint name or a mapping with label and checkpoint, got {entry!r}")
+    if OLD_PRIOR_KEY in entry and "prior" not in entry:
+        entry = {("prior" if key == OLD_PRIOR_KEY else key): value for key, value in entry.items()}
+        note = f"note: a prior's {OLD_PRIOR_KEY} is deprecated and will be removed in the next release; use prior"
+        if note not in _NOTES:
+            _NOTES.add(note)
+            print(note, file=sys.stderr)
     unknown = sorted(set(entry) - set(PRIOR_KEYS))
     if unknown:
         raise ValueError(f"unknown prior keys {unknown}; allowed: {', '.join(PRIOR_KEYS)}")
-    checkpoint = entry.get("checkpoint")
+    checkpoint = entry.get("prior")
     if not isinstance(checkpoint, str) or not checkpoint:
-        raise ValueError(f"prior {entry!r} needs a checkpoint: a zoo name, 'embedded' or a file path")
+        raise ValueError(f"prior {entry!r} needs a prior: a zoo name, 'embedded' or a file path")
     args = strings(entry.get("args"), f"args of prior '{checkpoint}'")
     return PriorEntry(_label(entry.get("label"), checkpoint), checkpoint, tuple(args))
 

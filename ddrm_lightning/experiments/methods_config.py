@@ -6,13 +6,13 @@ restore_config: configs/paper/celeba_hq.yaml  # restore.py config(s): prior, dat
 restore:                                      # and/or an inline restore.py config (optional)
   data: {image_size: 64}
 restore_args: ["--trainer.devices", "1"]      # more restore.py arguments (optional)
-methods:                                      # each: method, timesteps (NFE), optional label, params, args
-  - {label: ddrm, method: ddrm, timesteps: 20}
-  - {label: dps_100, method: dps, timesteps: 100, params: {zeta: 0.5}}
+methods:                                      # each: method, steps (NFE), optional label, params, args
+  - {label: ddrm, method: ddrm, steps: 20}
+  - {label: dps_100, method: dps, steps: 100, params: {zeta: 0.5}}
 grid_samples: 4                               # sample rows of each grid picture (optional)
 ```
 
-``timesteps`` defaults to the method's published step count, ``label`` to ``<method>_<timesteps>``.
+``steps`` defaults to the method's published step count, ``label`` to ``<method>_<steps>``.
 ``params`` override the method's published settings (``sampling.method_defaults``); a setting of the
 restore.py configuration (``model.eta``) applies to every entry, and a method that does not take it refuses
 it, so give per-method settings as the entries' params.
@@ -20,6 +20,8 @@ Paths are read from the current folder, as restore.py reads its own.
 """
 
 from __future__ import annotations
+
+import sys
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,8 @@ from .experiment_file import (
 )
 
 TOP_KEYS = ("out_dir", "restore_config", "restore", "restore_args", "methods", "grid_samples")
-ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
+ENTRY_KEYS = ("label", "method", "steps", "params", "args")
+OLD_STEPS_KEY = "timesteps"  # the name of earlier releases (one release of grace)
 # Each entry sets these itself (an inline restore config that sets them is refused; a file's or an
 # argument's value is replaced, with a note).
 RESERVED_MODEL_KEYS = ("method", "method_params", "steps", "timesteps")
@@ -76,7 +79,7 @@ def _params(value, method: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"params of method '{method}' must be a mapping of setting names to values, got {value!r}")
     if "timesteps" in value:
-        raise ValueError(f"give the steps of method '{method}' as the entry's timesteps, not in params")
+        raise ValueError(f"give the steps of method '{method}' as the entry's steps, not in params")
     validate_method(method, value)
     for name, setting in value.items():
         if not isinstance(setting, (int, float, bool)):
@@ -84,21 +87,30 @@ def _params(value, method: str) -> dict:
     return dict(value)
 
 
+_NOTES: set[str] = set()  # deprecation lines already printed by this process
+
+
 def _entry(entry) -> MethodEntry:
     if isinstance(entry, str):
         entry = {"method": entry}
     if not isinstance(entry, dict):
-        raise ValueError(f"each methods entry must be a method name or a mapping with method and timesteps, got {entry!r}")
+        raise ValueError(f"each methods entry must be a method name or a mapping with method and steps, got {entry!r}")
+    if OLD_STEPS_KEY in entry and "steps" not in entry:
+        entry = {("steps" if key == OLD_STEPS_KEY else key): value for key, value in entry.items()}
+        note = f"note: a methods entry's {OLD_STEPS_KEY} is deprecated and will be removed in the next release; use steps"
+        if note not in _NOTES:
+            _NOTES.add(note)
+            print(note, file=sys.stderr)
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         raise ValueError(f"unknown methods entry keys {unknown}; allowed: {', '.join(ENTRY_KEYS)}")
     method = entry.get("method")
     validate_method(method, {})  # one line naming the allowed methods
-    timesteps = entry.get("timesteps")
+    timesteps = entry.get("steps")
     if timesteps is None:
         timesteps = method_defaults(method)["timesteps"]
     elif not is_int(timesteps) or timesteps < 1:
-        raise ValueError(f"timesteps of method '{method}' must be a positive integer (its NFE), got {timesteps!r}")
+        raise ValueError(f"steps of method '{method}' must be a positive integer (its NFE), got {timesteps!r}")
     params = _params(entry.get("params"), method)
     label = _label(entry.get("label"), f"{method}_{timesteps}")
     args = strings(entry.get("args"), f"args of entry '{label}'")
@@ -124,7 +136,7 @@ def parse_method_experiment(data: dict, *, out_dir: str | Path | None = None) ->
     folder = experiment_folder(data, TOP_KEYS, out_dir)
     entries = data.get("methods")
     if not isinstance(entries, list) or len(entries) < 1:
-        raise ValueError("methods must be a non-empty list of entries {label, method, timesteps, params}; "
+        raise ValueError("methods must be a non-empty list of entries {label, method, steps, params}; "
                          "methods: ddrm, ddnm, ddnm_plus, pigdm, diffpir, dps")
     parsed = [_entry(e) for e in entries]
     check_unique_labels([e.label for e in parsed], "method", "entry")
