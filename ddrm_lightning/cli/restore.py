@@ -36,7 +36,7 @@ from ..restoration.precision import from_lightning
 from ..sweep_io.layout import image_path
 from .args import DEFAULT_CONFIG, rewrite
 from .help import config_defaults, fill_help
-from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
+from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size, check_restorable
 from .trainer import RestoreTrainer, quiet_lightning
 
 SHORTCUTS = (
@@ -284,8 +284,8 @@ def run_sweep(config: dict) -> SweepResult:
 
 def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer, force: bool = False) -> None:
     """Every check that needs no image: the checkpoint (loaded now when it is a file or
-    cached), channels, the tasks' operators at the data's geometry, class labels, the size of
-    the outputs (from the images' headers; above the limit only with ``force``)."""
+    cached), channels, the tasks' operators at the data's geometry, class labels, images too small
+    for the prior, the size of the outputs (from the images' headers; above the limit only with ``force``)."""
     # The first process of a node may download a zoo checkpoint (before any other rank exists);
     # elsewhere an uncached one is left to prepare_data.
     restorer = model.restorer
@@ -296,11 +296,12 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
                         has_labels=data.source.has_labels, pad_multiple=pad_multiple)
     if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
+    say = lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None  # noqa: E731
+    check_restorable(model, data, say=say)
     steps = model.settings.steps * model.settings.samples
     check_output_size(model, data, steps=steps, tiled=restorer.tiling is not None,
                       on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
-                      reduced=from_lightning(trainer.precision) != "fp32",
-                      say=lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None)
+                      reduced=from_lightning(trainer.precision) != "fp32", say=say)
 
 
 def check_output_names(ids: list[str]) -> None:

@@ -19,6 +19,7 @@ from ..operators import image_size_behind
 MAX_OUTPUT_MEGAPIXELS = 16.0
 SAMPLER_GIB_PER_MEGAPIXEL = 181 / 1024 / (512 * 768 / 1e6)
 UNTILED_NETWORK_GIB_PER_MEGAPIXEL = 778 / 1024 / (512 * 768 / 1e6)
+MAX_SIZE_NOTES = 20  # lines naming images too small to restore; the rest are counted
 CPU_SECONDS_PER_MEGAPIXEL_STEP = {False: 10.3, True: 4.3}  # by whether the network runs in bf16/fp16
 
 
@@ -42,9 +43,7 @@ def largest_output(model, data) -> LargestOutput | None:
     own_size = data.measurement or data.geometry == "pad"
     if own_size and not data.source.ids_known_locally:
         return None
-    ids = data.all_ids() or []
-    sizes = ([(ids[i], data.image_source.probe_size(i)) for i in range(len(ids))] if own_size
-             else [("every image", tuple(data.image_size))])
+    sizes = _probed_sizes(data) if own_size else [("every image", tuple(data.image_size))]
     best = None
     for sample_id, size in sizes:
         if size is None:
@@ -54,6 +53,36 @@ def largest_output(model, data) -> LargestOutput | None:
             if best is None or height * width > best.height * best.width:
                 best = LargestOutput(height, width, sample_id, task.name)
     return best
+
+
+def _probed_sizes(data) -> list[tuple[str, tuple[int, int] | None]]:
+    """(id, (H, W) from its header, or None when it cannot be read) of every image."""
+    ids = data.all_ids() or []
+    return [(ids[i], data.image_source.probe_size(i)) for i in range(len(ids))]
+
+
+def check_restorable(model, data, say=print) -> None:
+    """Images whose size the prior cannot restore (a 1×1 photo at sr4: a 4×4 restoration under the
+    network's padding), found from the headers before any work. When every readable image is one,
+    nothing would be restored: ValueError naming them (exit 2, nothing written); otherwise one line
+    each (``say``), and each becomes its own error row while the others are restored."""
+    own_size = data.measurement or data.geometry == "pad"
+    if not own_size or not data.source.ids_known_locally:
+        return
+    readable = [(i, size) for i, size in _probed_sizes(data) if size is not None]
+    problems = []
+    for sample_id, size in readable:
+        for task in model.tasks:
+            reason = model.restorer.size_problem(*_output_size(model, data, task, *size))
+            if reason:
+                problems.append(f"{sample_id} ({size[1]}×{size[0]}, {task.name}): {reason}")
+                break
+    if problems and len(problems) == len(readable):
+        raise ValueError(f"{'; '.join(problems)}; give a larger image")
+    for problem in problems[:MAX_SIZE_NOTES]:
+        say(f"restore.py: note: {problem}; it gets an error row, the other images are restored")
+    if len(problems) > MAX_SIZE_NOTES:
+        say(f"restore.py: note: … and {len(problems) - MAX_SIZE_NOTES} more images too small (see metrics.csv)")
 
 
 def _output_size(model, data, task, height: int, width: int) -> tuple[int, int]:
