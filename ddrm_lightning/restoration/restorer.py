@@ -154,6 +154,9 @@ class Restorer:
 
     def use_denoiser(self, denoiser: Denoiser) -> Restorer:
         """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
+        if denoiser.checkpoint is not None:  # its defaults (the embedded prior's steps), as by its name
+            self.checkpoint = denoiser.checkpoint
+            self.settings = prior_settings(self.checkpoint, self.settings)
         steps = denoiser.alphas_cumprod.shape[0]
         if self.settings.steps > steps:
             raise ValueError(f"timesteps={self.settings.steps} exceeds the schedule length {steps} of the prior; "
