@@ -63,11 +63,14 @@ def announce(precision: str, reason: str) -> None:
     (the other ranks of a DDP sweep resolve the same)."""
     line = f"precision auto: {precision} ({reason})"
     line += "; --trainer.precision 32-true for full precision" if precision != "32-true" else ""
-    rank = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))
-    if line in _announced or rank not in ("", "0"):
+    if line in _announced or not _first_rank():
         return
     _announced.add(line)
     print(line, file=sys.stderr, flush=True)
+
+
+def _first_rank() -> bool:
+    return os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) in ("", "0")
 
 
 class RestoreTrainer(Trainer):
@@ -108,6 +111,11 @@ class RestoreTrainer(Trainer):
         precision, reason = resolve_precision(precision, accelerator)
         if reason is not None:
             announce(precision, reason)
+        elif accelerator_kind(accelerator) == "cpu" and _first_rank():
+            warning = policy.emulated_bf16_warning(policy.from_lightning(precision), "cpu")
+            if warning:  # before any work: the sweep would run several times slower than in fp32
+                print(f"restore.py: warning: {warning} (--trainer.precision auto or 32-true)", file=sys.stderr,
+                      flush=True)
         super().__init__(
             accelerator=accelerator,
             strategy=strategy,

@@ -188,6 +188,9 @@ class Restorer:
     def use_precision(self, precision: str, device: torch.device) -> None:
         """Run the network at ``precision`` on ``device`` from now on (a Trainer's precision, say)."""
         self.precision, self.device = precision, device
+        warning = policy.emulated_bf16_warning(precision, device.type)
+        if warning:
+            warnings.warn(warning, stacklevel=2)
         self.denoiser.network_context = policy.autocast_factory(device.type, policy.network_dtype(precision, device))
 
     def sweep_metrics(self, device: torch.device) -> dict | None:
