@@ -299,9 +299,8 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
     say = lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None  # noqa: E731
     check_restorable(model, data, say=say)
     steps = model.settings.steps * model.settings.samples
-    check_output_size(model, data, steps=steps, tiled=restorer.tiling is not None,
-                      on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
-                      reduced=from_lightning(trainer.precision) != "fp32", say=say)
+    check_output_size(model, data, steps=steps, on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
+                      precision=from_lightning(trainer.precision), say=say)
 
 
 def check_output_names(ids: list[str]) -> None:
