@@ -136,7 +136,7 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
         prior.network = lambda x_t, t, labels=None: torch.zeros_like(x_t)
     if tiling:
         prior.network.shift = shift
-    settings = SamplerSettings(timesteps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())
+    settings = SamplerSettings(steps=steps, eta=0.85, eta_b=1.0, clip_denoised=True, baselines=())
     before = _peak_mib()
     start, cpu_start = time.perf_counter(), time.process_time()
     result = restore_batch(prior, degradation, x, SampleRandomness.from_ids(seed, ["astronaut"]), settings)

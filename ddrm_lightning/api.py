@@ -31,10 +31,12 @@ DEFAULTS = RestorationSettings()  # each default is written once, in Restoration
 def load_prior(name_or_path: str | os.PathLike = DEFAULTS.prior, *, cache_dir: str | os.PathLike | None = None,
                device: str | torch.device = "cpu") -> Denoiser:
     """A prior for ``restore``, loaded once as the ``Denoiser`` the sampler calls: ``embedded``, a zoo name
-    (cached, else downloaded) or a checkpoint file."""
+    (cached, else downloaded) or a checkpoint file. It carries that name (``Denoiser.checkpoint``), so
+    ``restore(prior=load_prior(x))`` applies x's own defaults (the embedded prior's 25 DDRM steps) as
+    ``restore(prior=x)`` does."""
     _check_prior_argument(name_or_path)
     loaded = load_checked_prior(str(name_or_path), None if cache_dir is None else str(cache_dir), 1)
-    denoiser = Denoiser.from_loaded(loaded)
+    denoiser = Denoiser.from_loaded(loaded, checkpoint=str(name_or_path))
     denoiser.network.to(device)
     return denoiser
 

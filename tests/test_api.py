@@ -37,7 +37,7 @@ def test_same_image_task_and_seed_give_what_restore_py_gives(tiny_prior, prior, 
     swept = np.asarray(Image.open(image_path(out / "sr2_sigma0.05", "restored", "im0.png")))
     for given in (tiny_prior, prior):  # a path, or a loaded prior
         ours = restore(tmp_path / "in" / "im0.png", "sr2", sigma_y=0.05, prior=given, steps=3, seed=3,
-                       precision="fp32")  # as the sweep's --trainer.precision 32-true
+                       precision="fp32")  # as the sweep's --model.precision fp32
         assert isinstance(ours, Image.Image)
         assert np.array_equal(np.asarray(ours), swept)
     other_seed = restore(tmp_path / "in" / "im0.png", "sr2", sigma_y=0.05, prior=prior, steps=3, seed=4)

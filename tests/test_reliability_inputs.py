@@ -219,7 +219,7 @@ def test_bad_setting_fails_before_any_work(case, tiny_prior, priors, image_folde
 def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp_path, monkeypatch, capsys):
     """restore.py PHOTO --task sr4 says the output's size and cost first; above the limit (made tiny
     here, 16 megapixels in use) it refuses with one line and writes nothing, and --force goes on."""
-    from ddrm_lightning.cli import size_guard
+    from ddrm_lightning.sweep import size_guard
 
     write_images(tmp_path / "in", 1, size=(16, 24))
     photo, out = tmp_path / "in" / "im0.png", tmp_path / "out"
@@ -230,7 +230,7 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
     err = capsys.readouterr().err
     (error,) = errors_of_text(err)
     assert "largest output 96×64 (0.0061 megapixels: im0.png, sr4_sigma0.05)" in error
-    assert "MiB of memory" in error and "CPU time per image and task (2 steps" in error
+    assert "MiB of memory" in error and "of CPU time per image and task (ddrm, 2 steps, 1 task; network" in error
     assert "above the limit of 0.005 megapixels" in error and "--force" in error
     assert not out.exists()
     assert main([*args, "--force"]) == 0
@@ -241,22 +241,23 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
     # The estimate follows the network's precision.
     capsys.readouterr()
     assert main([*args, "--model.precision", "fp32"]) == 2
-    assert "2 steps, embedded prior, fp32 network)" in capsys.readouterr().err
+    assert "GFLOP/s measured on this CPU in fp32, " in capsys.readouterr().err
     assert main([*args, "--model.precision", "bf16"]) == 2
-    assert "2 steps, embedded prior, bf16 network)" in capsys.readouterr().err
+    assert "GFLOP/s measured on this CPU in bf16, " in capsys.readouterr().err
 
 
 def test_output_size_estimate_follows_pixels_steps_and_tiling():
-    from ddrm_lightning.cli.size_guard import LargestOutput, estimate
+    from ddrm_lightning.sweep.size_guard import LargestOutput, NetworkCost, estimate
 
     big = LargestOutput(8000, 12000, "photo.jpg", "sr4")
-    assert estimate(big, 20, tiled=True, on_cpu=True) == (
+    cost = NetworkCost(flops_per_pixel=5e5, flops_per_second=50e9, precision="fp32", threads=1)
+    assert estimate(big, 20, tiled=True, on_cpu=True, cost=cost) == (
         "largest output 12000×8000 (96 megapixels: photo.jpg, sr4); estimated ≈ 43 GiB of memory and "
-        "≈ 5.5 h of CPU time per image and task (20 steps, embedded prior, fp32 network)")
-    assert "≈ 2.3 h of CPU time per image and task (20 steps, embedded prior, bf16 network)" in estimate(
-        big, 20, tiled=True, on_cpu=True, reduced=True)
+        "≈ 5.3 h of CPU time per image and task (ddrm, 20 steps; network 0.5 MFLOP per pixel and step at 50 GFLOP/s "
+        "measured on this CPU in fp32, 1 thread)")
+    assert "≈ 2.7 h of CPU time per image and task" in estimate(big, 10, tiled=True, on_cpu=True, cost=cost)
     assert "≈ 229 GiB" in estimate(big, 20, tiled=False, on_cpu=False)
-    assert "CPU" not in estimate(big, 20, tiled=True, on_cpu=False)
+    assert "per image" not in estimate(big, 20, tiled=True, on_cpu=False, cost=cost)
 
 
 def test_class_conditional_prior_runs_with_labels(tiny_prior, priors, tmp_path):

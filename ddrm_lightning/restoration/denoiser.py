@@ -29,6 +29,8 @@ class Denoiser:
             sampler's own arithmetic always runs in float32 outside it.
         classifier: a noisy-image classifier for guidance, with ``classifier_scale`` > 0.
         image_size: the size the network was trained at (``tile: auto`` tiles at it), if known.
+        checkpoint: what the prior is (``embedded``, a zoo name or a file), so a prior loaded once
+            gets the same prior-dependent defaults (the embedded prior's steps) as its name.
     """
 
     network: Callable[..., Tensor]
@@ -40,11 +42,13 @@ class Denoiser:
     classifier: nn.Module | None = None
     classifier_scale: float = 0.0
     image_size: int | None = None
+    checkpoint: str | None = None
 
     @classmethod
     def from_loaded(cls, loaded, **kwargs) -> Denoiser:
         """From a ``models.LoadedModel`` (``load_model``'s result), network in eval mode, no gradients."""
         network = loaded.eps_model().requires_grad_(False).eval()
+        kwargs.setdefault("checkpoint", str(loaded.name))
         return cls(network=network, alphas_cumprod=alphas_cumprod_of(loaded.betas), channels=loaded.in_channels,
                    num_classes=loaded.num_classes, image_size=loaded.image_size, **kwargs)
 

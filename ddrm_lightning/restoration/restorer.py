@@ -147,8 +147,21 @@ class Restorer:
                     guided=self.classifier_name if self.guided else None, pad_multiple=pad_multiple,
                     measured=self.measured)
 
+    def size_problem(self, height: int, width: int) -> str | None:
+        """Why a restoration of (height, width) cannot run on this prior, or None: the network
+        reflect-pads an image to a multiple of its downsampling, which needs more than half of that
+        multiple per side. Unknown (None) until the checkpoint is loaded."""
+        factor = None if self.loaded is None else self.loaded.downsample_factor
+        if not factor or (-height % factor < height and -width % factor < width):
+            return None
+        return (f"its {height}×{width} restoration is too small for the prior, which reflect-pads to a multiple "
+                f"of {factor}: it needs at least {factor // 2 + 1} pixels per side")
+
     def use_denoiser(self, denoiser: Denoiser) -> Restorer:
         """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
+        if denoiser.checkpoint is not None:  # its defaults (the embedded prior's steps), as by its name
+            self.checkpoint = denoiser.checkpoint
+            self.settings = prior_settings(self.checkpoint, self.settings)
         steps = denoiser.alphas_cumprod.shape[0]
         if self.settings.nfe > steps:
             raise ValueError(f"steps={self.settings.nfe} exceeds the schedule length {steps} of the prior; "
@@ -186,6 +199,9 @@ class Restorer:
         """Run the network on ``device`` from now on, at this restorer's precision (``auto`` resolved there)."""
         self.device = device
         self.resolved_precision = self.resolve_precision(device.type)[0]
+        warning = policy.emulated_bf16_warning(self.resolved_precision, device.type)
+        if warning:  # once per process (a sweep has said it before work already)
+            warnings.warn(warning, stacklevel=2)
         dtype = policy.DTYPES[self.resolved_precision]
         self.denoiser.network_context = policy.autocast_factory(device.type, dtype)
 
@@ -232,12 +248,27 @@ class Restorer:
             except ValueError as error:
                 # Only for sizes no check could foresee (pad, measurement mode): this batch's
                 # images get an error row for the task and the run goes on.
-                message = f"task '{task.name}': {' '.join(str(error).split())}"
-                results.extend(failed(task, sub, i, message, self.settings.method) for i in range(len(sub["id"])))
+                results.extend(failed(task, sub, i, _failure(sub, i, task, error), self.settings.method)
+                               for i in range(len(sub["id"])))
                 continue
             metrics = None if sweep_metrics is None else sweep_metrics[task.name]
-            results.extend(self.restore_task(task, sub, op, metrics=metrics, step_hook=step_hook))
+            results.extend(self._restore_or_fail(task, sub, op, metrics, step_hook))
         return results
+
+    def _restore_or_fail(self, task: Task, batch: dict, op: SVDOperator, metrics, step_hook) -> list[Restoration]:
+        """``restore_task``, where an image whose size or content makes the restoration raise (a photo
+        too small for the network's padding, say) becomes that image's error row: with more than one
+        image, each is tried alone, so only the one at fault fails and the sweep goes on."""
+        try:
+            return self.restore_task(task, batch, op, metrics=metrics, step_hook=step_hook)
+        except IMAGE_ERRORS as error:
+            if len(batch["id"]) == 1:
+                return [failed(task, batch, 0, _failure(batch, 0, task, error), self.settings.method)]
+        out = []
+        for i in range(len(batch["id"])):
+            one = _one_sample(batch, i)
+            out.extend(self._restore_or_fail(task, one, self.operator_for(task, one["image"]), metrics, step_hook))
+        return out
 
     def restore_task(self, task: Task, batch: dict, op: SVDOperator, *, metrics=None,
                      step_hook=None) -> list[Restoration]:
@@ -249,6 +280,24 @@ class Restorer:
             self.settings, labels=batch["label"], measured=self.measured, sizes=sizes, step_hook=step_hook,
         )
         return package(task, batch, result, score_batch(result, metrics), self.settings)
+
+
+# What a restoration may raise for one image's size or content (never an interruption: those derive
+# from other classes and stop the run); a CUDA out-of-memory error is a RuntimeError too, so an image
+# too large for the device fails alone.
+IMAGE_ERRORS = (ValueError, RuntimeError, ArithmeticError, IndexError)
+
+
+def _failure(batch: dict, i: int, task: Task, error: BaseException) -> str:
+    """The error row's message: the file, the task and what went wrong, on one line."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if not isinstance(error, ValueError):
+        reason = f"{type(error).__name__}: {reason}"
+    return f"{batch['source'][i]}: task '{task.name}': {reason}"
+
+
+def _one_sample(batch: dict, i: int) -> dict:
+    return {k: (v[i : i + 1] if isinstance(v, Tensor) else [v[i]]) for k, v in batch.items()}
 
 
 def _warn_noiseless(method: str, tasks: list[Task]) -> None:

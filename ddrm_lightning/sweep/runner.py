@@ -24,7 +24,7 @@ from ..module import DDRMRestorer
 from ..reports.console import finish_line, print_summary
 from ..restoration import precision as policy
 from ..sweep_io.layout import image_path
-from .size_guard import check_output_size
+from .size_guard import check_output_size, check_restorable
 from .stop import GracefulStop, SweepInterrupted
 
 # How long rank 0 of an interrupted DDP sweep waits for the other ranks to write their last batch.
@@ -115,8 +115,9 @@ def device_kind(trainer) -> str:
 
 def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer, force: bool = False) -> str:
     """Every check that needs no image: the checkpoint (loaded now when it is a file or
-    cached), channels, the tasks' operators at the data's geometry, class labels, the precision on
-    this device, the size of the outputs (from the images' headers; above the limit only with ``force``).
+    cached), channels, the tasks' operators at the data's geometry, class labels, images too small
+    for the prior, the precision on this device (a warning for bf16 that this CPU only emulates), the
+    size of the outputs (from the images' headers; above the limit only with ``force``).
     Returns the precision the network will run in (``auto`` resolved), announced by rank 0."""
     restorer = model.restorer
     resolved, reason = restorer.resolve_precision(device_kind(trainer))
@@ -131,11 +132,14 @@ def check_before_work(model: DDRMRestorer, data: RestorationDataModule, trainer,
                         has_labels=data.source.has_labels, pad_multiple=pad_multiple)
     if data.source.ids_known_locally:
         check_output_names(data.all_ids() or [])
+    say = lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None  # noqa: E731
+    check_restorable(model, data, say=say)
+    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
+    warning = policy.emulated_bf16_warning(resolved, "cpu") if on_cpu and trainer.global_rank == 0 else None
+    if warning:  # before any work: the sweep would run several times slower than in fp32
+        say(f"restore.py: warning: {warning} (--model.precision auto or fp32)")
     steps = model.settings.nfe * model.settings.samples
-    check_output_size(model, data, steps=steps, tiled=restorer.tiling is not None,
-                      on_cpu=isinstance(trainer.accelerator, CPUAccelerator), force=force,
-                      reduced=resolved != "fp32",
-                      say=lambda line: print(line, file=sys.stderr) if trainer.global_rank == 0 else None)
+    check_output_size(model, data, steps=steps, on_cpu=on_cpu, force=force, precision=resolved, say=say)
     return resolved
 
 

@@ -1,16 +1,22 @@
-"""How large the restorations of a sweep will be, said before any work, and refused above a limit.
+"""How large and long the restorations of a sweep will be, said before any work, and refused above a limit.
 
 A restoration has the size of the image behind the measurement: ``restore.py photo.jpg --task sr4``
 on a 3000×2000 photo makes a 12000×8000 image, whose sampler state alone needs tens of GiB. The
-estimates come from ``benchmarks/tiles_memory.py`` (docs/tiles.md, 2-core CPU, embedded prior): the
-sampler's own image-sized tensors grew by 181 MiB at 512×768 (0.39 megapixels), the whole-image
-network (untiled) a further 778 MiB, and a DDRM step on 64×64 tiles cost 10.3 CPU-seconds per
-megapixel in float32 and 4.3 with a bf16 network (channels-last), measured on a quiet core.
+memory estimates come from ``benchmarks/tiles_memory.py`` (docs/tiles.md, 2-core CPU, embedded
+prior): the sampler's own image-sized tensors grew by 181 MiB at 512×768 (0.39 megapixels), the
+whole-image network (untiled) a further 778 MiB. The time is the network's own work, which
+dominates a step: its FLOPs per pixel (``FlopCounterMode`` on one call at the tile size, a backward
+pass included for the methods that take one) times the pixels it runs on (overlapping tiles count
+each time) times the steps, at the FLOP rate of one call timed (CPU time) on this CPU, at the run's precision and
+threads — so a slower CPU, or one that only emulates bf16, gets its own, longer, estimate.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+import torch
 
 from ..data.geometry import padded_size
 from ..operators import image_size_behind
@@ -19,7 +25,11 @@ from ..operators import image_size_behind
 MAX_OUTPUT_MEGAPIXELS = 16.0
 SAMPLER_GIB_PER_MEGAPIXEL = 181 / 1024 / (512 * 768 / 1e6)
 UNTILED_NETWORK_GIB_PER_MEGAPIXEL = 778 / 1024 / (512 * 768 / 1e6)
-CPU_SECONDS_PER_MEGAPIXEL_STEP = {False: 10.3, True: 4.3}  # by whether the network runs in bf16/fp16
+MAX_SIZE_NOTES = 20  # lines naming images too small to restore; the rest are counted
+# Methods whose every step also runs the network backwards (a gradient through it).
+GRADIENT_METHODS = frozenset({"dps", "pigdm"})
+# The largest square the rate is measured on when the network runs untiled (time, at start).
+MEASURED_SIDE_LIMIT = 128
 
 
 @dataclass(frozen=True)
@@ -36,15 +46,65 @@ class LargestOutput:
         return self.height * self.width / 1e6
 
 
+@dataclass(frozen=True)
+class NetworkCost:
+    """What the network costs here: FLOPs per pixel of one call (a backward pass included when the
+    method takes one) and the FLOP rate measured on this machine at ``precision`` on ``threads``."""
+
+    flops_per_pixel: float
+    flops_per_second: float
+    precision: str
+    threads: int
+
+
+def network_cost(loaded, *, side: int, batch: int, precision: str, channels_last: bool = False,
+                 gradient: bool = False) -> NetworkCost:
+    """Count (``FlopCounterMode``) and time one call of ``loaded``'s network on ``batch`` images of
+    ``side``×``side`` at ``precision`` (``fp32``/``bf16``) on the CPU; the count doubles as the warm-up,
+    the CPU time is the best of two calls."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..restoration.precision import DTYPES
+
+    network = loaded.eps_model().eval().requires_grad_(False)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, loaded.in_channels, side, side, generator=generator)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        network = network.to(memory_format=torch.channels_last)
+    t = torch.full((batch,), 500, dtype=torch.long)
+    labels = torch.zeros(batch, dtype=torch.long) if loaded.num_classes else None
+    dtype = DTYPES.get(precision)
+
+    def call() -> None:
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            if gradient:
+                with torch.enable_grad():
+                    inputs = x.detach().requires_grad_(True)
+                    network(inputs, t, labels).float().sum().backward()  # only the input takes a gradient
+            else:
+                with torch.no_grad():
+                    network(x, t, labels)
+
+    with FlopCounterMode(display=False) as counter:
+        call()
+    seconds = []  # CPU time of this process, not wall time: a busy machine's other work does not count
+    for _ in range(2):
+        start = time.process_time()
+        call()
+        seconds.append(time.process_time() - start)
+    flops = float(counter.get_total_flops())
+    return NetworkCost(flops / (batch * side * side), flops / max(min(seconds), 1e-9), precision,
+                       torch.get_num_threads())
+
+
 def largest_output(model, data) -> LargestOutput | None:
     """The largest restoration the sweep will write, from the images' headers where its size is the
     image's own (measurement mode, ``pad``); None for a streamed dataset, whose sizes are unknown."""
-    own_size = data.measurement or data.geometry == "pad"
+    own_size = data.measured or data.geometry == "pad"
     if own_size and not data.source.ids_known_locally:
         return None
-    ids = data.all_ids() or []
-    sizes = ([(ids[i], data.image_source.probe_size(i)) for i in range(len(ids))] if own_size
-             else [("every image", tuple(data.image_size))])
+    sizes = _probed_sizes(data) if own_size else [("every image", tuple(data.image_size))]
     best = None
     for sample_id, size in sizes:
         if size is None:
@@ -56,41 +116,117 @@ def largest_output(model, data) -> LargestOutput | None:
     return best
 
 
+def _probed_sizes(data) -> list[tuple[str, tuple[int, int] | None]]:
+    """(id, (H, W) from its header, or None when it cannot be read) of every image."""
+    ids = data.all_ids() or []
+    return [(ids[i], data.image_source.probe_size(i)) for i in range(len(ids))]
+
+
+def check_restorable(model, data, say=print) -> None:
+    """Images whose size the prior cannot restore (a 1×1 photo at sr4: a 4×4 restoration under the
+    network's padding), found from the headers before any work. When every readable image is one,
+    nothing would be restored: ValueError naming them (exit 2, nothing written); otherwise one line
+    each (``say``), and each becomes its own error row while the others are restored."""
+    own_size = data.measured or data.geometry == "pad"
+    if not own_size or not data.source.ids_known_locally:
+        return
+    readable = [(i, size) for i, size in _probed_sizes(data) if size is not None]
+    problems = []
+    for sample_id, size in readable:
+        for task in model.tasks:
+            reason = model.restorer.size_problem(*_output_size(model, data, task, *size))
+            if reason:
+                problems.append(f"{sample_id} ({size[1]}×{size[0]}, {task.name}): {reason}")
+                break
+    if problems and len(problems) == len(readable):
+        raise ValueError(f"{'; '.join(problems)}; give a larger image")
+    for problem in problems[:MAX_SIZE_NOTES]:
+        say(f"restore.py: note: {problem}; it gets an error row, the other images are restored")
+    if len(problems) > MAX_SIZE_NOTES:
+        say(f"restore.py: note: … and {len(problems) - MAX_SIZE_NOTES} more images too small (see metrics.csv)")
+
+
 def _output_size(model, data, task, height: int, width: int) -> tuple[int, int]:
-    if data.measurement:
+    if data.measured:
         return image_size_behind(task.operator, height, width, **task.params)
     if data.geometry == "pad":
         return padded_size(height, width, data.pad_multiple)
     return height, width
 
 
-def estimate(largest: LargestOutput, steps: int, *, tiled: bool, on_cpu: bool, reduced: bool = False) -> str:
-    """Output size, memory and (on a CPU) time of one restoration of the largest output (``reduced``:
-    the network runs in bf16 or fp16)."""
+def estimate(largest: LargestOutput, steps: int, *, tiled: bool | tuple[int, int], on_cpu: bool,
+             cost: NetworkCost | None = None, method: str = "ddrm", tasks: int | None = None) -> str:
+    """Output size, memory and (on a CPU, with the network's ``cost``) time of one restoration of the
+    largest output; ``tiled``: (tile, overlap) of a tiled network (True: tiled, size unknown)."""
     megapixels = largest.megapixels
     memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
     text = (f"largest output {largest.width}×{largest.height} ({_number(megapixels)} megapixels: {largest.sample_id}, "
             f"{largest.task}); estimated ≈ {_gib(memory)} of memory")
-    if on_cpu:
-        seconds = megapixels * steps * CPU_SECONDS_PER_MEGAPIXEL_STEP[reduced]
-        text += (f" and ≈ {_duration(seconds)} of CPU time per image and task ({steps} steps, embedded prior, "
-                 f"{'bf16' if reduced else 'fp32'} network)")
-    return text
+    what = f"{method}, {steps} steps" + (f", {tasks} task{'s' if tasks != 1 else ''}" if tasks else "")
+    if not (on_cpu and cost):
+        return f"{text} ({what})"
+    pixels = _network_pixels(largest.height, largest.width, tiled)
+    seconds = pixels * cost.flops_per_pixel * steps / cost.flops_per_second
+    return (f"{text} and ≈ {_duration(seconds)} of CPU time per image and task ({what}; network "
+            f"{_number(cost.flops_per_pixel / 1e6)} MFLOP per pixel and step at {_number(cost.flops_per_second / 1e9)} "
+            f"GFLOP/s measured on this CPU in {cost.precision}, {cost.threads} thread{'s' if cost.threads != 1 else ''})")
 
 
-def check_output_size(model, data, *, steps: int, tiled: bool, on_cpu: bool, force: bool, reduced: bool = False,
+def _network_pixels(height: int, width: int, tiled) -> int:
+    """The pixels one network call runs on: overlapping tiles count each time."""
+    if not isinstance(tiled, tuple) or (height <= tiled[0] and width <= tiled[0]):
+        return height * width
+    from ..sampling.tiles import tile_grid
+
+    tile, overlap = tiled
+    return len(tile_grid(height, width, tile, overlap)) * min(tile, height) * min(tile, width)
+
+
+def measured_cost(restorer, largest: LargestOutput, precision: str) -> NetworkCost | None:
+    """The network's ``NetworkCost`` at the size it will run (a batch of tiles, or the image up to
+    ``MEASURED_SIDE_LIMIT``), or None before the checkpoint is loaded."""
+    loaded = restorer.loaded
+    if loaded is None:
+        return None
+    tiling = _tiling(restorer)
+    if tiling and max(largest.height, largest.width) > tiling[0]:
+        side, batch = tiling[0], 4
+    else:
+        side, batch = min(max(largest.height, largest.width), MEASURED_SIDE_LIMIT), 1
+    side = max(side, loaded.downsample_factor)
+    return network_cost(loaded, side=side, batch=batch, precision="bf16" if precision == "bf16" else "fp32",
+                        channels_last=restorer.channels_last,
+                        gradient=restorer.settings.method in GRADIENT_METHODS)
+
+
+def _tiling(restorer) -> tuple[int, int] | None:
+    if restorer.tiling is None or restorer.loaded is None:
+        return None
+    from ..restoration.loading import resolve_tiling
+
+    tile, overlap, _ = resolve_tiling(restorer.tiling, restorer.loaded.image_size)
+    return int(tile), int(overlap)
+
+
+def check_output_size(model, data, *, steps: int, on_cpu: bool, force: bool, precision: str = "fp32",
                       say=print) -> None:
-    """Say how large the outputs will be when that is the photos' own size (``say``, one line), and
-    refuse (ValueError) an output above ``MAX_OUTPUT_MEGAPIXELS`` unless ``force``."""
+    """Say the method, its steps, how large the outputs will be and (on a CPU) how long one takes
+    (``say``, one line, before any work), and refuse (ValueError) an output above
+    ``MAX_OUTPUT_MEGAPIXELS`` unless ``force``."""
     largest = largest_output(model, data)
+    restorer = model.restorer
     if largest is None:
+        say(f"restore.py: {restorer.settings.method}, {steps} steps per image and task, {len(model.tasks)} tasks")
         return
-    line = estimate(largest, steps, tiled=tiled, on_cpu=on_cpu, reduced=reduced)
-    if largest.megapixels > MAX_OUTPUT_MEGAPIXELS and not force:
+    too_large = largest.megapixels > MAX_OUTPUT_MEGAPIXELS and not force
+    cost = measured_cost(restorer, largest, precision) if on_cpu else None
+    tiled = _tiling(restorer) or restorer.tiling is not None
+    line = estimate(largest, steps, tiled=tiled, on_cpu=on_cpu, cost=cost, method=restorer.settings.method,
+                    tasks=len(model.tasks))
+    if too_large:
         raise ValueError(f"{line}: above the limit of {MAX_OUTPUT_MEGAPIXELS:g} megapixels per output; "
                          "add --force to restore it anyway, or shrink the photo")
-    if data.measurement or data.geometry == "pad" or largest.megapixels > MAX_OUTPUT_MEGAPIXELS:
-        say(f"restore.py: {line}")
+    say(f"restore.py: {line}")
 
 
 def _number(value: float) -> str:
