@@ -25,6 +25,7 @@ from .models.embedded import resolve_checkpoint
 from .randomness import sample_seed
 from .restoration import Denoiser, Restorer, SamplerSettings, Task
 from .restoration.loading import AUTO_TILE
+from .restoration.noise_estimate import estimate_noise
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
 
