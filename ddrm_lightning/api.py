@@ -45,7 +45,7 @@ def restore(
     image: ImageLike,
     task: str = "sr4",
     *,
-    sigma_y: float = 0.05,
+    sigma_y: float | str | None = None,
     prior: str | os.PathLike | Denoiser = "embedded",
     steps: int | None = None,
     eta: float | None = None,
@@ -71,7 +71,9 @@ def restore(
     Args:
         image: a PIL image, an image file's path, or a (C, H, W) / (B, C, H, W) tensor in [0, 1].
         task: an operator name (``sr4``, ``deblur_gauss``, ``deno``, ``inp``, …; see docs/operators.md).
-        sigma_y: measurement noise std on the [0, 1] pixel scale.
+        sigma_y: measurement noise std on the [0, 1] pixel scale; None: 0.05 (0 for ``jpeg``, whose error is
+            the file's quantization); ``"auto"`` (with ``measured``): estimated from the photo
+            (``estimate_noise``) and printed.
         prior: ``embedded``, a zoo name, a checkpoint file, or a ``load_prior`` result.
         steps, eta, eta_b, clip_denoised: the sampler's settings (as ``--model.*`` of restore.py);
             None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1), except DDRM's steps

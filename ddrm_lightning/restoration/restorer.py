@@ -23,6 +23,7 @@ from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded, resolve_checkpoi
 from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
 from ..randomness import SampleRandomness
 from . import precision as policy
+from .auto_sigma import auto_sigma_y
 from .checks import check_prior, check_tasks
 from .core import SamplerSettings, restore_batch
 from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
@@ -92,6 +93,12 @@ class Restorer:
             raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
                              "set --model.classifier_scale 0 or --model.method ddrm")
         self.measured = bool(measured)
+        auto = [task.name for task in self.tasks if task.auto_sigma]
+        if auto and not self.measured:
+            raise ValueError(f"sigma_y auto (task {', '.join(auto)}) estimates the noise of your own degraded photo, "
+                             "so it needs measurement mode (measured=True, --data.measurement true); with ground truth "
+                             "give sigma_y as a number")
+        self.notify = print  # hears what a run estimates per photo (sigma_y auto)
         self.crop_back = geometry == "pad" and not self.measured  # padding is added at the bottom and right
         if precision not in policy.PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policy.PRECISIONS)}")
@@ -229,19 +236,40 @@ class Restorer:
 
     def restore_task(self, task: Task, batch: dict, op: SVDOperator, *, metrics=None,
                      step_hook=None) -> list[Restoration]:
-        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
+        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample.
+
+        With ``sigma_y: auto`` each sample is restored on its own at the σ_y estimated from its
+        observed image (said through ``notify`` first, and written as its rows' ``sigma_y``)."""
+        if not task.auto_sigma:
+            return self._restore_at(task, task.sigma_y, batch, op, metrics, step_hook)
+        records = []
+        for i in range(len(batch["id"])):
+            one = sample_of(batch, i)
+            sigma_y = auto_sigma_y(one["image"][0], one["source"][0] or one["id"][0], self.notify)
+            records.extend(self._restore_at(task, sigma_y, one, op, metrics, step_hook))
+        return records
+
+    def _restore_at(self, task: Task, sigma_y: float, batch: dict, op: SVDOperator, metrics, step_hook) -> list[Restoration]:
         image = batch["image"].float()
         sizes = batch["orig_size"].tolist() if self.crop_back else None
         result = restore_batch(
-            self.denoiser, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], image.device),
+            self.denoiser, Degradation(op, sigma_y), image, SampleRandomness(batch["seed"], image.device),
             self.settings, labels=batch["label"], measured=self.measured, sizes=sizes, step_hook=step_hook,
         )
-        return package(task, batch, result, score_batch(result, metrics), self.settings)
+        records = package(task, batch, result, score_batch(result, metrics), self.settings)
+        for record in records:
+            record.sigma_y = sigma_y
+        return records
+
+
+def sample_of(batch: dict, i: int) -> dict:
+    """Sample ``i`` of a batch dict as a batch of one."""
+    return {k: (v[i : i + 1] if isinstance(v, Tensor) else [v[i]]) for k, v in batch.items()}
 
 
 def _warn_noiseless(method: str, tasks: list[Task]) -> None:
     """DDNM projects y in exactly: with a noisy y the noise lands in the picture, silently."""
-    noisy = [task.name for task in tasks if task.sigma_y > 0]
+    noisy = [task.name for task in tasks if task.auto_sigma or task.sigma_y > 0]
     if method == "ddnm" and noisy:
         warnings.warn(f"method ddnm assumes a noiseless y (sigma_y = 0), but {', '.join(noisy)} "
                       "has noise: it is copied into the restoration; use method ddnm_plus for noisy measurements",
