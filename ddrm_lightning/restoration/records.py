@@ -62,7 +62,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     A sample whose restoration went non-finite gets an error row and no restored picture; a score
     that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
-    params = json.dumps(settings.sampler_params(), sort_keys=True)
+    params = json.dumps(result.params if result.params is not None else settings.sampler_params(), sort_keys=True)
     timesteps = settings.steps
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
