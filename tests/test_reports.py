@@ -197,7 +197,7 @@ def test_report_has_a_section_per_task_with_tables_and_grid(tmp_path):
     assert md.count(f"kid: {KID_CONVENTION}; compare only with numbers computed the same way") == 1
     assert "| kid |" not in md.split("Unavailable metrics")[1].split("## Task")[0]
     assert "| sr4_sigma0.05 | c.png | ddrm | boom: NaN |" in md and "| failed rows | 2 |" in md
-    assert "| steps | 20 |" in md and "timesteps: 20" in md and "timesteps: 20" in page
+    assert "| steps | 20 |" in md and "steps: 20" in md and "steps: 20" in page
     for task in sweep_tasks(out):
         grid = out / "grids" / f"{task.name}.png"
         assert f"](grids/{task.name}.png)" in md and f"src='grids/{task.name}.png'" in page
@@ -300,7 +300,7 @@ def test_plot_psnr_vs_steps(tmp_path):
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > 100
     no_steps = make_sweep(tmp_path / "nosteps", steps=None)
-    with pytest.raises(ValueError, match="timesteps"):
+    with pytest.raises(ValueError, match="model.steps"):
         plot_psnr_vs_steps([no_steps], tmp_path / "x.png")
     assert plot_psnr_vs_steps([no_steps], tmp_path / "y.png", steps=[100], labels=["ours"]).is_file()
     with pytest.raises(ValueError):
