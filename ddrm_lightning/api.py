@@ -63,7 +63,8 @@ def restore(
     precision: str = "auto",
     channels_last: bool = True,
     device: str | torch.device | None = None,
-) -> Image.Image | Tensor:
+    samples: int = 1,
+) -> Image.Image | Tensor | list[Image.Image | Tensor]:
     """Degrade ``image`` with ``task`` at noise σ_y and restore it with DDRM (or, with
     ``measured``, restore ``image`` as the degraded observation itself).
 
@@ -92,13 +93,15 @@ def restore(
             restore.py's default), ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
         channels_last: run the network channels-last (exact; faster, as in restore.py's demo).
         device: where to restore (default: the CPU, or where a ``load_prior`` result is).
+        samples: posterior samples per image (as ``--model.samples``): each further one draws the
+            sampler's noise from the image's next stream, so the first is the one ``samples=1`` gives.
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
-        [0, 1] of the same rank for a tensor.
+        [0, 1] of the same rank for a tensor; with ``samples`` > 1, a list of ``samples`` of them.
     """
     settings = SamplerSettings(timesteps=steps, eta=eta, eta_b=eta_b, clip_denoised=clip_denoised, baselines=(),
-                               method=method, method_params=dict(method_params or {}))
+                               method=method, method_params=dict(method_params or {}), samples=samples)
     spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
     _check_prior_argument(prior)
     restorer = Restorer(
@@ -118,7 +121,10 @@ def restore(
     failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
-    return _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+    restored = _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
+    if samples == 1:
+        return restored
+    return [restored] + [_as_kind(torch.stack([r.samples[k] for r in records]), kind) for k in range(samples - 1)]
 
 
 def _check_prior_argument(prior) -> None:

@@ -68,14 +68,22 @@ def estimate(largest: LargestOutput, steps: int, *, tiled: bool, on_cpu: bool, r
     """Output size, memory and (on a CPU) time of one restoration of the largest output (``reduced``:
     the network runs in bf16 or fp16)."""
     megapixels = largest.megapixels
-    memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
+    memory, seconds = resources(megapixels, steps, tiled=tiled, on_cpu=on_cpu, reduced=reduced)
     text = (f"largest output {largest.width}×{largest.height} ({_number(megapixels)} megapixels: {largest.sample_id}, "
-            f"{largest.task}); estimated ≈ {_gib(memory)} of memory")
-    if on_cpu:
-        seconds = megapixels * steps * CPU_SECONDS_PER_MEGAPIXEL_STEP[reduced]
-        text += (f" and ≈ {_duration(seconds)} of CPU time per image and task ({steps} steps, embedded prior, "
+            f"{largest.task}); estimated ≈ {gib_text(memory)} of memory")
+    if seconds is not None:
+        text += (f" and ≈ {duration_text(seconds)} of CPU time per image and task ({steps} steps, embedded prior, "
                  f"{'bf16' if reduced else 'fp32'} network)")
     return text
+
+
+def resources(megapixels: float, steps: int, *, tiled: bool, on_cpu: bool, reduced: bool = False
+              ) -> tuple[float, float | None]:
+    """(GiB of memory, CPU seconds) of one restoration of an output of ``megapixels``; the seconds are
+    None off the CPU, where they were not measured."""
+    memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
+    seconds = megapixels * steps * CPU_SECONDS_PER_MEGAPIXEL_STEP[reduced] if on_cpu else None
+    return memory, seconds
 
 
 def check_output_size(model, data, *, steps: int, tiled: bool, on_cpu: bool, force: bool, reduced: bool = False,
@@ -98,11 +106,11 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
-def _gib(gib: float) -> str:
+def gib_text(gib: float) -> str:
     return f"{_number(gib)} GiB" if gib >= 1 else f"{gib * 1024:.0f} MiB"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if seconds < 1:
         return "under 1 s"
     if seconds < 120:
