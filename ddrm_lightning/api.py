@@ -118,6 +118,9 @@ def restore(
     size = None if measured else tuple(batch.shape[-2:])
     restorer.check_data(batch.shape[1], size, has_labels=labels is not None)
     records = restorer.restore(_sample_dict(batch.to(restorer.device), ids, seed, labels))
+    refused = [f"{r.id}: {o.message}" for r in records for o in r.outcomes if not o.ok and o.seconds == 0.0]
+    if refused:  # an image the sampler never ran on (a size its task cannot take): the reason, not NaN
+        raise ValueError("; ".join(refused))
     failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
