@@ -25,6 +25,7 @@ from .models.embedded import resolve_checkpoint
 from .randomness import sample_seed
 from .restoration import Denoiser, Restorer, SamplerSettings, Task
 from .restoration.loading import AUTO_TILE
+from .restoration.noise_estimate import estimate_noise
 
 ImageLike = Image.Image | str | os.PathLike | Tensor
 
@@ -44,7 +45,7 @@ def restore(
     image: ImageLike,
     task: str = "sr4",
     *,
-    sigma_y: float = 0.05,
+    sigma_y: float | str | None = None,
     prior: str | os.PathLike | Denoiser = "embedded",
     steps: int | None = None,
     eta: float | None = None,
@@ -71,7 +72,9 @@ def restore(
     Args:
         image: a PIL image, an image file's path, or a (C, H, W) / (B, C, H, W) tensor in [0, 1].
         task: an operator name (``sr4``, ``deblur_gauss``, ``deno``, ``inp``, …; see docs/operators.md).
-        sigma_y: measurement noise std on the [0, 1] pixel scale.
+        sigma_y: measurement noise std on the [0, 1] pixel scale; None: 0.05 (0 for ``jpeg``, whose error is
+            the file's quantization); ``"auto"`` (with ``measured``): estimated from the photo
+            (``estimate_noise``) and printed.
         prior: ``embedded``, a zoo name, a checkpoint file, or a ``load_prior`` result.
         steps, eta, eta_b, clip_denoised: the sampler's settings (as ``--model.*`` of restore.py);
             None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1), except DDRM's steps
@@ -111,16 +114,16 @@ def restore(
     if isinstance(prior, Denoiser):
         restorer.use_denoiser(prior)
     restorer.to(device if device is not None else _device_of(prior))
-    batch, kind = _as_batch(image, restorer.denoiser.channels)
+    batch, kind, jpeg = _as_batch(image, restorer.denoiser.channels)
     ids = list(sample_ids) if sample_ids is not None else _default_ids(image, batch.shape[0])
     if len(ids) != batch.shape[0]:
         raise ValueError(f"got {len(ids)} sample_ids for {batch.shape[0]} images; give one per image")
     size = None if measured else tuple(batch.shape[-2:])
     restorer.check_data(batch.shape[1], size, has_labels=labels is not None)
-    records = restorer.restore(_sample_dict(batch.to(restorer.device), ids, seed, labels))
-    refused = [f"{r.id}: {o.message}" for r in records for o in r.outcomes if not o.ok and o.seconds == 0.0]
-    if refused:  # an image the sampler never ran on (a size its task cannot take): the reason, not NaN
-        raise ValueError("; ".join(refused))
+    records = restorer.restore(_sample_dict(batch.to(restorer.device), ids, seed, labels, jpeg))
+    refused = [outcome.message for r in records for outcome in r.outcomes if not outcome.ok and outcome.message]
+    if refused:  # the image could not be restored at all (e.g. task jpeg on a file with no tables)
+        raise ValueError(refused[0])
     failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
@@ -143,7 +146,8 @@ def _device_of(prior) -> torch.device:
     return torch.device("cpu")
 
 
-def _sample_dict(batch: Tensor, ids: list[str], seed: int, labels: Sequence[int] | None) -> dict:
+def _sample_dict(batch: Tensor, ids: list[str], seed: int, labels: Sequence[int] | None,
+                 jpeg: dict | None = None) -> dict:
     """The images as the batch dict a sweep's data gives a ``Restorer`` (``data.collate.BATCH_KEYS``)."""
     count = batch.shape[0]
     return {
@@ -151,11 +155,12 @@ def _sample_dict(batch: Tensor, ids: list[str], seed: int, labels: Sequence[int]
         "image": batch, "label": torch.as_tensor(list(labels) if labels is not None else [-1] * count,
                                                  device=batch.device),
         "orig_size": torch.tensor([list(batch.shape[-2:])] * count), "source": ids, "error": [""] * count,
+        "jpeg": [jpeg] * count,
     }
 
 
-def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:
-    """(B, C, H, W) in [-1, 1] and the kind to return."""
+def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str, dict | None]:
+    """(B, C, H, W) in [-1, 1], the kind to return, and a JPEG file's tables (``data.decoding.jpeg_info``)."""
     if isinstance(image, Tensor):
         if image.ndim not in (3, 4):
             raise ValueError(f"a tensor image must be (C, H, W) or (B, C, H, W) in [0, 1], got shape {tuple(image.shape)}")
@@ -165,9 +170,10 @@ def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:
                              f"shape {tuple(image.shape)}; an H×W×C image becomes C×H×W with .permute(2, 0, 1)")
         if batch.numel() and (batch.min() < 0 or batch.max() > 1):
             raise ValueError("a tensor image must have values in [0, 1]")
-        return batch * 2.0 - 1.0, "tensor4" if image.ndim == 4 else "tensor3"
+        return batch * 2.0 - 1.0, "tensor4" if image.ndim == 4 else "tensor3", None
     if isinstance(image, Image.Image):
-        return to_model_tensor(decode_image(image, channels)).unsqueeze(0), "pil"
+        notes: dict = {}
+        return to_model_tensor(decode_image(image, channels, notes=notes)).unsqueeze(0), "pil", notes.get("jpeg")
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
@@ -175,7 +181,7 @@ def _as_batch(image: ImageLike, channels: int) -> tuple[Tensor, str]:
         record = load_record(path.name, path, source=str(path), channels=channels)
         if record.error:
             raise ValueError(record.error)
-        return to_model_tensor(record.image).unsqueeze(0), "pil"
+        return to_model_tensor(record.image).unsqueeze(0), "pil", record.jpeg
     raise ValueError(f"image must be a PIL image, a path or a tensor, got {type(image).__name__}")
 
 

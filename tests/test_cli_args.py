@@ -161,7 +161,8 @@ def test_one_photo_short_form_restores_it_as_a_measurement(tmp_path, capsys, mon
     out = tmp_path / "outputs" / "im0_sr2"
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert {r["method"] for r in rows} >= {"ddrm"} and all(r["status"] == "ok" for r in rows)
-    assert Image.open(out / "sr2_sigma0.05" / "restored" / "im0.png").size == (32, 24)  # 2× the photo
+    # σ_y not given: estimated from the photo (sigma_y auto, the one-photo form's default)
+    assert Image.open(out / "sr2_sigmaauto" / "restored" / "im0.png").size == (32, 24)  # 2× the photo
 
 
 def test_help_lists_only_what_restoration_uses(capsys):

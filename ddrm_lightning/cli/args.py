@@ -8,8 +8,9 @@ line into that ordered list:
   of earlier releases (``--data.root X``, ``--data.hf_path``, ``--data.streaming``, …) become the
   ``data.source`` component; a config still written with flat data keys is rewritten in memory,
   with one deprecation line per file;
-* shortcuts: ``--device cpu|cuda|auto``, ``--task NAME [--sigma_y S]`` and one leading image
-  path or folder (``restore.py photo.png --task sr4`` restores that photo as a measurement);
+* shortcuts: ``--device cpu|cuda|auto``, ``--task NAME [--sigma_y S|auto]`` and one leading image
+  path or folder (``restore.py photo.png --task sr4`` restores that photo as a measurement, its σ_y
+  estimated from it unless ``--sigma_y`` is given);
 * ``--verbose`` is taken out here (see ``RestoreArgs.verbose``).
 """
 
@@ -32,6 +33,7 @@ from .data_args import (
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "default.yaml"
 DEVICES = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "auto": "auto"}
 SHORT_FORM_SIGMA_Y = 0.05
+AUTO = "auto"  # restoration.task.AUTO, without importing the restoration package at the command line
 # List-valued options that also take their items as separate words (``--data.names a b``);
 # LightningCLI itself wants one YAML list (``--data.names '[a, b]'``), which works too.
 WORD_LISTS = ("--data.names", "--data.source.names", "--model.baselines")
@@ -112,7 +114,7 @@ def rewrite(argv: list[str]) -> RestoreArgs:
     if sigma_y is not None and task is None:
         raise ValueError("--sigma_y goes with --task (e.g. --task sr4 --sigma_y 0.05); for a config's tasks use --model.tasks")
     if task is not None:
-        rest.append(("--model.tasks", _task_json(task, sigma_y)))
+        rest.append(("--model.tasks", _task_json(task, sigma_y, photo=bool(leading))))
     if leading:
         rest = _photo_options(Path(leading[0]), task, rest)
     if not any(_is_config(k) for k, _ in rest):
@@ -143,13 +145,21 @@ def _normalize_configs(pairs: list, notes: list[str]) -> tuple[list, str | None]
     return out, short
 
 
-def _task_json(operator: str | None, sigma_y: str | None) -> str:
+def _task_json(operator: str | None, sigma_y: str | None, photo: bool = False) -> str:
+    """The one task of ``--task``: σ_y as given (a number or ``auto``); not given: estimated from the photo
+    (``auto``) in the one-photo form, ``SHORT_FORM_SIGMA_Y`` otherwise."""
     if not operator:
         raise ValueError("--task needs an operator name, e.g. --task sr4 (docs/operators.md lists them)")
-    try:
-        sigma = SHORT_FORM_SIGMA_Y if sigma_y is None else float(sigma_y)
-    except ValueError:
-        raise ValueError(f"--sigma_y must be a number (pixel scale [0, 1]), got {sigma_y!r}") from None
+    if sigma_y is None:
+        sigma = AUTO if photo else SHORT_FORM_SIGMA_Y
+    elif sigma_y.strip().lower() == AUTO:
+        sigma = AUTO
+    else:
+        try:
+            sigma = float(sigma_y)
+        except ValueError:
+            raise ValueError(f"--sigma_y must be a number (pixel scale [0, 1]) or auto (estimated from the photo), "
+                             f"got {sigma_y!r}") from None
     return json.dumps([{"operator": operator, "sigma_y": sigma}])
 
 

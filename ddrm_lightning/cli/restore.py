@@ -40,8 +40,8 @@ from .size_guard import MAX_OUTPUT_MEGAPIXELS, check_output_size
 from .trainer import RestoreTrainer, quiet_lightning
 
 SHORTCUTS = (
-    "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05] restores your own degraded photos "
-    "(measurement mode); --task NAME [--sigma_y S] sets one task; --device cpu|cuda|auto; "
+    "shortcuts: restore.py PHOTO_OR_FOLDER --task sr4 [--sigma_y 0.05|auto] restores your own degraded photos "
+    "(measurement mode; σ_y estimated from the photo unless given); --task NAME [--sigma_y S] sets one task; --device cpu|cuda|auto; "
     "--verbose shows Lightning's own messages; data sources: --data.source folder|hf|hf_stream|bundled, "
     "--data.root DIR (folder), --data.hf_path NAME [--data.hf_split S] [--data.streaming true] (Hugging Face), "
     "--data.names A B (bundled photos), --data.file_list FILE (docs/data.md)."

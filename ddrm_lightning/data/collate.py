@@ -10,8 +10,9 @@ import torch
 # Keys of one batch:
 #   id: list[str]; seed: LongTensor (B,); image: FloatTensor (B, C, H, W) in [-1, 1];
 #   label: LongTensor (B,); orig_size: LongTensor (B, 2) as (H, W); source: list[str];
-#   error: list[str] ("" when the sample decoded fine).
-BATCH_KEYS = ("id", "seed", "image", "label", "orig_size", "source", "error")
+#   error: list[str] ("" when the sample decoded fine);
+#   jpeg: list[dict | None] (a JPEG file's tables and components, ``decoding.jpeg_info``).
+BATCH_KEYS = ("id", "seed", "image", "label", "orig_size", "source", "error", "jpeg")
 
 
 @dataclass(frozen=True)
@@ -48,4 +49,5 @@ class RestorationCollate:
             ),
             "source": [s["source"] for s in samples],
             "error": [s["error"] for s in samples],
+            "jpeg": [s.get("jpeg") for s in samples],
         }

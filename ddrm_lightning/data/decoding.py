@@ -87,29 +87,65 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
     return img if img.mode == target else img.convert(target)
 
 
-def _decode_opened(img: Image.Image, channels: int, draft_size: tuple[int, int] | None) -> Image.Image:
+def _decode_opened(img: Image.Image, channels: int, draft_size: tuple[int, int] | None,
+                   notes: dict | None = None) -> Image.Image:
+    full_size = img.size
     if draft_size is not None and img.format == "JPEG":
         _apply_draft(img, draft_size)
     img.load()
+    if notes is not None:
+        # A JPEG decoded at a reduced scale (draft) is no longer the file's codec output.
+        notes["jpeg"] = jpeg_info(img) if img.size == full_size else None
     return to_channels(ImageOps.exif_transpose(img), channels)
 
 
-def decode_image(data: ImageData, channels: int = 3, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Fully decode ``data`` (a path, encoded bytes or a Pillow image) to ``RGB``/``L``; raises on failure."""
+# What the ``jpeg`` task restores, in words for its refusals.
+JPEG_SUPPORTED = ("supported: baseline or progressive JPEGs in YCbCr (colour) or grayscale with 4:4:4, 4:2:2 or "
+                  "4:2:0 chroma subsampling, stored upright")
+
+
+def jpeg_info(img: Image.Image) -> dict | None:
+    """A JPEG file's degradation for the ``jpeg`` task: ``{"tables": [[64 values, natural order], …],
+    "components": [[h, v, table], …]}`` as Pillow read them from the file, or ``{"error": "…"}`` naming
+    what is not supported (a CMYK/YCCK file, an unusual subsampling, a rotated or reduced decode); None
+    for anything that is not a JPEG file."""
+    if img.format != "JPEG" or not getattr(img, "quantization", None):
+        return None
+    layer = getattr(img, "layer", None) or []
+    if img.mode not in ("RGB", "L") or len(layer) not in (1, 3):
+        return {"error": f"a {img.mode} JPEG cannot be restored by the jpeg task; {JPEG_SUPPORTED}"}
+    factors = [(h, v) for _, h, v, _ in layer]
+    if len(layer) == 3 and (factors[1] != (1, 1) or factors[2] != (1, 1) or factors[0] not in ((1, 1), (2, 1), (2, 2))):
+        return {"error": f"a JPEG with sampling factors {factors} cannot be restored by the jpeg task; {JPEG_SUPPORTED}"}
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation not in (1, None):
+        return {"error": f"this JPEG is displayed rotated (EXIF orientation {orientation}), which moves its 8×8 blocks; "
+                         f"{JPEG_SUPPORTED} (save it upright, e.g. with exiftran, first)"}
+    tables = [list(img.quantization[k]) for k in sorted(img.quantization)]
+    components = [[h, v, table] for _, h, v, table in layer]
+    return {"tables": tables, "components": components}
+
+
+def decode_image(data: ImageData, channels: int = 3, draft_size: tuple[int, int] | None = None,
+                 notes: dict | None = None) -> Image.Image:
+    """Fully decode ``data`` (a path, encoded bytes or a Pillow image) to ``RGB``/``L``; raises on failure.
+    ``notes``, when given, receives ``"jpeg"``: the file's ``jpeg_info``."""
     if isinstance(data, Image.Image):
+        if notes is not None:
+            notes["jpeg"] = jpeg_info(data)
         return to_channels(ImageOps.exif_transpose(data), channels)
     if isinstance(data, bytes):
         if not data:
             raise ValueError("empty image data (0 bytes)")
         with _open(io.BytesIO(data)) as img:
-            return _decode_opened(img, channels, draft_size)
+            return _decode_opened(img, channels, draft_size, notes)
     if not isinstance(data, (str, Path)):
         raise ValueError(f"unsupported image data of type {type(data).__name__}; expected a path, bytes or a PIL image")
     path = Path(data)
     if path.is_file() and path.stat().st_size == 0:
         raise ValueError("empty file (0 bytes)")
     with open(path, "rb") as fp, _open(fp) as img:
-        return _decode_opened(img, channels, draft_size)
+        return _decode_opened(img, channels, draft_size, notes)
 
 
 def _display_size(img: Image.Image) -> tuple[int, int]:
@@ -159,10 +195,11 @@ def load_record(
     where = where or source
     if data is None:
         return ImageRecord(sample_id, None, label, source, f"{where}: no image data")
+    notes: dict = {}
     try:
-        image = decode_image(data, channels, draft_size)
+        image = decode_image(data, channels, draft_size, notes)
     # Any failure inside a third-party decoder (OSError, SyntaxError, struct/zlib errors,
     # DecompressionBombError...) must mark this sample and let the sweep go on.
     except Exception as exc:  # noqa: BLE001
         return ImageRecord(sample_id, None, label, source, one_line_error(where, exc))
-    return ImageRecord(sample_id, image, label, source)
+    return ImageRecord(sample_id, image, label, source, jpeg=notes.get("jpeg"))

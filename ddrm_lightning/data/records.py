@@ -17,6 +17,8 @@ class ImageRecord:
         label: class label, -1 when the source has none.
         source: where the image came from (file path or dataset name).
         error: one line "<where>: <reason>" when the image could not be decoded, else "".
+        jpeg: for a JPEG file decoded at full size, its quantization tables and components
+            (``decoding.jpeg_info``: what the ``jpeg`` task restores it from); None otherwise.
     """
 
     id: str
@@ -24,6 +26,7 @@ class ImageRecord:
     label: int = -1
     source: str = ""
     error: str = ""
+    jpeg: dict | None = None
 
     @property
     def ok(self) -> bool:

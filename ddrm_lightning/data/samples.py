@@ -68,6 +68,7 @@ class SamplePrep:
             "error": record.error or ("" if record.image is not None else f"{record.source}: no image"),
             "image": None,
             "orig_size": None,
+            "jpeg": record.jpeg,
         }
         if record.image is None:
             return sample

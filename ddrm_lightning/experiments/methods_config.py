@@ -41,7 +41,7 @@ ENTRY_KEYS = ("label", "method", "timesteps", "params", "args")
 # argument's value is replaced, with a note).
 RESERVED_MODEL_KEYS = ("method", "method_params", "timesteps")
 # Names the runner writes into out_dir itself, and the grid's own column headers.
-RESERVED_LABELS = ("comparison", "restore", "experiment", "grids", "original", "degraded", "observed", "wiener")
+RESERVED_LABELS = ("comparison", "restore", "experiment", "grids", "original", "degraded", "observed", "wiener", "tv")
 DEFAULT_GRID_SAMPLES = 8
 
 

@@ -9,6 +9,7 @@ from .degradation import Degradation, sigma_0_of
 from .dense import DenseOperator
 from .errors import GeometryError, MeasurementNotImageError
 from .identity import Denoising
+from .jpeg import JpegCompression
 from .inpainting import Inpainting, box_mask, file_mask, random_mask, text_mask
 from .registry import (
     available_operators,
@@ -42,6 +43,7 @@ __all__ = [
     "Colorization",
     "WalshHadamardCS",
     "Inpainting",
+    "JpegCompression",
     "DenseOperator",
     "bicubic_kernel",
     "blur_matrix",

@@ -40,6 +40,8 @@ class SVDOperator(nn.Module):
     """
 
     name: str = "operator"
+    # False for a degradation that is no linear map (``jpeg``): it has no SVD, only H; samplers check it.
+    linear: bool = True
 
     def __init__(self, channels: int, height: int, width: int) -> None:
         super().__init__()

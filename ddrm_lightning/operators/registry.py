@@ -21,6 +21,7 @@ from .compressed_sensing import WalshHadamardCS
 from .dense import DenseOperator
 from .errors import GeometryError, MeasurementNotImageError
 from .identity import Denoising
+from .jpeg import JpegCompression, build_jpeg
 from .inpainting import (
     LOREM,
     Inpainting,
@@ -113,6 +114,10 @@ def _inp_mask(c, h, w, *, path=None):
     return Inpainting(c, h, w, file_mask(path, h, w))
 
 
+def _jpeg(c, h, w, *, quality=None, subsampling=None, tables=None, components=None):
+    return build_jpeg(c, h, w, quality=quality, subsampling=subsampling, tables=tables, components=components)
+
+
 def _dense(c, h, w, *, matrix=None, zero_threshold=1e-6):
     if matrix is None:
         raise ValueError("dense needs matrix=<(m, C·H·W) tensor>")
@@ -136,6 +141,7 @@ _REGISTRY: list[tuple[str, re.Pattern, Callable[..., SVDOperator], type[SVDOpera
     ("inp_text", re.compile(r"inp_text"), _inp_text, Inpainting),
     ("inp_mask", re.compile(r"inp_mask"), _inp_mask, Inpainting),
     ("dense", re.compile(r"dense"), _dense, DenseOperator),
+    ("jpeg", re.compile(r"jpeg"), _jpeg, JpegCompression),
 ]
 
 

@@ -29,9 +29,9 @@ from .sweep_files import load_image, to_float  # noqa: E402
 
 # What a reader sees at the left of each grid row (the kinds are folder names).
 ROW_LABELS = {"original": "original", "degraded": "degraded", "restored": "DDRM", "observed": "observed",
-              "wiener": "Wiener"}
+              "wiener": "Wiener", "tv": "TV"}
 # The image kind each metrics.csv method writes.
-METHOD_KINDS = {MAIN_METHOD: "restored", "observed": "observed", "wiener": "wiener"}
+METHOD_KINDS = {MAIN_METHOD: "restored", "observed": "observed", "wiener": "wiener", "tv": "tv"}
 FONT_SIZE = 13
 _GAP = 4  # white space between tiles
 _PAD = 3  # above and below a line of text

@@ -17,6 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
+from ..restoration.task import Task
 from ..sweep_io.layout import CONFIG_YAML, IMAGE_KINDS, METRICS_CSV, SUMMARY_CSV
 from ..sweep_io.tables import read_rows
 
@@ -122,9 +123,12 @@ def _configured_task_names(config: dict) -> list[str]:
             continue
         if task.get("name"):
             names.append(str(task["name"]))
-        elif task.get("operator") is not None and isinstance(task.get("sigma_y"), (int, float)):
-            # The name the sweep gives an unnamed task (ddrm_lightning.task.Task).
-            names.append(f"{task['operator']}_sigma{task['sigma_y']:g}")
+        elif task.get("operator") is not None:
+            # The name the sweep gives an unnamed task (restoration.task.Task).
+            try:
+                names.append(Task(**{k: task[k] for k in ("operator", "sigma_y", "params") if k in task}).name)
+            except (TypeError, ValueError):
+                continue
     return names
 
 

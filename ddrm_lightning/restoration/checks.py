@@ -23,6 +23,8 @@ def check_tasks(tasks: list[Task], channels: int, image_size: tuple[int, int] | 
         try:
             if measured:
                 check_image_measurement(task.operator)
+            if measured and task.operator == "jpeg" and not {"quality", "tables"} & set(task.params):
+                continue  # each JPEG file brings its own tables (Restorer.file_operator)
             build_operator(task.operator, channels, height, width, **task.params)
         except GeometryError as error:
             if image_size is None and pad_multiple is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,10 +21,13 @@ from ..metrics.image import consistency
 from ..operators.degradation import Degradation
 from ..randomness import SampleRandomness
 from ..sampling import METHODS, method_defaults, validate_method, wiener
+from ..sampling.methods import nonlinear_method
 from .precision import full_precision
 from .denoiser import Denoiser
 
 BASELINES = ("observed", "wiener")
+# The classical baseline of a non-linear degradation (jpeg), standing in for Wiener, which needs an SVD.
+NONLINEAR_BASELINE = "tv"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,13 @@ class SamplerSettings:
         """The keyword settings the method's sampler is called with."""
         base = method_defaults(self.method, None if self.timesteps is None else int(self.timesteps))
         return {**base, **self._given(), "clip_denoised": bool(self.clip_denoised), **self.method_params}
+
+    def nonlinear_params(self) -> dict:
+        """The settings of the method's sampler for a non-linear degradation (jpeg): its published ones
+        (``sampling.ddrm_jpeg.PUBLISHED``), the given steps, η, η_b and ``method_params`` over them."""
+        _, published = nonlinear_method(self.method)
+        steps = {} if self.timesteps is None else {"timesteps": int(self.timesteps)}
+        return {**published, **steps, **self._given(), "clip_denoised": bool(self.clip_denoised), **self.method_params}
 
     @property
     def steps(self) -> int:
@@ -100,6 +111,7 @@ class RestoredBatch:
     extra: list[Tensor] = field(default_factory=list)
     main: str = "ddrm"
     sizes: tuple[tuple[int, int], ...] | None = None
+    params: dict | None = None  # the sampler's settings when they are not ``settings.sampler_params()`` (jpeg)
 
     @property
     def restored(self) -> Tensor:
@@ -172,6 +184,7 @@ def restore_batch(
     else:
         y, original = degradation.measure(image, randomness), image
     start = time.perf_counter()
+    params = None if operator.linear else settings.nonlinear_params()
     restored, bad_step = _sample(denoiser, degradation, y, randomness, settings, labels, 0, step_hook)
     extra = [_sample(denoiser, degradation, y, randomness, settings, labels, k, step_hook)[0]
              for k in range(1, settings.samples)]
@@ -187,7 +200,7 @@ def restore_batch(
         own = None
     return RestoredBatch(
         y=y, methods=methods, degraded=operator.measurement_image(y), original=original, consistency=scores,
-        bad_step=bad_step, failed=failed, seconds=seconds, extra=extra, main=settings.method, sizes=own,
+        bad_step=bad_step, failed=failed, seconds=seconds, extra=extra, main=settings.method, sizes=own, params=params,
     )
 
 
@@ -197,10 +210,28 @@ def baselines(degradation: Degradation, y: Tensor, names) -> dict[str, Tensor]:
     observed = degradation.operator.observed(y)
     if "observed" in names:
         out["observed"] = observed
-    if "wiener" in names:
+    if "wiener" in names and not degradation.operator.linear:
+        out[NONLINEAR_BASELINE] = tv_deblocking(observed, degradation.operator)
+    elif "wiener" in names:
         # λ = σ₀² / (variance of the image), the image's variance estimated from what is observed.
         out["wiener"] = wiener(y, degradation.operator, degradation.sigma_0, observed.flatten(1).var(1))
     return out
+
+
+# TV weight per unit of the mean low-frequency luminance step (the top-left 4×4 of table 0), chosen on the
+# demo photos at quality 5..40 (benchmarks/jpeg_quality.py --tune-tv; docs/real_photos.md).
+TV_WEIGHT_PER_STEP = 0.0004
+
+
+def tv_deblocking(observed: Tensor, operator) -> Tensor:
+    """The classical restoration of a JPEG: scikit-image's total-variation denoiser (Chambolle) on the
+    decoded image, its weight proportional to the file's quantization steps."""
+    from skimage.restoration import denoise_tv_chambolle
+
+    weight = TV_WEIGHT_PER_STEP * float(operator.tables[0, :4, :4].mean())
+    pixels = ((observed.detach().float().cpu() + 1.0) / 2.0).permute(0, 2, 3, 1).numpy()
+    smoothed = [denoise_tv_chambolle(image, weight=weight, channel_axis=-1) for image in pixels]
+    return torch.from_numpy(np.stack(smoothed)).permute(0, 3, 1, 2).to(observed) * 2.0 - 1.0
 
 
 def crop_to(x: Tensor, size: tuple[int, int] | None) -> Tensor:
@@ -227,13 +258,17 @@ def _sample(denoiser: Denoiser, degradation: Degradation, y: Tensor, randomness:
         for hook in ((step_hook,) if step_hook is not None else ()) + STEP_LISTENERS.get():
             hook(step + 1, total)
 
+    sampler = METHODS[settings.method]
     params = settings.sampler_params()
+    if not degradation.operator.linear:  # jpeg: the method's generalisation to the codec (DDRM-JPEG)
+        sampler, _ = nonlinear_method(settings.method)
+        params = settings.nonlinear_params()
     guidance = denoiser.guidance(labels) if labels is not None else None
     if guidance is not None:  # DDRM only: a Restorer refuses guidance with another method
         params["classifier_grad"] = guidance
     # Only the network may run in reduced precision (Denoiser.eps); the SVD arithmetic stays float32.
     with full_precision(device.type):
-        x = METHODS[settings.method](
+        x = sampler(
             eps_model, y.float(), degradation.operator, sigma_0=degradation.sigma_0,
             alphas_cumprod=denoiser.alphas_cumprod.to(device), generator=randomness.generators("sampler", draw),
             callback=on_step, **params,

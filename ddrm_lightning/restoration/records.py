@@ -43,7 +43,7 @@ class Restoration:
     source: str
     seed: int
     operator: str
-    sigma_y: float
+    sigma_y: float | None  # the σ_y used (estimated with sigma_y auto); None: not known (an image that failed first)
     images: dict[str, Tensor] = field(default_factory=dict)  # restored, degraded, original, observed, wiener
     samples: list[Tensor] = field(default_factory=list)  # extra posterior samples (--model.samples > 1)
     outcomes: list[MethodOutcome] = field(default_factory=list)  # one per method (restoration, baselines)
@@ -51,7 +51,7 @@ class Restoration:
 
 def _record(task: Task, batch: dict, i: int) -> Restoration:
     return Restoration(task=task.name, id=batch["id"][i], source=batch["source"][i], seed=int(batch["seed"][i]),
-                       operator=task.operator, sigma_y=task.sigma_y)
+                       operator=task.operator, sigma_y=None if task.auto_sigma else task.sigma_y)
 
 
 def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, dict[str, Tensor]],
@@ -62,7 +62,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     A sample whose restoration went non-finite gets an error row and no restored picture; a score
     that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
-    params = json.dumps(settings.sampler_params(), sort_keys=True)
+    params = json.dumps(result.params if result.params is not None else settings.sampler_params(), sort_keys=True)
     timesteps = settings.steps
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}

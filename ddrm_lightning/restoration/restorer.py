@@ -23,8 +23,10 @@ from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded, resolve_checkpoi
 from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
 from ..randomness import SampleRandomness
 from . import precision as policy
+from .auto_sigma import auto_sigma_y
 from .checks import check_prior, check_tasks
-from .core import SamplerSettings, restore_batch
+from .core import NONLINEAR_BASELINE, SamplerSettings, restore_batch
+from ..sampling.methods import nonlinear_method
 from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
 from .denoiser import Denoiser
 from .records import Restoration, decoded_part, failed, package
@@ -92,6 +94,14 @@ class Restorer:
             raise ValueError(f"classifier guidance works with method ddrm only, not {self.settings.method}; "
                              "set --model.classifier_scale 0 or --model.method ddrm")
         self.measured = bool(measured)
+        auto = [task.name for task in self.tasks if task.auto_sigma]
+        if auto and not self.measured:
+            raise ValueError(f"sigma_y auto (task {', '.join(auto)}) estimates the noise of your own degraded photo, "
+                             "so it needs measurement mode (measured=True, --data.measurement true); with ground truth "
+                             "give sigma_y as a number")
+        self.notify = print  # hears what a run estimates per photo (sigma_y auto)
+        if any(task.operator == JPEG for task in self.tasks):
+            nonlinear_method(self.settings.method)  # a one-line refusal for a method that cannot restore jpeg
         self.crop_back = geometry == "pad" and not self.measured  # padding is added at the bottom and right
         if precision not in policy.PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(policy.PRECISIONS)}")
@@ -112,8 +122,14 @@ class Restorer:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The restoration's method, then the baselines: the methods of every record."""
-        return (self.settings.method, *self.settings.baselines)
+        """The restoration's method, then the baselines: the methods of every record (for jpeg, TV deblocking
+        takes Wiener's place: Wiener needs an SVD)."""
+        baselines = list(self.settings.baselines)
+        if "wiener" in baselines and any(task.operator == JPEG for task in self.tasks):
+            baselines.append(NONLINEAR_BASELINE)
+            if all(task.operator == JPEG for task in self.tasks):
+                baselines.remove("wiener")
+        return (self.settings.method, *baselines)
 
     def fetch(self) -> None:
         """Fetch what a run needs from the network (checkpoint, classifier, metric weights) without loading it;
@@ -192,8 +208,11 @@ class Restorer:
                                                   **params).to(device)
         return self._operators[key]
 
-    def operator_for(self, task: Task, image: Tensor) -> SVDOperator:
-        """The operator for a batch of images (measurements: the size behind them)."""
+    def operator_for(self, task: Task, image: Tensor) -> SVDOperator | None:
+        """The operator for a batch of images (measurements: the size behind them); None for measured
+        JPEG files restored from their own tables (``file_operator``, per image)."""
+        if self._per_file(task):
+            return None
         height, width = image.shape[-2:]
         if self.measured:
             height, width = image_size_behind(task.operator, height, width, **task.params)
@@ -229,19 +248,75 @@ class Restorer:
 
     def restore_task(self, task: Task, batch: dict, op: SVDOperator, *, metrics=None,
                      step_hook=None) -> list[Restoration]:
-        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample."""
+        """Degrade (or read) y, restore it, score it; one ``Restoration`` per sample.
+
+        With ``sigma_y: auto`` each sample is restored on its own at the σ_y estimated from its
+        observed image (said through ``notify`` first, and written as its rows' ``sigma_y``)."""
+        if not task.auto_sigma and op is not None:
+            return self._restore_at(task, task.sigma_y, batch, op, metrics, step_hook)
+        records = []
+        for i in range(len(batch["id"])):
+            one = sample_of(batch, i)
+            try:
+                own = op if op is not None else self.file_operator(task, one)
+            except ValueError as error:
+                records.append(failed(task, one, 0, f"task '{task.name}': {error}", self.settings.method))
+                continue
+            sigma_y = auto_sigma_y(one["image"][0], one["source"][0] or one["id"][0], self.notify) \
+                if task.auto_sigma else task.sigma_y
+            records.extend(self._restore_at(task, sigma_y, one, own, metrics, step_hook))
+        return records
+
+    def _per_file(self, task: Task) -> bool:
+        """A measured JPEG restored from each file's own tables: measurement mode, task jpeg, no tables or
+        quality of the task's own."""
+        return self.measured and task.operator == JPEG and not {"quality", "tables"} & set(task.params)
+
+    def file_operator(self, task: Task, one: dict) -> SVDOperator:
+        """The ``jpeg`` operator of one measured image (a batch of one) from its file's tables and components
+        (``data.decoding.jpeg_info``), or a one-line ``ValueError`` saying what is missing."""
+        info = (one.get("jpeg") or [None])[0]
+        if info is None:
+            raise ValueError(f"{one['source'][0] or one['id'][0]} is not a JPEG file (or was decoded reduced), so its "
+                             "quantization tables are unknown: give the quality it was saved with, e.g. "
+                             "--model.tasks '[{\"operator\": \"jpeg\", \"params\": {\"quality\": 75}}]' "
+                             "(restore(..., params={\"quality\": 75}))")
+        if info.get("error"):
+            raise ValueError(info["error"])
+        if len(info["components"]) != self.denoiser.channels:
+            kind = "a grayscale" if len(info["components"]) == 1 else "a colour"
+            raise ValueError(f"{kind} JPEG needs a prior of {len(info['components'])} channel(s); this prior restores "
+                             f"{self.denoiser.channels}-channel images")
+        height, width = one["image"].shape[-2:]
+        params = {**{k: v for k, v in task.params.items() if k not in ("quality", "tables")},
+                  "tables": info["tables"], "components": info["components"]}
+        params.pop("subsampling", None)
+        return build_operator(JPEG, self.denoiser.channels, height, width, **params).to(one["image"].device)
+
+    def _restore_at(self, task: Task, sigma_y: float, batch: dict, op: SVDOperator, metrics, step_hook) -> list[Restoration]:
         image = batch["image"].float()
         sizes = batch["orig_size"].tolist() if self.crop_back else None
         result = restore_batch(
-            self.denoiser, Degradation(op, task.sigma_y), image, SampleRandomness(batch["seed"], image.device),
+            self.denoiser, Degradation(op, sigma_y), image, SampleRandomness(batch["seed"], image.device),
             self.settings, labels=batch["label"], measured=self.measured, sizes=sizes, step_hook=step_hook,
         )
-        return package(task, batch, result, score_batch(result, metrics), self.settings)
+        records = package(task, batch, result, score_batch(result, metrics), self.settings)
+        for record in records:
+            record.sigma_y = sigma_y
+        return records
+
+
+JPEG = "jpeg"
+
+
+def sample_of(batch: dict, i: int) -> dict:
+    """Sample ``i`` of a batch dict as a batch of one."""
+    return {k: (v[i : i + 1] if isinstance(v, Tensor) else [v[i]]) for k, v in batch.items()}
 
 
 def _warn_noiseless(method: str, tasks: list[Task]) -> None:
     """DDNM projects y in exactly: with a noisy y the noise lands in the picture, silently."""
-    noisy = [task.name for task in tasks if task.sigma_y > 0]
+    noisy = [task.name for task in tasks if task.auto_sigma or task.sigma_y > 0]
     if method == "ddnm" and noisy:
         warnings.warn(f"method ddnm assumes a noiseless y (sigma_y = 0), but {', '.join(noisy)} "
                       "has noise: it is copied into the restoration; use method ddnm_plus for noisy measurements",

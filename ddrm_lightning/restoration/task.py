@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..operators import parameters_of, sigma_0_of
+
+# σ_y estimated from each photo (measurement mode only; restoration.auto_sigma).
+AUTO = "auto"
+DEFAULT_SIGMA_Y = 0.05
+# Operators whose measurement carries no additive noise of its own: a JPEG's error is its quantization,
+# known exactly from its tables, so σ_y is 0 (left out, 0 or ``auto``).
+NOISELESS_OPERATORS = ("jpeg",)
 
 # The boundary of a blur model for photos that were really blurred (measurement mode).
 MEASURED_BOUNDARY = "reflect"
@@ -17,24 +25,40 @@ class Task:
 
     Args:
         operator: operator name (``deno``, ``sr4``, ``deblur_gauss``, ``inp``, ``cs4``, …).
-        sigma_y: measurement noise std on the [0, 1] pixel scale (σ₀ = 2·σ_y in model space).
+        sigma_y: measurement noise std on the [0, 1] pixel scale (σ₀ = 2·σ_y in model space); ``"auto"``:
+            estimated from each photo (measurement mode); None: 0.05, or 0 for ``jpeg`` (its error is its
+            quantization, known from its tables).
         params: extra operator parameters (e.g. ``{"fraction": 0.8, "seed": 1}`` for ``inp``).
         name: folder and CSV name of the task; defaults to ``<operator>_sigma<sigma_y>``.
     """
 
     operator: str = "sr4"
-    sigma_y: float = 0.05
+    sigma_y: float | Literal["auto"] | None = None
     params: dict = field(default_factory=dict)
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.sigma_y, (int, float)) and math.isfinite(self.sigma_y) and self.sigma_y >= 0):
-            raise ValueError(f"sigma_y must be a finite number >= 0 (pixel scale [0, 1]), got {self.sigma_y}")
+        if self.operator in NOISELESS_OPERATORS:
+            if self.sigma_y not in (None, AUTO) and self.sigma_y != 0:
+                raise ValueError(f"task {self.operator} takes no sigma_y (got {self.sigma_y!r}): its error is the "
+                                 "quantization of the file, known exactly from its tables; leave sigma_y out")
+            self.sigma_y = 0.0
+        elif self.sigma_y is None:
+            self.sigma_y = DEFAULT_SIGMA_Y
+        if self.sigma_y != AUTO and not (isinstance(self.sigma_y, (int, float)) and not isinstance(self.sigma_y, bool)
+                                         and math.isfinite(self.sigma_y) and self.sigma_y >= 0):
+            raise ValueError(f"sigma_y must be a finite number >= 0 (pixel scale [0, 1]) or 'auto' (estimated from "
+                             f"each photo, measurement mode), got {self.sigma_y!r}")
         if self.name is None:
-            self.name = f"{self.operator}_sigma{self.sigma_y:g}"
+            self.name = default_task_name(self.operator, self.sigma_y, self.params)
         if not self.name or any(c in self.name for c in "/\\:") or self.name.strip(".") == "":
             raise ValueError(f"task name '{self.name}' must be a non-empty folder name without '/', '\\' or ':', "
                              "and not '.' or '..'")
+
+    @property
+    def auto_sigma(self) -> bool:
+        """σ_y is estimated from each photo."""
+        return self.sigma_y == AUTO
 
     @property
     def sigma_0(self) -> float:
@@ -50,6 +74,14 @@ class Task:
                 and "boundary" in parameters_of(self.operator):
             params["boundary"] = MEASURED_BOUNDARY
         return params
+
+
+def default_task_name(operator: str, sigma_y, params: dict | None = None) -> str:
+    """``<operator>_sigma<σ_y>`` (``…_sigmaauto``); ``jpeg`` or ``jpeg_q<quality>`` for JPEG."""
+    if operator in NOISELESS_OPERATORS:
+        quality = (params or {}).get("quality")
+        return operator if quality is None else f"{operator}_q{quality}"
+    return f"{operator}_sigma{sigma_y}" if sigma_y == AUTO else f"{operator}_sigma{sigma_y:g}"
 
 
 def parse_tasks(tasks: list | None) -> list[Task]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from .ddnm import ddnm, ddnm_plus
 from .ddrm import ddrm
+from .ddrm_jpeg import PUBLISHED as _JPEG_PUBLISHED
+from .ddrm_jpeg import ddrm_jpeg
 from .diffpir import diffpir
 from .dps import dps
 from .pigdm import pigdm
@@ -28,6 +30,18 @@ _PUBLISHED: dict[str, dict[str, Any]] = {
     "pigdm": {"timesteps": 100, "eta": 1.0},
     "diffpir": {"timesteps": 100, "lam": 7.0, "zeta": 0.3},
     "dps": {"timesteps": 1000, "zeta": 1.0},
+}
+
+# A degradation that is no linear map (``jpeg``: ``operator.linear`` False) has no SVD; the methods that
+# generalise to it, by name, with that sampler and its published settings.
+NONLINEAR = {"ddrm": (ddrm_jpeg, _JPEG_PUBLISHED)}
+# Why the others cannot (docs/real_photos.md).
+NONLINEAR_REFUSALS = {
+    "ddnm": "its range-null-space projection needs the linear A and its pseudo-inverse A⁺",
+    "ddnm_plus": "its range-null-space projection needs the linear A and its pseudo-inverse A⁺",
+    "pigdm": "its guidance solves with (H Hᵀ + c I)⁻¹, which needs a linear H",
+    "diffpir": "its data step is a proximal solve with the linear H in closed form (its SVD)",
+    "dps": "its gradient of ‖y − H(x̂₀)‖ through JPEG's rounding is zero almost everywhere",
 }
 
 # Supplied by the caller on every call, not settings of a method.
@@ -65,3 +79,12 @@ def validate_method(name: str, params: Mapping[str, Any]) -> None:
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or name not in METHODS:
         raise ValueError(f"unknown method '{name}'; allowed: {', '.join(METHODS)}")
+
+
+def nonlinear_method(name: str):
+    """(sampler, published settings) of method ``name`` for a non-linear degradation (``jpeg``), or a one-line
+    ``ValueError`` saying why the method cannot restore one."""
+    _check_name(name)
+    if name not in NONLINEAR:
+        raise ValueError(f"method {name} cannot restore jpeg: {NONLINEAR_REFUSALS[name]}; use method ddrm (DDRM-JPEG)")
+    return NONLINEAR[name]

@@ -30,7 +30,7 @@ GIQA_SUMMARY = "giqa_summary.csv"
 SAMPLES_DIR = "samples"
 
 IMAGE_KINDS = ("original", "degraded", "restored")
-BASELINE_KINDS = ("observed", "wiener")
+BASELINE_KINDS = ("observed", "wiener", "tv")  # tv: the classical baseline of jpeg
 # Everything a sweep may write per sample: the three above and the classical baselines.
 WRITTEN_KINDS = (*IMAGE_KINDS, *BASELINE_KINDS)
 MAIN_METHOD = "ddrm"  # the default restoration method; a sweep may run another (model.method)
