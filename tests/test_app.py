@@ -332,3 +332,27 @@ def test_restore_takes_an_inpainting_mask_of_the_photos_own_size(tiny_prior, pho
     with pytest.raises(ValueError, match=r"inpainting mask must have shape \(20, 24\), got \(5, 5\)"):
         restore(str(photo), "inp", prior=str(tiny_prior), steps=STEPS, measured=True,
                 params={"mask": np.ones((5, 5), bool)})
+
+
+def test_auto_sigma_is_restores_auto_and_says_the_estimate(restorer, tiny_prior, tmp_path):
+    noisy = tmp_path / "noisy.png"
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.random((4, 5, 3)), np.ones((8, 8, 1)))  # smooth blocks: the noise is what varies
+    Image.fromarray((np.clip(base + rng.normal(0, 0.06, base.shape), 0, 1) * 255).astype(np.uint8)).save(noisy)
+    outcome = restorer.restore(noisy, Request("deno", sigma_y="auto", steps=STEPS))
+    assert outcome.sigma_y == pytest.approx(restorer.estimate_sigma(noisy)) and 0.03 < outcome.sigma_y < 0.1
+    for sigma in ("auto", outcome.sigma_y):
+        expected = restore(str(noisy), "deno", sigma_y=sigma, prior=str(tiny_prior), steps=STEPS, measured=True)
+        assert np.array_equal(pixels(outcome.restored), pixels(expected))
+    assert f"σ_y used {outcome.sigma_y:.3g}" in outcome.summary()
+
+
+def test_jpeg_job_restores_from_the_files_own_tables(restorer, tiny_prior, tmp_path, photo):
+    jpeg = tmp_path / "photo.jpg"
+    Image.open(photo).save(jpeg, quality=20)
+    outcome = restorer.restore(jpeg, Request(job_named("Remove JPEG artifacts").task, steps=STEPS))
+    expected = restore(str(jpeg), "jpeg", prior=str(tiny_prior), steps=STEPS, measured=True)
+    assert np.array_equal(pixels(outcome.restored), pixels(expected)) and outcome.sigma_y is None
+    assert "quantization" in outcome.summary()
+    with pytest.raises(ValueError, match="not a JPEG file"):
+        restorer.restore(photo, Request("jpeg", steps=STEPS))

@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
+from ..restoration.task import NOISELESS_OPERATORS  # noqa: E402
 from ..sampling import METHODS  # noqa: E402
 from .jobs import JOBS, LABELS, job_named  # noqa: E402
 from .restoring import AUTO, MAX_SAMPLES, PhotoRestorer, Request, Stopped, parse_sigma, uncertainty_image  # noqa: E402
@@ -85,7 +86,10 @@ class Page:
         return gr.update(info=info), self.plan(photo, job_label, sigma, method, steps, seed, samples), editor
 
     def job_changed(self, job_label):
-        return gr.update(visible=job_named(job_label).needs_mask)
+        """The mask brush for the fill job; no σ_y for JPEG, whose error the file's own tables give."""
+        job = job_named(job_label)
+        noiseless = job.task in NOISELESS_OPERATORS
+        return gr.update(visible=job.needs_mask), gr.update(visible=not noiseless)
 
     def method_changed(self, method):
         return gr.update(value=self.restorer.default_steps(str(method)))
@@ -194,7 +198,7 @@ def build(restorer: PhotoRestorer, upload_dir: str | Path) -> gr.Blocks:
         photo.change(page.uploaded, settings, [sigma, plan, editor], api_visibility="private")
         for control in (job, sigma, method, steps, seed, samples):
             control.change(page.plan, settings, plan, api_visibility="private", show_progress="hidden")
-        job.change(page.job_changed, job, editor, api_visibility="private", show_progress="hidden")
+        job.change(page.job_changed, job, [editor, sigma], api_visibility="private", show_progress="hidden")
         method.change(page.method_changed, method, steps, api_visibility="private", show_progress="hidden")
         go.click(page.restore, [*settings, editor], [slider, download, summary, gallery, spread],
                  concurrency_limit=1, concurrency_id=RESTORATION, api_name="restore_on_page", api_visibility="private")

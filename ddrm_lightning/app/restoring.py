@@ -22,13 +22,16 @@ from PIL import Image
 from ..api import load_prior, restore
 from ..callbacks.progress import step_text
 from ..cli.size_guard import MAX_OUTPUT_MEGAPIXELS, duration_text, gib_text, resources
-from ..data.decoding import decode_image, probe_size
+from ..data.decoding import decode_image, load_record, probe_size
+from ..data.samples import to_model_tensor
 from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded
 from ..operators import check_image_measurement, image_size_behind
+from ..restoration.auto_sigma import auto_sigma_y
 from ..restoration.core import listen_to_steps, stop_listening
 from ..restoration.precision import resolve_auto
 from ..sampling import METHODS
 from ..sampling.methods import method_defaults
+from ..restoration.task import NOISELESS_OPERATORS
 from ..sampling.tiles import TILE_HOOK
 
 AUTO = "auto"
@@ -104,7 +107,8 @@ class Outcome:
     uncertainty: np.ndarray | None = None  # (H, W) per-pixel std over the samples, [0, 1] scale
 
     def summary(self) -> str:
-        noise = "" if self.sigma_y is None else f" · σ_y used {self.sigma_y:.3g}"
+        noise = (" · no σ_y: a JPEG's error is its quantization, read from the file" if self.sigma_y is None
+                 else f" · σ_y used {self.sigma_y:.3g}")
         return f"Restored in {duration_text(self.seconds)}{noise} · {self.restored.width}×{self.restored.height} PNG"
 
 
@@ -167,7 +171,7 @@ class PhotoRestorer:
             started = time.monotonic()
             with _listening(plan, request.method, on_progress, should_stop):
                 result = restore(
-                    str(photo), request.task, sigma_y=request.sigma_y, prior=self.denoiser, steps=plan.steps,
+                    str(photo), request.task, sigma_y=None if sigma_used is None else request.sigma_y, prior=self.denoiser, steps=plan.steps,
                     seed=request.seed, params=params, measured=True, method=request.method,
                     samples=request.samples, device=self.device,
                 )
@@ -182,12 +186,17 @@ class PhotoRestorer:
                        uncertainty=uncertainty(samples) if len(samples) > 1 else None)
 
     def estimate_sigma(self, photo: str | Path) -> float:
-        """σ_y as ``sigma_y="auto"`` estimates it from the photo."""
-        from .. import estimate_noise
-
-        return float(estimate_noise(str(photo)))
+        """σ_y as ``sigma_y="auto"`` takes it: estimated on the photo as restore() decodes it, with its floor
+        for a noiseless image (``restoration.auto_sigma``)."""
+        path = Path(photo)
+        record = load_record(path.name, path, source=str(path), channels=self.denoiser.channels)
+        if record.error:
+            raise ValueError(record.error)
+        return auto_sigma_y(to_model_tensor(record.image), str(path), notify=None)
 
     def _sigma_used(self, photo, request: Request) -> float | None:
+        if request.task in NOISELESS_OPERATORS:
+            return None
         return self.estimate_sigma(photo) if request.sigma_y == AUTO else float(request.sigma_y)
 
     def _mask_at(self, mask: np.ndarray, photo) -> np.ndarray:
