@@ -356,3 +356,33 @@ def test_jpeg_job_restores_from_the_files_own_tables(restorer, tiny_prior, tmp_p
     assert "quantization" in outcome.summary()
     with pytest.raises(ValueError, match="not a JPEG file"):
         restorer.restore(photo, Request("jpeg", steps=STEPS))
+
+
+def test_page_handlers_plan_stop_and_mask(restorer, tmp_path):
+    pytest.importorskip("gradio", reason='the app extra is not installed (pip install -e ".[app]")')
+    from types import SimpleNamespace
+
+    from ddrm_lightning.app.page import Page, _painted
+
+    uploads = tmp_path / "uploads"
+    photo = write_images(uploads / "abc", 1, size=(20, 24))[0]
+    page = Page(restorer, uploads)
+    assert page.plan(str(photo), "Upscale 2×", "auto", "ddrm", 3, 0, 1).startswith("Output 48×40")
+    outside = write_images(tmp_path / "elsewhere", 1)[0]
+    assert page.plan(str(outside), "Upscale 2×", "auto", "ddrm", 3, 0, 1) == \
+        "**Cannot restore:** Only photos uploaded to this page can be restored."
+    assert "σ_y must be 'auto' or a number" in page.plan(str(photo), "Remove noise", "-1", "ddrm", 3, 0, 1)
+    assert page.job_changed("Fill masked area")[0]["visible"] is True
+    assert page.job_changed("Remove JPEG artifacts")[1]["visible"] is False
+    assert page.method_changed("ddnm")["value"] == 100
+
+    mine, theirs = SimpleNamespace(session_hash="mine"), SimpleNamespace(session_hash="theirs")
+    page._running_session = "mine"
+    assert page.stop(theirs) == "Nothing of yours is running." and not page._stop.is_set()
+    assert page.stop(mine) == "Stopping at the next step…" and page._stop.is_set()
+
+    layer = np.zeros((4, 5, 4), np.uint8)
+    layer[1, 2, 3] = 255
+    painted = _painted({"background": None, "layers": [layer, np.zeros((4, 5, 4), np.uint8)], "composite": None})
+    assert painted.sum() == 1 and painted[1, 2]
+    assert _painted(None) is None and _painted({"layers": []}) is None
