@@ -386,3 +386,21 @@ def test_page_handlers_plan_stop_and_mask(restorer, tmp_path):
     painted = _painted({"background": None, "layers": [layer, np.zeros((4, 5, 4), np.uint8)], "composite": None})
     assert painted.sum() == 1 and painted[1, 2]
     assert _painted(None) is None and _painted({"layers": []}) is None
+
+
+def test_fill_without_a_painted_area_is_refused_on_the_page(restorer, tmp_path):
+    pytest.importorskip("gradio", reason='the app extra is not installed (pip install -e ".[app]")')
+    from types import SimpleNamespace
+
+    from ddrm_lightning.app.page import Page
+
+    uploads = tmp_path / "uploads"
+    photo = write_images(uploads / "abc", 1, size=(20, 24))[0]
+    page = Page(restorer, uploads)
+    with pytest.raises(Exception, match="paint over the area to fill first"):
+        page.restore(str(photo), "Fill masked area", "0.05", "ddrm", 3, 0, 1, {"layers": []},
+                     SimpleNamespace(session_hash="s"), progress=lambda *a, **k: None)
+    result = page.restore(str(photo), "Remove noise", "0.05", "ddrm", 3, 0, 1, None,
+                          SimpleNamespace(session_hash="s"), progress=lambda *a, **k: None)
+    (before, after), download, summary = result[0], result[1], result[2]
+    assert after.size == before.size == (24, 20) and download["visible"] and summary.startswith("Restored in")

@@ -100,6 +100,8 @@ class Page:
         path = self._uploaded(photo)
         try:
             settings = self._request(job_label, sigma, method, steps, seed, samples, mask=_painted(editor))
+            if job_named(job_label).needs_mask and settings.mask is None:
+                raise ValueError("paint over the area to fill first (the brush mask is empty)")
             outcome = self._run(path, settings, request, progress)
         except Stopped as stopped:
             return (None, gr.update(value=None, visible=False), f"**Stopped** ({stopped}); nothing was kept.",
