@@ -30,6 +30,7 @@ class AppServer:
                  device: str = "cpu") -> None:
         self.prior, self.port, self.share, self.device = prior, port, bool(share), resolve_device(device)
         self.workdir: Path | None = None
+        self._previous_temp_dir: str | None = None
         self.blocks = None
         self.url: str | None = None
         self.share_url: str | None = None
@@ -40,6 +41,7 @@ class AppServer:
             upload_dir = self.workdir / "uploads"
             upload_dir.mkdir()
             # Gradio keeps every upload and every file it serves in its cache folder: ours, removed on close.
+            self._previous_temp_dir = os.environ.get("GRADIO_TEMP_DIR")
             os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
             from .page import build, theme
             from .restoring import PhotoRestorer
@@ -63,6 +65,10 @@ class AppServer:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+            if self._previous_temp_dir is None:
+                os.environ.pop("GRADIO_TEMP_DIR", None)
+            else:
+                os.environ["GRADIO_TEMP_DIR"] = self._previous_temp_dir
 
     def __enter__(self) -> AppServer:
         return self.start()
