@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from torch import Tensor
 
 from .base import SVDOperator
+from .errors import GeometryError
 from .layout import as_flat, as_image, inverse_permutation, take_last
 
 LOREM = (
@@ -75,8 +76,8 @@ class Inpainting(SVDOperator):
 def check_mask(mask, height: int, width: int) -> Tensor:
     """A (height, width) bool tensor (True = observed) from a bool or 0/1 array; ValueError otherwise."""
     mask = torch.as_tensor(mask).cpu()
-    if tuple(mask.shape) != (height, width):
-        raise ValueError(f"inpainting mask must have shape ({height}, {width}), got {tuple(mask.shape)}")
+    if tuple(mask.shape) != (height, width):  # a geometry error: a photo of unknown size is checked at its size
+        raise GeometryError(f"inpainting mask must have shape ({height}, {width}), got {tuple(mask.shape)}")
     if mask.dtype != torch.bool:
         if not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError("inpainting mask must be boolean or hold only 0 and 1 (1 = observed)")
@@ -162,5 +163,5 @@ def file_mask(path: str | Path, height: int, width: int) -> Tensor:
     except (OSError, ValueError, UnidentifiedImageError) as error:
         raise ValueError(f"cannot read inpainting mask {path}: {error}") from None
     if tuple(mask.shape) != (height, width):
-        raise ValueError(f"mask {path} has shape {tuple(mask.shape)} but the image is {height}×{width} (H×W)")
+        raise GeometryError(f"mask {path} has shape {tuple(mask.shape)} but the image is {height}×{width} (H×W)")
     return mask

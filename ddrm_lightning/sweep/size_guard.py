@@ -62,18 +62,30 @@ def network_cost(loaded, *, side: int, batch: int, precision: str, channels_last
     """Count (``FlopCounterMode``) and time one call of ``loaded``'s network on ``batch`` images of
     ``side``×``side`` at ``precision`` (``fp32``/``bf16``) on the CPU; the count doubles as the warm-up,
     the CPU time is the best of two calls."""
+    return _call_cost(loaded.eps_model(), loaded.in_channels, loaded.num_classes, side=side, batch=batch,
+                      precision=precision, channels_last=channels_last, gradient=gradient)
+
+
+def denoiser_cost(denoiser, *, side: int, batch: int, precision: str, gradient: bool = False) -> NetworkCost:
+    """``network_cost`` of a prior already loaded as a ``Denoiser`` (``load_prior``'s result)."""
+    return _call_cost(denoiser.network, denoiser.channels, denoiser.num_classes, side=side, batch=batch,
+                      precision=precision, channels_last=denoiser.channels_last, gradient=gradient)
+
+
+def _call_cost(network, channels: int, num_classes: int | None, *, side: int, batch: int, precision: str,
+               channels_last: bool, gradient: bool) -> NetworkCost:
     from torch.utils.flop_counter import FlopCounterMode
 
     from ..restoration.precision import DTYPES
 
-    network = loaded.eps_model().eval().requires_grad_(False)
+    network = network.eval().requires_grad_(False)
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, loaded.in_channels, side, side, generator=generator)
+    x = torch.randn(batch, channels, side, side, generator=generator)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         network = network.to(memory_format=torch.channels_last)
     t = torch.full((batch,), 500, dtype=torch.long)
-    labels = torch.zeros(batch, dtype=torch.long) if loaded.num_classes else None
+    labels = torch.zeros(batch, dtype=torch.long) if num_classes else None
     dtype = DTYPES.get(precision)
 
     def call() -> None:
@@ -154,20 +166,29 @@ def _output_size(model, data, task, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
+def resources(height: int, width: int, steps: int, *, tiled: bool | tuple[int, int],
+              cost: NetworkCost | None = None) -> tuple[float, float | None]:
+    """(GiB of memory, CPU seconds) of one restoration of a ``height``×``width`` output over ``steps``
+    network calls; the seconds are None without a measured ``cost`` (off the CPU)."""
+    megapixels = height * width / 1e6
+    memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
+    if cost is None:
+        return memory, None
+    return memory, _network_pixels(height, width, tiled) * cost.flops_per_pixel * steps / cost.flops_per_second
+
+
 def estimate(largest: LargestOutput, steps: int, *, tiled: bool | tuple[int, int], on_cpu: bool,
              cost: NetworkCost | None = None, method: str = "ddrm", tasks: int | None = None) -> str:
     """Output size, memory and (on a CPU, with the network's ``cost``) time of one restoration of the
     largest output; ``tiled``: (tile, overlap) of a tiled network (True: tiled, size unknown)."""
-    megapixels = largest.megapixels
-    memory = megapixels * (SAMPLER_GIB_PER_MEGAPIXEL + (0.0 if tiled else UNTILED_NETWORK_GIB_PER_MEGAPIXEL))
-    text = (f"largest output {largest.width}×{largest.height} ({_number(megapixels)} megapixels: {largest.sample_id}, "
-            f"{largest.task}); estimated ≈ {_gib(memory)} of memory")
+    memory, seconds = resources(largest.height, largest.width, steps, tiled=tiled,
+                                cost=cost if on_cpu else None)
+    text = (f"largest output {largest.width}×{largest.height} ({_number(largest.megapixels)} megapixels: "
+            f"{largest.sample_id}, {largest.task}); estimated ≈ {gib_text(memory)} of memory")
     what = f"{method}, {steps} steps" + (f", {tasks} task{'s' if tasks != 1 else ''}" if tasks else "")
-    if not (on_cpu and cost):
+    if seconds is None:
         return f"{text} ({what})"
-    pixels = _network_pixels(largest.height, largest.width, tiled)
-    seconds = pixels * cost.flops_per_pixel * steps / cost.flops_per_second
-    return (f"{text} and ≈ {_duration(seconds)} of CPU time per image and task ({what}; network "
+    return (f"{text} and ≈ {duration_text(seconds)} of CPU time per image and task ({what}; network "
             f"{_number(cost.flops_per_pixel / 1e6)} MFLOP per pixel and step at {_number(cost.flops_per_second / 1e9)} "
             f"GFLOP/s measured on this CPU in {cost.precision}, {cost.threads} thread{'s' if cost.threads != 1 else ''})")
 
@@ -234,11 +255,11 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
-def _gib(gib: float) -> str:
+def gib_text(gib: float) -> str:
     return f"{_number(gib)} GiB" if gib >= 1 else f"{gib * 1024:.0f} MiB"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if seconds < 1:
         return "under 1 s"
     if seconds < 120:
