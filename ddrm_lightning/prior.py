@@ -74,7 +74,9 @@ class PriorTraining(L.LightningModule):
             schedule = loaded.betas.double()
         else:
             if network is None:
-                raise ValueError("give a network config (--model.network) or a checkpoint to start from (--model.init_from)")
+                raise ValueError("give a network config (--model.network) or a checkpoint to start from "
+                                 "(--model.init_from); the smallest working command: python train.py --model.init_from "
+                                 "embedded (fine-tunes the embedded prior on the bundled photos)")
             self.family, self.network_config = family, dict(network)
             net = build_network(family, self.network_config)
             schedule = linear_betas(beta_start, beta_end, num_steps)
