@@ -73,7 +73,9 @@ class PriorTraining(L.LightningModule):
             schedule = loaded.betas.double()
         else:
             if network is None:
-                raise ValueError("give a network config (--model.network) or a checkpoint to start from (--model.init_from)")
+                raise ValueError("give a network config (--model.network) or a checkpoint to start from "
+                                 "(--model.init_from); the smallest working command: python train.py --model.init_from "
+                                 "embedded (fine-tunes the embedded prior on the bundled photos)")
             self.family, self.network_config = family, dict(network)
             net = build_network(family, self.network_config)
             schedule = linear_betas(beta_start, beta_end, num_steps)
@@ -132,7 +134,7 @@ class PriorTraining(L.LightningModule):
         return network_export(self.ema.module, self.family, self.network_config, self.betas.cpu())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Lets `restore.py --model.checkpoint <this .ckpt>` load the EMA network directly.
+        # Lets `restore.py --model.prior <this .ckpt>` load the EMA network directly.
         checkpoint["ddrm_export"] = self.export()
 
 

@@ -44,7 +44,7 @@ def resolve(main, args: list[str], capsys) -> dict:
 def test_restore_config_resolves(path, capsys):
     given = yaml.safe_load(path.read_text())
     config = resolve(restore_main, ["--config", str(path)], capsys)
-    assert config["model"]["prior"] == given["model"]["prior"]
+    assert config["model"]["prior"] == given["model"].get("prior", "embedded")  # the settings' default
     assert len(config["model"]["tasks"]) == len(given["model"]["tasks"]) >= 1
     source, given_source = config["data"]["source"], given["data"]["source"]
     assert source["class_path"] == f"ddrm_lightning.data.{given_source['class_path']}"
@@ -53,14 +53,22 @@ def test_restore_config_resolves(path, capsys):
 
 @pytest.mark.parametrize("path", [*_configs("paper"), *_configs("exp"), *_configs("methods"), *_configs("priors"),
                                   DEFAULT_CONFIG], ids=lambda p: p.stem)
-def test_shipped_configs_use_the_component_form(path):
-    """No shipped config uses the deprecated flat data keys (each would print a deprecation line)."""
+def test_shipped_configs_use_the_component_form_and_todays_names(path):
+    """No shipped config uses the deprecated flat data keys or a setting's name of the previous release
+    (each would print a deprecation line)."""
+    from ddrm_lightning.cli.args import _renamed_keys
+
     given = yaml.safe_load(path.read_text())
     data = (given.get("restore") or given).get("data")
     if data is not None:
         assert isinstance(data["source"], dict) and not {"root", "hf_path", "names", "streaming"} & set(data)
     if "data" in given:  # a restore.py config
         assert rewrite(["--config", str(path)]).notes == []
+    notes: list[str] = []
+    _renamed_keys(given.get("restore") or {}, "", notes)
+    assert notes == []
+    for entry in [*given.get("priors", []), *given.get("methods", [])]:
+        assert not isinstance(entry, dict) or not {"checkpoint", "timesteps"} & set(entry), entry
 
 
 @pytest.mark.parametrize("path", _configs("train"), ids=lambda p: p.stem)

@@ -160,7 +160,7 @@ def test_each_entry_sets_its_method_steps_params_and_folder_on_the_shared_settin
     ({"methods": [{"method": "dps", "params": [1]}]}, "must be a mapping"),
     ({"methods": [{"method": "ddrm", "label": "a/b"}]}, "folder name"),
     ({"methods": [{"method": "ddrm", "label": "degraded"}]}, "folder name"),
-    ({"methods": [{"method": "ddrm", "steps": 3}]}, "unknown methods entry keys \\['steps'\\]"),
+    ({"methods": [{"method": "ddrm", "nfe": 3}]}, "unknown methods entry keys \\['nfe'\\]"),
     ({"methods": [3]}, "method name or a mapping"),
     ({"restore_args": "--data.root x"}, "list of strings"),
     ({"restore_config": "no/such.yaml"}, "does not exist"),

@@ -256,7 +256,9 @@ def test_benchmark_harness_writes_its_tables(lively_prior, tmp_path):
         "--operators-size", "32", "--operators-batch", "2", "--operators-forward", "cifar10", "--forward-runs", "1",
         "--out", str(out), "--work-dir", str(work),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # This checkout's package, not whichever one is installed (the harness runs from benchmarks/).
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     def rows(section):

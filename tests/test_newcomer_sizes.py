@@ -14,7 +14,7 @@ from PIL import Image
 
 from ddrm_lightning.cli import main
 from ddrm_lightning.models import build_network, linear_betas, save_network
-from ddrm_lightning.restoration import Restorer, Task
+from ddrm_lightning.restoration import RestorationSettings, Task, build_restorer
 
 # A tiny DDPM that downsamples 8× (as the embedded prior does): a 4×4 image cannot be reflect-padded to 8×8.
 EIGHTFOLD = {
@@ -82,7 +82,8 @@ def test_a_failure_inside_a_batch_fails_only_its_own_image(tiny_prior, monkeypat
         return real(denoiser, degradation, image, *args, **kwargs)
 
     monkeypatch.setattr(restorer_module, "restore_batch", picky)
-    restorer = Restorer(str(tiny_prior), [Task("sr2", 0.05)], baselines_none(), precision="fp32").to("cpu")
+    settings = RestorationSettings(prior=str(tiny_prior), steps=2, precision="fp32", tile=None, channels_last=False)
+    restorer = build_restorer(settings, [Task("sr2", 0.05)]).to("cpu")
     images = torch.rand(2, 3, 16, 16) * 2 - 1
     images[1] = -1
     batch = {"id": ["a.png", "b.png"], "seed": torch.tensor([1, 2]), "image": images, "label": torch.tensor([-1, -1]),
@@ -93,8 +94,3 @@ def test_a_failure_inside_a_batch_fails_only_its_own_image(tiny_prior, monkeypat
     assert outcome.status == "error"
     assert outcome.message.startswith("in/b.png: ") and "cannot restore a black image" in outcome.message
 
-
-def baselines_none():
-    from ddrm_lightning.restoration import SamplerSettings
-
-    return SamplerSettings(steps=2, baselines=())

@@ -15,7 +15,7 @@ from ..sweep_io import atomic_path
 class ExportEMA(Callback):
     """At the end of training (and of every epoch), write the EMA network alone to ``path``.
 
-    The file is what ``restore.py --model.checkpoint <path>`` and ``load_model`` read.
+    The file is what ``restore.py --model.prior <path>`` and ``load_model`` read.
     """
 
     def __init__(self, path: str, half: bool = False) -> None:

@@ -40,6 +40,10 @@ def _train_cli(args: list[str] | None) -> TrainCLI:
                                       "logger": False, "callbacks": [TrainProgressBar(), ParameterCount()]})
 
 
+# Mistakes of the user's (settings, files) found while the run is built: one line instead of a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
 def main(args: list[str] | None = None) -> int:
     try:
         return run(args)
@@ -52,7 +56,11 @@ def main(args: list[str] | None = None) -> int:
 def run(args: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if args is None else args)
     quiet_lightning("--verbose" in args)
-    cli = build_cli([arg for arg in args if arg != "--verbose"])
+    try:
+        cli = build_cli([arg for arg in args if arg != "--verbose"])
+    except USER_ERRORS as error:  # before anything is written
+        print(f"train.py: error: {' '.join(str(error).split()) or type(error).__name__}", file=sys.stderr)
+        return 2
     out_dir = Path(cli.config.out_dir)
     trainer = cli.trainer
     export = Path(cli.config.export or out_dir / "prior.pt")

@@ -46,7 +46,7 @@ def _captions(sweep: Path, task: str) -> dict[str, str]:
     for row in metrics_cells(sweep):
         if row.get("task") != task or not is_restoration(row.get("method")):
             continue
-        if row.get("status") != "ok":
+        if row.get("status") not in ("ok", "warning"):
             out[row["id"]] = "failed"
         elif to_float(row.get("psnr")) is not None:
             out[row["id"]] = f"PSNR {to_float(row.get('psnr')):.2f}"

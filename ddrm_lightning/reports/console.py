@@ -55,7 +55,13 @@ def print_summary(summary: list[dict], out_dir: Path, console: Console | None = 
         lines, restored, failed = failures(rows)
         for line in lines:
             console.print(Text(line, style="red"), soft_wrap=True)  # one line per file, even when long
-        console.print(f"restored {restored}, failed {failed} (see metrics.csv)", markup=False)
+        doubtful = warnings(rows)
+        for line in doubtful[:MAX_FAILURE_LINES]:
+            console.print(Text(line, style="yellow"), soft_wrap=True)
+        if len(doubtful) > MAX_FAILURE_LINES:
+            console.print(Text(f"warning: … and {len(doubtful) - MAX_FAILURE_LINES} more (see metrics.csv)", style="yellow"))
+        with_warning = f", {len(doubtful)} with a warning" if doubtful else ""
+        console.print(f"restored {restored}, failed {failed}{with_warning} (see metrics.csv)", markup=False)
     listed = "metrics.csv, summary.csv, <task>/restored/" + (", report.md" if report else "")
     console.print(Text(f"Results in {out_dir}: {listed}"))
 
@@ -108,6 +114,17 @@ def failures(rows: list[MetricsRow]) -> tuple[list[str], int, int]:
     if len(failed) > MAX_FAILURE_LINES:
         lines.append(f"failed: … and {len(failed) - MAX_FAILURE_LINES} more (see metrics.csv)")
     return lines, len(by_id) - len(failed), len(failed)
+
+
+def warnings(rows: list[MetricsRow]) -> list[str]:
+    """One line per restored image whose restoration has a warning (in any task): the file and the notes."""
+    by_id: dict[str, list[MetricsRow]] = defaultdict(list)
+    for row in rows:
+        if row.is_restoration and row.status == "warning":
+            by_id[row.id].append(row)
+    return [f"warning: {group[0].source or sample_id}: "
+            + "; ".join(f"({row.task}) {' '.join(row.message.split())}" for row in group)
+            for sample_id, group in sorted(by_id.items())]
 
 
 def _failure_line(sample_id: str, group: list[MetricsRow]) -> str:

@@ -68,7 +68,7 @@ def tile_captions(rows: list[dict]) -> dict[tuple[str, str], str]:
     captions = {}
     for row in rows:
         kind = picture_kind(row.get("method"))
-        if kind not in METHOD_KINDS.values() or (row.get("status") or "ok") != "ok" or not row.get("id"):
+        if kind not in METHOD_KINDS.values() or (row.get("status") or "ok") not in ("ok", "warning") or not row.get("id"):
             continue
         psnr, consistency = to_float(row.get("psnr")), to_float(row.get("consistency"))
         if psnr is not None:

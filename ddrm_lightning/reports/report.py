@@ -132,7 +132,7 @@ def overview_table(tasks: list[SweepTask], summary: list[dict]) -> Table:
 def photo_table(task: SweepTask, out_dir: Path, ids: list[str]) -> Table:
     """One row per photo: DDRM's consistency and each image written of it (degraded, restored, baselines)."""
     consistency = {r["id"]: to_float(r.get("consistency")) for r in task.rows
-                   if is_restoration(r.get("method")) and (r.get("status") or "ok") == "ok"}
+                   if is_restoration(r.get("method")) and (r.get("status") or "ok") in ("ok", "warning")}
     main = next((r["method"] for r in task.rows if r.get("method") and is_restoration(r["method"])), MAIN_METHOD)
     kinds = [k for k in WRITTEN_KINDS if any(image_path(task.folder, k, i).is_file() for i in ids)]
     names = {kind: next((m for m, k in METHOD_KINDS.items() if k == kind), kind) for kind in kinds}
@@ -160,7 +160,7 @@ def _grid_ids(task: SweepTask) -> list[str]:
     """DDRM's successful ids of the task, or every restored PNG when the sweep has no metrics rows."""
     if task.rows:
         ids = {r["id"] for r in task.rows if is_restoration(r.get("method"))
-               and r.get("status", "ok") == "ok" and r.get("id")}
+               and r.get("status", "ok") in ("ok", "warning") and r.get("id")}
     else:
         restored = task.folder / "restored"
         ids = {p.relative_to(restored).as_posix() for p in restored.rglob("*.png")} if restored.is_dir() else set()
@@ -212,6 +212,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
             std_rows[task.name] = save_std_maps(maps[task.name], folder, vmax)
 
     failures = [r for r in metrics_rows if r.get("status") == "error"]
+    doubtful = [r for r in metrics_rows if r.get("status") == "warning"]
     recorded = config_value(config, "data.measured")
     measurement = bool(recorded) if recorded is not None else bool(tasks) and not any(has_ground_truth(t.folder) for t in tasks)
     blocks = [Heading(1, "Sweep report"), Table(["", ""], [
@@ -222,6 +223,7 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
         ["steps", str(config_value(config, "model.steps") or _recorded_steps(ran) or "not recorded")],
         ["images", str(len({r.get("id") for r in metrics_rows}))],
         ["failed rows", str(len(failures))],
+        ["rows with a warning", str(len(doubtful))],
     ])]
     blocks += [Heading(2, "Overview"), Paragraph("Mean of each metric per task and method."), overview_table(tasks, summary)]
     blocks += [Paragraph(line) for line in computed_notes(summary)]
@@ -259,6 +261,11 @@ def write_report(out_dir: str | Path, *, max_grid_samples: int = 8) -> tuple[Pat
     if failures:
         blocks += [Heading(2, "Failed samples"), Table(["task", "id", "method", "message"], [
             [r.get("task", ""), r.get("id", ""), r.get("method", ""), r.get("message", "")] for r in failures])]
+    if doubtful:
+        blocks += [Heading(2, "Warnings"), Paragraph(
+            "Restored, but the picture does not explain its measurement (docs/troubleshooting.md): its numbers "
+            "count in the tables above."), Table(["task", "id", "method", "message"], [
+            [r.get("task", ""), r.get("id", ""), r.get("method", ""), r.get("message", "")] for r in doubtful])]
     giqa_rows, reference = read_giqa_summary(out_dir)
     if giqa_rows:
         blocks += [Heading(2, "GIQA after the sweep"), Paragraph(

@@ -24,14 +24,15 @@ class MethodOutcome:
 
     method: str
     scores: dict[str, float] = field(default_factory=dict)
-    status: str = "ok"
+    status: str = "ok"  # ok, warning (restored, but see the message) or error
     message: str = ""
     seconds: float | None = None
     params: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Restored: status ``ok``, or ``warning`` (a picture and scores, with a note)."""
+        return self.status in ("ok", "warning")
 
 
 @dataclass
@@ -83,6 +84,9 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
             outcome = MethodOutcome(name, {k: float(v[i]) for k, v in scores[name].items()}, message=note)
             if name == main:  # the baselines' cost is negligible and not measured
                 outcome.seconds, outcome.params = result.seconds, params
+            if name == main and not failed and i < len(result.warnings) and result.warnings[i]:
+                outcome.status = "warning"
+                outcome.message = "; ".join(filter(None, [result.warnings[i], note]))
             if name == main and failed:
                 step = int(bad_step[i]) if int(bad_step[i]) >= 0 else timesteps - 1
                 outcome.status = "error"

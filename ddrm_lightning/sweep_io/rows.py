@@ -57,7 +57,8 @@ class MetricsRow:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Restored: status ``ok``, or ``warning`` (restored, but its message says why it is doubtful)."""
+        return self.status in ("ok", "warning")
 
     @property
     def is_restoration(self) -> bool:
