@@ -229,13 +229,13 @@ def test_an_output_above_the_size_limit_is_refused_unless_forced(tiny_prior, tmp
     assert main(args) == 2
     err = capsys.readouterr().err
     (error,) = errors_of_text(err)
-    assert "largest output 96×64 (0.0061 megapixels: im0.png, sr4_sigma0.05)" in error
+    assert "largest output 96×64 (0.0061 megapixels: im0.png, sr4_sigmaauto)" in error
     assert "MiB of memory" in error and "CPU time per image and task (2 steps" in error
     assert "above the limit of 0.005 megapixels" in error and "--force" in error
     assert not out.exists()
     assert main([*args, "--force"]) == 0
     assert "restore.py: largest output 96×64" in capsys.readouterr().err
-    with Image.open(image_path(out / "sr4_sigma0.05", "restored", "im0.png")) as restored:
+    with Image.open(image_path(out / "sr4_sigmaauto", "restored", "im0.png")) as restored:
         assert restored.size == (96, 64)
     assert main(args) == 2, "the limit holds on a rerun without --force"
     # The estimate follows the network's precision.
