@@ -86,7 +86,9 @@ def restore(
 
     Args:
         image: a PIL image, an image file's path, or a (C, H, W) / (B, C, H, W) tensor in [0, 1].
-        task: an operator name (``sr4``, ``deblur_gauss``, ``deno``, ``inp``, …; see docs/operators.md).
+        task: an operator name (``sr4``, ``deblur_gauss``, ``deno``, ``inp``, ``jpeg``, …; see docs/operators.md).
+            ``jpeg`` with ``measured`` restores a JPEG file (a path or an opened PIL image) from its own
+            quantization tables; otherwise it takes ``params={"quality": q}`` (docs/real_photos.md).
         sigma_y: measurement noise std on the [0, 1] pixel scale; None: 0.05 (0 for ``jpeg``, whose error is
             the file's quantization); ``"auto"`` (with ``measured``): estimated from the photo
             (``estimate_noise``) and printed.
