@@ -11,6 +11,7 @@ The same image, task and seed give the same result as ``restore.py``: a sample's
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def restore(
     failed = [r.id for r in records if not all(outcome.ok for outcome in r.outcomes)]
     if failed:
         raise RuntimeError(f"the restoration went non-finite (NaN/inf) for {len(failed)} image(s): {', '.join(failed)}")
+    doubtful = [f"{r.id}: {o.message}" for r in records for o in r.outcomes if o.status == "warning"]
+    if doubtful:  # restored, but the picture does not explain its measurement (restoration.core.inconsistent)
+        warnings.warn("; ".join(doubtful), stacklevel=2)
     first = _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
     if settings.samples == 1:
         return first

@@ -52,3 +52,14 @@ def test_a_restoration_far_from_its_measurement_is_a_warning_row_with_a_note(tin
     assert "Warnings" in report and "beyond 2× the noise's expected" in report
     assert main(args) == 0
     assert "2 images already restored skipped" in capsys.readouterr().out
+
+
+def test_the_python_api_warns_about_such_a_restoration(tiny_prior):
+    import pytest
+
+    from ddrm_lightning import restore
+
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match=r"^0: consistency ‖Hx̂ − y‖/√m of the picture .* beyond 2× the noise's"):
+        restored = restore(image, "deno", sigma_y=0.1, prior=tiny_prior, steps=3, precision="fp32")
+    assert restored.shape == image.shape

@@ -53,7 +53,7 @@ def fill_help(parser, group: str, cls) -> None:
 
 
 def config_defaults(config: Path) -> dict[str, object]:
-    """The plain settings (numbers, strings, booleans) of a config as dotted keys, for ``set_defaults``."""
+    """The settings of a config as dotted keys (``model.tasks``, ``data.source``, …), for ``set_defaults``."""
     loaded = yaml.safe_load(Path(config).read_text()) or {}
     out: dict[str, object] = {}
 
@@ -61,7 +61,9 @@ def config_defaults(config: Path) -> dict[str, object]:
         if isinstance(value, dict) and "class_path" not in value:
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else key, inner)
-        elif isinstance(value, (bool, int, float, str)) and prefix.count(".") == 1:
+        elif prefix.count(".") == 1 and (isinstance(value, (bool, int, float, str, list)) or isinstance(value, dict)):
+            # Lists (the tasks) and components (data.source) too: the demo runs three tasks on bundled photos,
+            # so help must not show them as null or required.
             out[prefix] = value
 
     walk("", loaded)

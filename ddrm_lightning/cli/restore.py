@@ -51,6 +51,9 @@ class RestoreCLI(LightningCLI):
         fill_help(parser, "model", restorer_module)
         fill_help(parser, "model", RestorationSettings)
         parser.set_defaults(self.help_defaults)
+        for action in parser._actions:  # the demo config gives them: not required (--help only)
+            if getattr(action, "dest", None) in self.help_defaults:
+                action.required = False
         parser.add_argument("--out_dir", type=str, default="outputs/restore", help="Output folder of the sweep.")
         parser.add_argument(
             "--overwrite", type=bool, default=False,

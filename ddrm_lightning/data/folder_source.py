@@ -72,7 +72,8 @@ class FolderSource:
                 )
             self.root, ids = self.root.parent, [self.root.name]
         elif not self.root.is_dir():
-            raise ValueError(f"image folder {str(self.root)!r} does not exist or is not a directory")
+            raise ValueError(f"image folder {str(self.root)!r} does not exist or is not a directory"
+                             + _where_from(self.root))
         else:
             ids = list_images(self.root, recursive)
         if not ids:
@@ -123,3 +124,20 @@ class FolderSource:
             return probe_size(self.path(index))
         except Exception:  # noqa: BLE001 - an unreadable header is reported when the sample is decoded
             return None
+
+
+# Folders the shipped configs read that a fresh clone lacks, by a folder name in their path: where the images
+# come from and how to get them.
+KNOWN_FOLDERS = {
+    "ddrm-exp-datasets": (
+        "these are the DDRM demonstration images (MIT licence, Jiaming Song): git clone "
+        "https://github.com/jiamings/ddrm-exp-datasets into the path's ddrm-exp-datasets folder (the configs expect "
+        "../shared/data/ddrm-exp-datasets, relative to the folder restore.py runs in), or give --data.root your copy"
+    ),
+}
+
+
+def _where_from(root: Path) -> str:
+    """"; <how to get them>" for a known folder's path, else ""."""
+    hint = next((KNOWN_FOLDERS[part] for part in root.parts if part in KNOWN_FOLDERS), None)
+    return f"; {hint}" if hint else ""

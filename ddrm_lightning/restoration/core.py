@@ -202,6 +202,9 @@ def restore_batch(
     restored, bad_step = _sample(denoiser, degradation, y, randomness, settings, labels, 0, step_hook)
     extra = [_sample(denoiser, degradation, y, randomness, settings, labels, k, step_hook)[0]
              for k in range(1, settings.samples)]
+    gray = _gray_rows(image, operator)
+    if gray.any():
+        restored, extra = _to_gray(restored, gray), [_to_gray(x, gray) for x in extra]
     if restored.is_cuda:
         torch.cuda.synchronize(restored.device)
     seconds = (time.perf_counter() - start) / image.shape[0]
@@ -239,6 +242,23 @@ def inconsistent(x: Tensor, y: Tensor, degradation: Degradation) -> list[str]:
         else:
             notes.append("")
     return notes
+
+
+def _gray_rows(image: Tensor, operator) -> Tensor:
+    """(B,) True where a 3-channel image is gray (R = G = B everywhere: a grayscale photo decoded as RGB).
+    An RGB prior restores such a photo with some colour in it (|G − B| up to 11 levels seen), so its
+    restoration is brought back to gray; colorization is exempt: colour is what it restores."""
+    from ..operators.color import Colorization
+
+    if image.shape[1] != 3 or isinstance(operator, Colorization):
+        return torch.zeros(image.shape[0], dtype=torch.bool, device=image.device)
+    return ((image[:, 0] == image[:, 1]) & (image[:, 1] == image[:, 2])).flatten(1).all(1)
+
+
+def _to_gray(x: Tensor, gray: Tensor) -> Tensor:
+    """The rows ``gray`` of x replaced by their channel mean in every channel."""
+    mean = x.mean(dim=1, keepdim=True).expand_as(x)
+    return torch.where(gray.view(-1, 1, 1, 1).to(x.device), mean, x)
 
 
 def baselines(degradation: Degradation, y: Tensor, names) -> dict[str, Tensor]:

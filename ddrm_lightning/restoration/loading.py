@@ -76,6 +76,10 @@ def tiling_settings(tile: int | str | None, overlap: int | None, batch: int | st
     knows the prior's size; what can be checked without it is checked now.
     """
     if tile is None:
+        if overlap is not None:  # it would be dropped without a word
+            raise ValueError(f"tile_overlap {overlap} needs tiles, but tile is null (the network runs on the whole "
+                             "image): give --model.tile auto (the prior's size) or a tile size, or leave "
+                             "--model.tile_overlap out")
         return None
     from ..sampling.tiles import MIN_TILE, TiledEps, default_overlap
 
