@@ -15,6 +15,8 @@ ground-truth sweeps, by Pillow's ``quality`` (libjpeg's scaled Annex K tables) a
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -76,6 +78,16 @@ class JpegCompression(SVDOperator):
         factors = (self.components[0].h, self.components[0].v)
         names = {value: name for name, value in {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2)}.items()}
         return names.get(factors, str([(c.h, c.v) for c in self.components]))
+
+    @property
+    def rounding_rms(self) -> float:
+        """The RMS per pixel (model space) of the error a JPEG file's rounding carries: a coefficient
+        quantized with step q is off by up to q/2, uniformly (q/√12 RMS), and the orthonormal DCT keeps
+        that energy; a subsampled component spreads its fewer coefficients over as many pixels, so each
+        component contributes about mean(q²)/12 per pixel (the colour transform's mixing is ignored).
+        It plays σ_0's part where a restoration is checked against y (``restoration.core.inconsistent``)."""
+        per_component = [float((self.tables[c.table].double() ** 2).mean()) / 12.0 for c in self.components]
+        return math.sqrt(sum(per_component) / len(per_component)) / 127.5
 
     # -------------------------------------------------------------- the codec
     def encode(self, x: Tensor, exact: bool = False) -> list[Tensor]:

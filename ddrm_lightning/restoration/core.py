@@ -229,9 +229,15 @@ def inconsistent(x: Tensor, y: Tensor, degradation: Degradation) -> list[str]:
     residual = consistency(degradation.operator.H(x.float().clamp(-1.0, 1.0)), y)
     residual = torch.where(torch.isfinite(x).flatten(1).all(1), residual, torch.full_like(residual, math.nan))
     sigma_0 = degradation.sigma_0
-    limit = max(CONSISTENCY_FACTOR * sigma_0, CONSISTENCY_FLOOR)
-    allowed = (f"beyond {CONSISTENCY_FACTOR:g}× the noise's expected {sigma_0:.3g} (σ_y = {degradation.sigma_y:g})"
-               if CONSISTENCY_FACTOR * sigma_0 >= CONSISTENCY_FLOOR else f"beyond {CONSISTENCY_FLOOR:g} for a noiseless y")
+    # A JPEG file's y is exact but rounded: its rounding error stands in for the noise.
+    rounding = float(getattr(degradation.operator, "rounding_rms", 0.0))
+    limit = max(CONSISTENCY_FACTOR * max(sigma_0, rounding), CONSISTENCY_FLOOR)
+    if rounding > sigma_0:
+        allowed = f"beyond {CONSISTENCY_FACTOR:g}× the file's expected rounding error {rounding:.3g}"
+    elif CONSISTENCY_FACTOR * sigma_0 >= CONSISTENCY_FLOOR:
+        allowed = f"beyond {CONSISTENCY_FACTOR:g}× the noise's expected {sigma_0:.3g} (σ_y = {degradation.sigma_y:g})"
+    else:
+        allowed = f"beyond {CONSISTENCY_FLOOR:g} for a noiseless y"
     notes = []
     for value in residual.tolist():
         if not math.isfinite(value):
