@@ -5,7 +5,7 @@
 
 Each checkpoint restores the validation photos with the demo's settings (``python restore.py``'s
 tasks, the embedded prior's DDRM steps — ``EMBEDDED_DDRM_STEPS``, 25, for every checkpoint compared
-unless ``-- --model.timesteps N`` — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
+unless ``-- --model.steps N`` — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
 (``--model.tile auto``), for every seed given. The table gives, per task, DDRM's mean PSNR / SSIM
 and its margin over the best baseline (bicubic / observed / Wiener) — the numbers the prior is
 chosen by. The validation photos are neither the demo photos nor training photos of
@@ -63,7 +63,7 @@ def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], ou
     from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
 
     # Every checkpoint at the same steps: a candidate's file would otherwise get the paper's 20.
-    steps = [] if any(a.startswith("--model.timesteps") for a in extra) else ["--model.timesteps", str(EMBEDDED_DDRM_STEPS)]
+    steps = [] if any(a.startswith("--model.steps") for a in extra) else ["--model.steps", str(EMBEDDED_DDRM_STEPS)]
     command = [sys.executable, str(RESTORE), "--model.prior", checkpoint, *data_args, *steps,
                "--model.tile", "auto", "--data.seed", str(seed), *extra,
                "--out_dir", str(out_dir), "--report", "false", "--overwrite", "true"]

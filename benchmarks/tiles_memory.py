@@ -114,7 +114,7 @@ def restore(height: int, width: int, network: str = "tiled", steps: int = STEPS_
     import torch
 
     from ddrm_lightning.models import load_model
-        from ddrm_lightning.operators import Degradation, build_operator
+    from ddrm_lightning.operators import Degradation, build_operator
     from ddrm_lightning.randomness import SampleRandomness
     from ddrm_lightning.restoration import Denoiser, SamplerSettings, restore_batch
     from ddrm_lightning.restoration.loading import assemble_denoiser, resolve_tiling, tiling_settings
@@ -321,7 +321,7 @@ def network_batches(spec: dict) -> dict:
     import torch
 
     from ddrm_lightning.models import load_model
-        from ddrm_lightning.sampling.tiles import batch_for, largest_activation
+    from ddrm_lightning.sampling.tiles import batch_for, largest_activation
 
     torch.set_num_threads(1)
     fast = spec["path"] == "fast"

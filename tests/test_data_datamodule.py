@@ -88,7 +88,7 @@ def test_limit_and_exclude_ids(folder):
 
 def test_measurement_mode_loads_images_as_they_are(tmp_path):
     _write(tmp_path / "lr" / "x.png", size=(7, 5), value=3)
-    dm = RestorationDataModule(Folder(str(tmp_path / "lr")), image_size=256, measurement=True, batch_size=1)
+    dm = RestorationDataModule(Folder(str(tmp_path / "lr")), image_size=256, measured=True, batch_size=1)
     batch = _batches(dm)[0]
     original = np.asarray(Image.open(tmp_path / "lr" / "x.png"), dtype=np.float32) / 255 * 2 - 1
     assert batch["image"].shape == (1, 3, 5, 7)

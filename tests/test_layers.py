@@ -17,6 +17,7 @@ LAYERS = {
     "restoration": 5,
     "sweep_io": 6,
     "module": 7, "prior": 7, "api": 7, "callbacks": 7, "reports": 7, "fetch": 7,
+    "sweep": 7.5,  # the sweep runner: module, writers and reports together (cli and experiments call it)
     "cli": 8,
     "experiments": 9,  # runners that drive restore.py itself
 }
