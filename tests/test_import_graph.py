@@ -8,12 +8,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ddrm_lightning"
 # Lowest first. A module may import its own layer and the layers before it, never a later one.
-LAYERS = (
+LAYERS = (  # app: the local web page, beside the command lines
     {"randomness", "operators", "models", "metrics", "sampling", "data"},
     {"restoration"},
     {"sweep_io", "module", "prior", "callbacks", "reports"},
     {"sweep", "api", "fetch"},
-    {"cli", "experiments"},
+    {"cli", "experiments", "app"},
 )
 
 

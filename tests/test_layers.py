@@ -18,7 +18,7 @@ LAYERS = {
     "sweep_io": 6,
     "module": 7, "prior": 7, "api": 7, "callbacks": 7, "reports": 7, "fetch": 7,
     "sweep": 7.5,  # the sweep runner: module, writers and reports together (cli and experiments call it)
-    "cli": 8,
+    "cli": 8, "app": 8,  # the web page drives restore() and the size guard, as the command line does
     "experiments": 9,  # runners that drive restore.py itself
 }
 

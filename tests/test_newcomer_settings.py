@@ -1,4 +1,5 @@
-"""Settings that were silent or misleading (issue 28, item 7)."""
+"""Settings that were silent or misleading: a tile overlap without tiles, --help's defaults, gray photos,
+the demonstration images missing."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import pytest
 import torch
 
 from ddrm_lightning.cli import main
-from ddrm_lightning.restoration import Restorer, Task
+from ddrm_lightning.restoration import RestorationSettings, Task, build_restorer
 
 
 def test_a_tile_overlap_without_tiles_is_refused():
     with pytest.raises(ValueError, match=r"tile_overlap 8 needs tiles, but tile is null .*: give --model.tile auto"):
-        Restorer("embedded", [Task("sr4", 0.05)], tile=None, tile_overlap=8)
+        build_restorer(RestorationSettings(tile=None, tile_overlap=8), [Task("sr4", 0.05)])
 
 
 def test_help_shows_the_demo_tasks_and_source_not_null_or_required(capsys):
@@ -20,7 +21,7 @@ def test_help_shows_the_demo_tasks_and_source_not_null_or_required(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--data.source SOURCE [" not in text and " --data.source SOURCE [--data.image_size" not in text
     assert "[--data.source SOURCE]" in text
-    tasks = text.split("--model.tasks TASKS, --model.tasks+ TASKS", 1)[1].split("--model.timesteps", 1)[0]
+    tasks = text.split("--model.tasks TASKS, --model.tasks+ TASKS", 1)[1].split("--model.baselines", 1)[0]
     assert "default: null" not in tasks
     assert "deno" in tasks and "sr4" in tasks and "deblur_gauss" in tasks
     source = text.split("--data.source SOURCE where the images come from", 1)[1].split("--data.image_size", 1)[0]
