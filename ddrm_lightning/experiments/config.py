@@ -20,8 +20,6 @@ Paths are read from the current folder, as restore.py reads its own.
 
 from __future__ import annotations
 
-import sys
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from .experiment_file import (
     folder_label,
     is_int,
     read_experiment_file,
+    renamed_key,
     restore_configs,
     strings,
 )
@@ -77,20 +76,12 @@ def _label(value, checkpoint: str) -> str:
     return folder_label(value, Path(checkpoint).stem, "prior", RESERVED_LABELS)
 
 
-_NOTES: set[str] = set()  # deprecation lines already printed by this process
-
-
 def _prior(entry) -> PriorEntry:
     if isinstance(entry, str):
         return PriorEntry(_label(None, entry), entry)
     if not isinstance(entry, dict):
         raise ValueError(f"each prior must be a checkpoint name or a mapping with label and checkpoint, got {entry!r}")
-    if OLD_PRIOR_KEY in entry and "prior" not in entry:
-        entry = {("prior" if key == OLD_PRIOR_KEY else key): value for key, value in entry.items()}
-        note = f"note: a prior's {OLD_PRIOR_KEY} is deprecated and will be removed in the next release; use prior"
-        if note not in _NOTES:
-            _NOTES.add(note)
-            print(note, file=sys.stderr)
+    entry = renamed_key(entry, OLD_PRIOR_KEY, "prior", "a prior")
     unknown = sorted(set(entry) - set(PRIOR_KEYS))
     if unknown:
         raise ValueError(f"unknown prior keys {unknown}; allowed: {', '.join(PRIOR_KEYS)}")

@@ -7,6 +7,7 @@ Each experiment runs one restore.py sweep per entry in ``<out_dir>/<label>/``; t
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -73,3 +74,18 @@ def folder_label(value, default: str, kind: str, reserved: tuple[str, ...]) -> s
 def check_unique_labels(labels: list[str], kind: str, entry: str) -> None:
     if len(set(labels)) != len(labels):
         raise ValueError(f"{kind} labels must be unique, got {labels}; give each {entry} a label")
+
+
+_NOTES: set[str] = set()  # deprecation lines already printed by this process
+
+
+def renamed_key(entry: dict, old: str, new: str, what: str) -> dict:
+    """``entry`` with an earlier release's key ``old`` read as ``new`` (one release of grace), saying so
+    once per process on stderr."""
+    if old not in entry or new in entry:
+        return entry
+    note = f"note: {what}'s {old} is deprecated and will be removed in the next release; use {new}"
+    if note not in _NOTES:
+        _NOTES.add(note)
+        print(note, file=sys.stderr)
+    return {(new if key == old else key): value for key, value in entry.items()}

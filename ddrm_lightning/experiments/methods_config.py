@@ -21,8 +21,6 @@ Paths are read from the current folder, as restore.py reads its own.
 
 from __future__ import annotations
 
-import sys
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from .experiment_file import (
     folder_label,
     is_int,
     read_experiment_file,
+    renamed_key,
     restore_configs,
     strings,
 )
@@ -87,20 +86,12 @@ def _params(value, method: str) -> dict:
     return dict(value)
 
 
-_NOTES: set[str] = set()  # deprecation lines already printed by this process
-
-
 def _entry(entry) -> MethodEntry:
     if isinstance(entry, str):
         entry = {"method": entry}
     if not isinstance(entry, dict):
         raise ValueError(f"each methods entry must be a method name or a mapping with method and steps, got {entry!r}")
-    if OLD_STEPS_KEY in entry and "steps" not in entry:
-        entry = {("steps" if key == OLD_STEPS_KEY else key): value for key, value in entry.items()}
-        note = f"note: a methods entry's {OLD_STEPS_KEY} is deprecated and will be removed in the next release; use steps"
-        if note not in _NOTES:
-            _NOTES.add(note)
-            print(note, file=sys.stderr)
+    entry = renamed_key(entry, OLD_STEPS_KEY, "steps", "a methods entry")
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         raise ValueError(f"unknown methods entry keys {unknown}; allowed: {', '.join(ENTRY_KEYS)}")
