@@ -7,7 +7,8 @@ initialised: the count does not depend on the weights). ``torch.utils.flop_count
 counts (a) one network pass at the prior's training size (the "GFLOP per tile" of docs/embedded_prior.md)
 and (b) a whole ``restore()`` of one photo of ``--size`` (default 128, the demo's crop) with the demo's
 settings: the embedded prior's DDRM steps, tiles at the prior's own size (``tile="auto"``: a prior
-trained at 128² restores a 128×128 photo in one pass). (b) is the issue #32 bar (≤ 250 GFLOP per photo
+trained at 128² restores a 128×128 photo in one pass; ``--tile none``: every prior untiled). (b) is
+the issue #32 bar (≤ 250 GFLOP per photo
 and task); "passes" is (b) / (a), the network passes it took in tile-size units.
 """
 
@@ -41,7 +42,7 @@ def _network_of(prior: str, work: Path) -> str:
     return str(save_network(work / f"{Path(prior).stem}.pt", network, family, model["network"], linear_betas()))
 
 
-def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = None) -> dict:
+def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = None, tile: int | str | None = "auto") -> dict:
     """Parameters, GFLOP of one pass at the prior's size, and GFLOP of one ``restore()`` of a size² photo."""
     from ddrm_lightning import restore
     from ddrm_lightning.api import load_prior
@@ -50,15 +51,15 @@ def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = No
     steps = EMBEDDED_DDRM_STEPS if steps is None else steps
     with tempfile.TemporaryDirectory() as work:
         denoiser = load_prior(_network_of(prior, Path(work)))
-    network, tile = denoiser.network.eval(), int(denoiser.image_size)
-    x = torch.zeros(1, network.in_channels, tile, tile)
+    network, side = denoiser.network.eval(), int(denoiser.image_size)
+    x = torch.zeros(1, network.in_channels, side, side)
     with torch.no_grad(), FlopCounterMode(display=False) as one:
         network(x, torch.tensor([500]))
     photo = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     with FlopCounterMode(display=False) as whole:
-        restore(photo, task, prior=denoiser, steps=steps, tile="auto", precision="fp32")
+        restore(photo, task, prior=denoiser, steps=steps, tile=tile, precision="fp32")
     per_tile, per_photo = one.get_total_flops() / 1e9, whole.get_total_flops() / 1e9
-    return {"prior": prior, "tile": tile, "params_m": sum(p.numel() for p in network.parameters()) / 1e6,
+    return {"prior": prior, "tile": side, "params_m": sum(p.numel() for p in network.parameters()) / 1e6,
             "gflop_tile": per_tile, "steps": steps, "gflop_photo": per_photo, "passes": per_photo / per_tile}
 
 
@@ -68,8 +69,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--size", type=int, default=128, help="side of the photo restored (default 128)")
     parser.add_argument("--task", default="sr4")
     parser.add_argument("--steps", type=int, help="DDRM steps (default: the embedded prior's)")
+    parser.add_argument("--tile", default="auto", help="auto (the prior's size, the default), none (whole photo) or a size")
     args = parser.parse_args(argv)
-    rows = [count(p, args.size, args.task, args.steps) for p in args.priors]
+    tile = None if args.tile == "none" else args.tile if args.tile == "auto" else int(args.tile)
+    rows = [count(p, args.size, args.task, args.steps, tile) for p in args.priors]
     print(f"| prior | tile | params (M) | GFLOP per tile | steps | GFLOP per {args.size}² photo and task | passes |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

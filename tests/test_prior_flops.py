@@ -42,6 +42,11 @@ def test_a_photo_costs_its_tiles_times_the_steps(tmp_path, trained_at, passes):
     assert abs(row["passes"] - passes) < 0.05 * passes
 
 
+def test_untiled_a_photo_costs_one_pass_per_step(tmp_path):
+    row = _module().count(_config(tmp_path, 16), size=32, steps=2, tile=None)
+    assert abs(row["passes"] - 4 * 2) < 0.05 * 8  # a 32² pass is four 16² tiles' worth
+
+
 def test_a_fine_tuning_config_without_a_network_is_refused(tmp_path):
     path = tmp_path / "fine.yaml"
     path.write_text(yaml.safe_dump({"model": {"init_from": "embedded"}}))
