@@ -8,8 +8,7 @@ counts (a) one network pass at the prior's training size (the "GFLOP per tile" o
 and (b) a whole ``restore()`` of one photo of ``--size`` (default 128, the demo's crop) with the demo's
 settings: the embedded prior's DDRM steps, tiles at the prior's own size (``tile="auto"``: a prior
 trained at 128² restores a 128×128 photo in one pass; ``--tile none``: every prior untiled). (b) is
-the issue #32 bar (≤ 250 GFLOP per photo
-and task); "passes" is (b) / (a), the network passes it took in tile-size units.
+the issue #32 bar (≤ 250 GFLOP per photo and task); "passes" is (b) / (a), the network passes it took in tile-size units.
 """
 
 from __future__ import annotations
