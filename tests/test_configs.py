@@ -71,7 +71,7 @@ def test_shipped_configs_use_the_component_form_and_todays_names(path):
         assert not isinstance(entry, dict) or not {"checkpoint", "timesteps"} & set(entry), entry
 
 
-@pytest.mark.parametrize("path", _configs("train"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [*_configs("train"), *_configs("train/v5")], ids=lambda p: p.stem)
 def test_train_config_resolves(path, capsys):
     given = yaml.safe_load(path.read_text())
     config = resolve(train_main, ["--config", str(path)], capsys)

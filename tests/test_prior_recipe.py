@@ -10,7 +10,8 @@ import yaml
 from ddrm_lightning.data.bundled import DEMO_PHOTOS, TRAINING_PHOTOS
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ("embedded_v2.yaml", "embedded.yaml")
+# the shipped prior's two stages and the prior v5 candidates (issue #32)
+RECIPES = ("embedded_v2.yaml", "embedded.yaml", *sorted(f"v5/{p.name}" for p in (ROOT / "configs" / "train" / "v5").glob("*.yaml")))
 
 
 def _validation_module():
@@ -28,6 +29,10 @@ def _training_photos(recipe: str) -> set[str]:
 
 def _stem(name: str) -> str:
     return Path(name.split(":", 1)[1] if ":" in name else name).stem
+
+
+def test_every_v5_candidate_is_checked():
+    assert len([r for r in RECIPES if r.startswith("v5/")]) >= 5
 
 
 def test_neither_the_demo_nor_the_validation_photos_are_trained_on():

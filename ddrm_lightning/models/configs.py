@@ -98,6 +98,15 @@ def _require(config: Mapping[str, Any], keys: Sequence[str], where: str) -> None
         raise ConfigError(f"missing key(s) {missing} in {where}")
 
 
+def _blocks(value: Any) -> int | list[int]:
+    """DDPM ``num_res_blocks``: one count (the published layout) or a list, one per ``ch_mult`` level."""
+    if isinstance(value, str) and "," not in value:
+        value = value.strip()
+    if isinstance(value, (str, Sequence)) and not (isinstance(value, str) and value.isdigit()):
+        return _int_list(value, "num_res_blocks")
+    return int(value)
+
+
 def _int_list(value: Any, key: str) -> list[int]:
     """A comma-separated string or a sequence of integers, as a list of ints."""
     if isinstance(value, str):
@@ -153,7 +162,7 @@ def ddpm_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
         "ch": int(merged["ch"]),
         "out_ch": int(merged["out_ch"]),
         "ch_mult": _int_list(merged["ch_mult"], "ch_mult"),
-        "num_res_blocks": int(merged["num_res_blocks"]),
+        "num_res_blocks": _blocks(merged["num_res_blocks"]),
         "attn_resolutions": _int_list(merged["attn_resolutions"], "attn_resolutions"),
         "in_channels": int(merged["in_channels"]),
         "resamp_with_conv": bool(merged["resamp_with_conv"]),

@@ -102,7 +102,7 @@ class DDPMUNet(nn.Module):
         ch: int,
         out_ch: int,
         ch_mult: Sequence[int],
-        num_res_blocks: int,
+        num_res_blocks: int | Sequence[int],
         attn_resolutions: Sequence[int],
         image_size: int,
         in_channels: int = 3,
@@ -110,10 +110,15 @@ class DDPMUNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if ch <= 0 or ch % 32 or any(m <= 0 for m in ch_mult) or not ch_mult or num_res_blocks < 1:
+        # One count for every level (the published layout), or one per level: capacity is cheap at
+        # the coarse levels, where a block costs 1/4 of the level above per channel².
+        blocks = [num_res_blocks] * len(ch_mult) if isinstance(num_res_blocks, int) else list(num_res_blocks)
+        if (ch <= 0 or ch % 32 or any(m <= 0 for m in ch_mult) or not ch_mult or len(blocks) != len(ch_mult)
+                or any(n < 1 for n in blocks)):
             raise ConfigError(
                 f"DDPM UNet needs ch a positive multiple of 32 (group norm), non-empty positive ch_mult and "
-                f"num_res_blocks >= 1; got ch={ch}, ch_mult={list(ch_mult)}, num_res_blocks={num_res_blocks}"
+                f"num_res_blocks >= 1, one count or one per ch_mult level; got ch={ch}, ch_mult={list(ch_mult)}, "
+                f"num_res_blocks={num_res_blocks}"
             )
         self.in_channels = in_channels
         self.out_channels = out_ch
@@ -137,7 +142,7 @@ class DDPMUNet(nn.Module):
             stage = nn.Module()
             stage.block = nn.ModuleList()
             stage.attn = nn.ModuleList()
-            for _ in range(num_res_blocks):
+            for _ in range(blocks[level]):
                 stage.block.append(ResnetBlock(width, level_width, temb_ch, dropout))
                 width = level_width
                 if attn_levels[level]:
@@ -158,7 +163,7 @@ class DDPMUNet(nn.Module):
             stage = nn.Module()
             stage.block = nn.ModuleList()
             stage.attn = nn.ModuleList()
-            for _ in range(num_res_blocks + 1):
+            for _ in range(blocks[level] + 1):
                 stage.block.append(ResnetBlock(width + skip_widths.pop(), widths[level], temb_ch, dropout))
                 width = widths[level]
                 if attn_levels[level]:
