@@ -285,7 +285,7 @@ class Restorer:
                 return [failed(task, batch, 0, _failure(batch, 0, task, error), self.settings.method)]
         out = []
         for i in range(len(batch["id"])):
-            one = _one_sample(batch, i)
+            one = sample_of(batch, i)
             out.extend(self._restore_or_fail(task, one, self.operator_for(task, one["image"]), metrics, step_hook))
         return out
 
@@ -369,10 +369,6 @@ def _failure(batch: dict, i: int, task: Task, error: BaseException) -> str:
     if not isinstance(error, ValueError):
         reason = f"{type(error).__name__}: {reason}"
     return f"{batch['source'][i]}: task '{task.name}': {reason}"
-
-
-def _one_sample(batch: dict, i: int) -> dict:
-    return {k: (v[i : i + 1] if isinstance(v, Tensor) else [v[i]]) for k, v in batch.items()}
 
 
 def _warn_noiseless(method: str, tasks: list[Task]) -> None:
