@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
+from .models.grow import grow_ddpm
 from .sampling.schedule import alphas_cumprod_of
 
 
@@ -36,6 +37,8 @@ class PriorTraining(L.LightningModule):
         lr_warmup_steps, lr_min_ratio: the warm-up length and the final fraction of ``lr`` (cosine only).
         lr_total_steps: where the cosine ends (default: the trainer's ``max_steps``); a run may stop
             earlier on the same schedule, as the embedded prior's recipe does at the shipped step.
+        grow_res_blocks: with ``init_from`` (a DDPM network), residual blocks per level to grow it to before
+            training; the grown network computes what the loaded one does (``models.grow``).
         activation_checkpointing: recompute activations in backward (saves memory at 256²).
         seed: seed of the training noise (per rank).
     """
@@ -56,6 +59,7 @@ class PriorTraining(L.LightningModule):
         lr_warmup_steps: int = 0,
         lr_min_ratio: float = 0.05,
         lr_total_steps: int | None = None,
+        grow_res_blocks: list[int] | None = None,
         activation_checkpointing: bool = False,
         seed: int = 0,
     ) -> None:
@@ -71,7 +75,14 @@ class PriorTraining(L.LightningModule):
             loaded = load_model(init_from)
             self.family, self.network_config, net = loaded.family, dict(loaded.config), loaded.network
             schedule = loaded.betas.double()
+            if grow_res_blocks is not None:
+                if self.family != "ddpm":
+                    raise ValueError(f"grow_res_blocks grows a ddpm network; {init_from} is {self.family}")
+                net, self.network_config = grow_ddpm(net, self.network_config, grow_res_blocks)
         else:
+            if grow_res_blocks is not None:
+                raise ValueError("grow_res_blocks grows the network given by --model.init_from; without it, "
+                                 "set num_res_blocks in --model.network")
             if network is None:
                 raise ValueError("give a network config (--model.network) or a checkpoint to start from "
                                  "(--model.init_from); the smallest working command: python train.py --model.init_from "

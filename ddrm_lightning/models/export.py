@@ -67,11 +67,15 @@ def network_export(network: nn.Module, family: str, config: Mapping[str, Any], b
 
 
 def save_network(
-    path: str | os.PathLike, network: nn.Module, family: str, config: Mapping[str, Any], betas: Tensor
+    path: str | os.PathLike, network: nn.Module, family: str, config: Mapping[str, Any], betas: Tensor,
+    half: bool = False,
 ) -> Path:
-    """Write ``network_export(...)`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``network_export(...)`` to ``path`` atomically (temporary file in the same folder, then rename);
+    ``half`` stores floating-point weights in float16 (half the file; loading casts back to float32)."""
     path = Path(path)
     export = network_export(network, family, config, betas)
+    if half:
+        export["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in export["state_dict"].items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -82,6 +86,29 @@ def save_network(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def with_native_size(family: str, config: Mapping[str, Any], size: int) -> dict[str, Any]:
+    """``config`` declaring ``size`` as the network's own image size, with attention kept at the same levels:
+    the same layers and weights, so ``tile: auto`` runs the network on ``size``² tiles (e.g. a 64² prior
+    fine-tuned on 128² crops). DDPM family only (its attention is placed by resolution)."""
+    if family != "ddpm":
+        raise ConfigError(f"a native size can be declared for the ddpm family only, not {family}")
+    config = copy_config(config)
+    nested = "model" in config
+    model, data = (config["model"], config["data"]) if nested else (config, config)
+    old = int(data["image_size"])
+    if size <= 0 or (size % old and old % size):
+        raise ConfigError(f"native size {size} must be a multiple or a divisor of the network's {old}")
+    levels = len(model["ch_mult"])
+    if size % 2 ** (levels - 1):
+        raise ConfigError(f"native size {size} must be divisible by {2 ** (levels - 1)} ({levels} levels)")
+    rates = [old // int(r) for r in model["attn_resolutions"]]
+    if any(old % int(r) for r in model["attn_resolutions"]):
+        raise ConfigError(f"attn_resolutions {list(model['attn_resolutions'])} must divide image_size {old}")
+    model["attn_resolutions"] = [size // rate for rate in rates]
+    data["image_size"] = int(size)
+    return config
 
 
 def read_export(export: Any, where: str) -> tuple[str, dict[str, Any], dict[str, Tensor], Tensor]:
