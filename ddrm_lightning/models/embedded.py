@@ -11,10 +11,10 @@ from pathlib import Path
 EMBEDDED_NAME = "embedded"
 EMBEDDED_PRIOR = Path(__file__).resolve().parents[1] / "assets" / "embedded_prior.pt"
 # DDRM's step count for the embedded prior when none is given, chosen on the validation photos
-# (benchmarks/prior_validation.py; README, "The embedded prior") by a rule fixed before the final
-# measurement: of 20, 25, 30 and 40 steps, the best at 4x super-resolution (where DDRM's margin over
-# bicubic is thinnest) among those losing no task against the paper's 20. η and η_b stay the paper's
-# (0.85, 1): no other value tried was as good in every task.
+# (benchmarks/prior_validation.py; docs/embedded_prior.md) by a rule fixed before the measurement: of
+# 20 and 25 steps x eta 0.85 and 1 (30 steps would exceed 250 GFLOP per 128x128 photo and task), the best
+# at 4x super-resolution among the settings losing no task against the paper's (20, 0.85). eta and eta_b
+# stay the paper's (0.85, 1). Prior v5 and v3 both chose 25.
 EMBEDDED_DDRM_STEPS = 25
 
 
