@@ -15,6 +15,7 @@ its row) and <out>/results.md. See docs/performance.md for what each number mean
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -228,4 +229,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    gc.freeze()  # as restore.py: no exit-time collection of torch's objects (seconds a worker)
+    sys.exit(code)

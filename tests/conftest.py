@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,12 @@ def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found: the conformance vectors live in ../shared, next to the project checkout")
     return path
+
+
+def pytest_collection_finish(session):
+    """What collection imported (torch, Lightning, the package: about 600k objects) lives to the end of
+    the session; frozen, the garbage collector's full passes between tests skip it."""
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

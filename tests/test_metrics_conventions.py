@@ -24,7 +24,7 @@ from test_metrics_real_networks import _seeded
 
 torch_fidelity = pytest.importorskip("torch_fidelity")
 
-N_IMAGES = 8
+N_IMAGES = 4
 RELATIVE = 1e-3
 
 
@@ -73,6 +73,24 @@ def _ours(folders, inception_file, convention: str) -> dict[str, float]:
     return metrics.compute()
 
 
+def in_their_span(*sets: np.ndarray) -> list[np.ndarray]:
+    """The feature sets in coordinates of the affine subspace they span (2N images: 2N - 1 dimensions).
+
+    FID does not change under a common shift and a common isometry of the features, and these
+    coordinates hold every feature exactly; clean-fid's ``scipy.linalg.sqrtm`` then takes a
+    (2N - 1)-square matrix instead of a 2048-square one: milliseconds instead of about 20 s, the
+    same FID (to ~1e-8 relative).
+    """
+    features = np.concatenate(sets).astype(np.float64)
+    centre = features.mean(axis=0)
+    _, singular, basis = np.linalg.svd(features - centre, full_matrices=False)
+    basis = basis[singular > singular[0] * 1e-10]
+    coordinates = [(f.astype(np.float64) - centre) @ basis.T for f in sets]
+    for f, c in zip(sets, coordinates):  # nothing lost: the coordinates give the features back
+        assert np.allclose(c @ basis + centre, f, rtol=0, atol=1e-6 * np.abs(f).max())
+    return coordinates
+
+
 def _close(ours: float, theirs: float) -> bool:
     return abs(ours - theirs) <= RELATIVE * abs(theirs)
 
@@ -111,7 +129,7 @@ def test_fid_and_kid_equal_clean_fid_in_clean_mode(folders, inception_file):
     restored, original = (cleanfid.get_folder_features(str(folder), feature_model, num_workers=0, batch_size=N_IMAGES,
                                                        device=torch.device("cpu"), mode="clean", verbose=False)
                           for folder in folders)
-    fid = cleanfid.fid_from_feats(restored, original)
+    fid = cleanfid.fid_from_feats(*in_their_span(restored, original))
     kid = cleanfid.kernel_distance(restored, original)
     ours = _ours(folders, inception_file, "clean-fid")
     assert _close(ours["fid"], fid), (ours, fid)

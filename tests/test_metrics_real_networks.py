@@ -114,8 +114,11 @@ def _read(path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(torch_home, tiny_prior, tmp_path):
-    """restore.py with the real networks in a subprocess (Lightning's DDP relaunches the script)."""
+def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(real_hub, tiny_prior, tmp_path, capsys):
+    """restore.py with the real networks: one process here, two in a subprocess (Lightning's DDP
+    relaunches the script)."""
+    from ddrm_lightning.cli import main
+
     images, reference = tmp_path / "images", tmp_path / "reference"
     for folder, names in ((images, PHOTOS[:4]), (reference, ("grass", "gravel", "coins", "moon", "brick"))):
         folder.mkdir()
@@ -124,7 +127,7 @@ def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(torch_home, ti
             from PIL import Image
 
             Image.fromarray(array).save(folder / f"{name}.png")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TORCH_HOME": str(torch_home),
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TORCH_HOME": str(real_hub),
            "DDRM_LIGHTNING_OFFLINE": "1"}
     runs = {}
     for devices in (1, 2):
@@ -134,13 +137,16 @@ def test_real_metrics_are_the_same_with_one_and_two_ddp_processes(torch_home, ti
                             "--metrics.giqa_reference", str(reference), "--metrics.giqa_components", "1")
         args[args.index("--data.image_size") + 1] = "32"
         args[args.index("--trainer.devices") + 1] = str(devices)
-        if devices == 2:
-            args += ["--trainer.strategy", "ddp"]
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        if devices == 1:
+            assert main(args) == 0
+            stdout = capsys.readouterr().out
+        else:
+            proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *args, "--trainer.strategy", "ddp"],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            stdout = proc.stdout
         # the console says which FID convention the numbers follow
-        assert "FID [convention: torch-fidelity] deno_sigma0.1: ddrm " in proc.stdout, proc.stdout[-3000:]
+        assert "FID [convention: torch-fidelity] deno_sigma0.1: ddrm " in stdout, stdout[-3000:]
         runs[devices] = (_read(out / "metrics.csv"), _read(out / "summary.csv"))
     per_image = {d: {r["id"]: r for r in rows if r["method"] == "ddrm"} for d, (rows, _) in runs.items()}
     assert sorted(per_image[1]) == sorted(per_image[2]) and len(per_image[1]) == 4

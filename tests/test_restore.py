@@ -76,9 +76,19 @@ def test_results_do_not_depend_on_batch_size(tiny_prior, image_folder, tmp_path)
     assert_same_numbers(read_csv(tmp_path / "a" / "metrics.csv"), read_csv(tmp_path / "b" / "metrics.csv"), 1e-5)
 
 
-def test_resume_skips_finished_ids_and_matches_a_full_run(tiny_prior, image_folder, tmp_path):
-    full, resumed = tmp_path / "full", tmp_path / "resumed"
-    main(restore_args(tiny_prior, image_folder, full))
+@pytest.fixture(scope="module")
+def five(tmp_path_factory, tiny_prior) -> tuple[Path, Path]:
+    """Five images (as ``image_folder``) and their sweep with restore_args' settings, in this process:
+    the reference of the resumed and the distributed runs."""
+    base = tmp_path_factory.mktemp("five")
+    write_images(base / "images", 5)
+    assert main(restore_args(tiny_prior, base / "images", base / "one")) == 0
+    return base / "images", base / "one"
+
+
+def test_resume_skips_finished_ids_and_matches_a_full_run(tiny_prior, five, tmp_path):
+    image_folder, full = five
+    resumed = tmp_path / "resumed"
     main(restore_args(tiny_prior, image_folder, resumed, "--data.limit", "2"))
     assert len({r["id"] for r in read_csv(resumed / "metrics.csv")}) == 2
     first = (resumed / "deno_sigma0.1" / "restored" / "im0.png").stat().st_mtime_ns
@@ -143,18 +153,17 @@ def ddp_args(tiny_prior: Path, image_folder: Path, out: Path, devices: int, *ext
 
 
 @pytest.mark.slow
-def test_two_process_ddp_equals_one_process(tiny_prior, image_folder, tmp_path):
+def test_two_process_ddp_equals_one_process(tiny_prior, five, tmp_path):
     """Lightning's DDP relaunches the script, so this runs restore.py in a subprocess."""
+    image_folder, one = five
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    outs = {}
-    for devices in (1, 2):
-        out = tmp_path / f"ddp{devices}"
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *ddp_args(tiny_prior, image_folder, out, devices)],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        outs[devices] = read_csv(out / "metrics.csv")
-    assert len(outs[2]) == 5 * 3 * 3
-    assert_same_numbers(outs[1], outs[2], 1e-5)
+    out = tmp_path / "ddp2"
+    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), *ddp_args(tiny_prior, image_folder, out, 2)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_csv(out / "metrics.csv")
+    assert len(rows) == 5 * 3 * 3
+    assert_same_numbers(read_csv(one / "metrics.csv"), rows, 1e-5)
 
 
 def free_port() -> int:
@@ -164,10 +173,10 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_nodes_equal_one_process(tiny_prior, image_folder, tmp_path):
+def test_two_nodes_equal_one_process(tiny_prior, five, tmp_path):
     """A 2-node sweep simulated on this machine (README, "Several machines"): one restore.py per node,
     started by hand as on a cluster, meeting at MASTER_ADDR:MASTER_PORT (127.0.0.1 only), NODE_RANK 0 / 1."""
-    assert main(restore_args(tiny_prior, image_folder, tmp_path / "one")) == 0
+    image_folder, one = five
     out = tmp_path / "nodes"
     args = [*ddp_args(tiny_prior, image_folder, out, 1), "--trainer.strategy", "ddp", "--trainer.num_nodes", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1",
@@ -184,4 +193,4 @@ def test_two_nodes_equal_one_process(tiny_prior, image_folder, tmp_path):
     assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
     rows = read_csv(out / "metrics.csv")
     assert len(rows) == 5 * 3 * 3 and not (out / "shards").exists()
-    assert_same_numbers(read_csv(tmp_path / "one" / "metrics.csv"), rows, 1e-5)
+    assert_same_numbers(read_csv(one / "metrics.csv"), rows, 1e-5)
