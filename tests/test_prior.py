@@ -18,6 +18,7 @@ from conftest import TINY_DDPM, restore_args, run_process_group, tiny_training_c
 from ddrm_lightning.data.training import RandomCrops, TrainingDataModule
 from ddrm_lightning.models.embedded import EMBEDDED_PRIOR
 from ddrm_lightning.models import load_model
+from ddrm_lightning.models.export import with_native_size
 from ddrm_lightning.prior import PriorTraining
 from conftest import RESTORED
 
@@ -122,10 +123,15 @@ def test_embedded_prior_ships_and_matches_its_recipe():
     assert EMBEDDED_PRIOR.stat().st_size <= 20 * 2**20
     stage1 = yaml.safe_load((ROOT / "configs" / "train" / "embedded_v2.yaml").read_text())
     stage2 = yaml.safe_load((ROOT / "configs" / "train" / "embedded.yaml").read_text())
+    stage3 = yaml.safe_load((ROOT / "configs" / "train" / "v5" / "v3_128_all.yaml").read_text())
     assert stage2["model"]["init_from"] == stage1["export"], "stage 2 continues from stage 1's export"
+    assert stage3["model"]["init_from"] == stage2["export"], "stage 3 continues from stage 2's export"
     loaded = load_model(EMBEDDED_PRIOR)
     assert loaded.family == stage1["model"]["family"]
-    assert loaded.config["model"] == stage1["model"]["network"]["model"]
+    # stage 3 trains stage 1's network on 128² crops; the shipped file declares 128 as its own size
+    size = stage3["data"]["crop_size"]
+    assert loaded.config == with_native_size(loaded.family, stage1["model"]["network"], size)
+    assert loaded.image_size == size == 128
     assert torch.allclose(loaded.betas[[0, -1]].float(), torch.tensor([1e-4, 0.02]))
 
 
