@@ -98,13 +98,19 @@ def test_the_package_has_no_import_circle():
     assert circles(import_graph()) == []
 
 
+def _package(root, files: dict[str, str]):
+    """A throwaway ``ddrm_lightning`` package under ``root``: each file with its text, ``__init__.py`` everywhere."""
+    package = root / "ddrm_lightning"
+    for name, text in {"__init__.py": "", **files}.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "__init__.py").touch()
+        path.write_text(text)
+    return package
+
+
 def test_the_check_finds_a_circle_through_an_import_inside_a_function(tmp_path):
-    package = tmp_path / "ddrm_lightning"
-    (package / "models").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "models" / "__init__.py").write_text("")
-    (package / "models" / "a.py").write_text("from .b import thing\n")
-    (package / "models" / "b.py").write_text("def thing():\n    from . import a\n")
+    package = _package(tmp_path, {"models/a.py": "from .b import thing\n", "models/b.py": "def thing():\n    from . import a\n"})
     assert circles(import_graph(package)) == [["ddrm_lightning.models.a", "ddrm_lightning.models.b"]]
 
 
@@ -132,13 +138,7 @@ def test_a_lower_layer_never_imports_a_higher_one():
 
 
 def test_the_layer_check_finds_an_import_of_a_higher_room_inside_a_function(tmp_path):
-    package = tmp_path / "ddrm_lightning"
-    (package / "data").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "data" / "__init__.py").write_text("")
-    (package / "data" / "folder.py").write_text("def load():\n    from ..restoration import core\n")
-    (package / "restoration").mkdir()
-    (package / "restoration" / "__init__.py").write_text("")
-    (package / "restoration" / "core.py").write_text("")
+    package = _package(tmp_path, {"data/folder.py": "def load():\n    from ..restoration import core\n",
+                                  "restoration/core.py": ""})
     graph = import_graph(package)
     assert graph["ddrm_lightning.data.folder"] == {"ddrm_lightning.restoration.core"}
