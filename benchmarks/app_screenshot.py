@@ -10,8 +10,7 @@ The photo is scikit-image's astronaut, its face cropped and shrunk to 96×96 and
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 TIMEOUT = 600
 
 
@@ -30,50 +30,24 @@ def photo(folder: Path) -> Path:
     return path
 
 
-def chromium(download_dir: Path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,960", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                     "--no-first-run", "--disable-background-networking", "--hide-scrollbars"):
-        options.add_argument(argument)
-    options.add_experimental_option("prefs", {"download.default_directory": str(download_dir)})
-    return webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "app.png")
     parser.add_argument("--prior", default="embedded")
     args = parser.parse_args()
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from ddrm_lightning.app.server import AppServer
+    from test_app_browser import chromium, free_port, upscale_4x  # the browser test's steps: the same page, the same clicks
 
-    with tempfile.TemporaryDirectory() as folder, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+    with tempfile.TemporaryDirectory() as folder:
         picture = photo(Path(folder))
-        with AppServer(args.prior, port=port, device="cpu") as server:
-            driver = chromium(Path(folder))
+        with AppServer(args.prior, port=free_port(), device="cpu") as server:
+            driver = chromium(Path(folder), window="1280,960")
             try:
-                wait = WebDriverWait(driver, TIMEOUT)
-                driver.get(server.url)
-                wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
-                driver.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(picture))
-                wait.until(lambda d: "estimated 0." in d.find_element(By.ID, "sigma").text)
-                driver.find_element(By.XPATH, "//*[@id='job']//label[contains(., 'Upscale 4×')]").click()
-                wait.until(lambda d: "Output 384×384" in d.find_element(By.ID, "plan").text)
                 started = time.monotonic()
-                driver.find_element(By.ID, "restore").click()
-                wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#download")))
-                print(f"restored in {time.monotonic() - started:.0f} s: "
+                upscale_4x(driver, server.url, picture, "384×384", TIMEOUT)
+                print(f"page opened, photo uploaded and restored in {time.monotonic() - started:.0f} s: "
                       f"{driver.find_element(By.ID, 'summary').text}")
                 driver.execute_script("window.scrollTo(0, 0)")
                 time.sleep(1.0)  # the slider's images finish loading

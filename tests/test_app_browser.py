@@ -32,21 +32,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def chromium(download_dir: Path):
+def chromium(download_dir: Path, window: str = "1400,1100"):
+    """Debian's headless Chromium under selenium; every host but 127.0.0.1 resolves to nothing, and the
+    network log is kept (``requested_urls``). ``benchmarks/app_screenshot.py`` drives the page with it too."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                     f"--window-size={window}", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--disable-default-apps"):
+                     "--disable-sync", "--disable-default-apps", "--hide-scrollbars"):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
                                               "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def upscale_4x(driver, url: str, photo: Path, output: str, timeout: float):
+    """What a user does: open the page, upload ``photo``, choose *Upscale 4×* (the plan says ``output``,
+    e.g. "80×64"), restore; returns the download button once it can be clicked."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, timeout)
+    driver.get(url)
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
+    driver.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
+    wait.until(lambda d: "estimated 0." in d.find_element(By.ID, "sigma").text)
+    driver.find_element(By.XPATH, "//*[@id='job']//label[contains(., 'Upscale 4×')]").click()
+    wait.until(lambda d: f"Output {output}" in d.find_element(By.ID, "plan").text)
+    driver.find_element(By.ID, "restore").click()
+    return wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#download")))
 
 
 def requested_urls(driver) -> list[str]:
@@ -62,8 +82,6 @@ def requested_urls(driver) -> list[str]:
 def test_upload_restore_download_in_chromium(tiny_prior, tmp_path):
     pytest.importorskip("gradio", reason='the app extra is not installed (pip install -e ".[app]")')
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from ddrm_lightning.app.server import AppServer
 
@@ -73,16 +91,7 @@ def test_upload_restore_download_in_chromium(tiny_prior, tmp_path):
     with AppServer(str(tiny_prior), port=free_port(), device="cpu") as server:
         driver = chromium(downloads)
         try:
-            wait = WebDriverWait(driver, TIMEOUT)
-            driver.get(server.url)
-            wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
-            driver.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
-            wait.until(lambda d: "Output 20×16" in d.find_element(By.ID, "plan").text)
-            wait.until(lambda d: "estimated 0." in d.find_element(By.ID, "sigma").text)
-            driver.find_element(By.XPATH, "//*[@id='job']//label[contains(., 'Upscale 4×')]").click()
-            wait.until(lambda d: "Output 80×64" in d.find_element(By.ID, "plan").text)
-            driver.find_element(By.ID, "restore").click()
-            button = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#download")))
+            button = upscale_4x(driver, server.url, photo, "80×64", TIMEOUT)
             assert "Restored in" in driver.find_element(By.ID, "summary").text
             button.click()
             deadline = time.monotonic() + TIMEOUT
