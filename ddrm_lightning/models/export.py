@@ -19,6 +19,7 @@ from .errors import (
     ConfigError,
     CorruptCheckpointError,
 )
+from .configs import ddpm_kwargs
 from .state_dicts import as_state_dict, describe_difference, shapes_of
 from .zoo import build_network, copy_config
 
@@ -94,19 +95,17 @@ def with_native_size(family: str, config: Mapping[str, Any], size: int) -> dict[
     fine-tuned on 128² crops). DDPM family only (its attention is placed by resolution)."""
     if family != "ddpm":
         raise ConfigError(f"a native size can be declared for the ddpm family only, not {family}")
-    config = copy_config(config)
-    nested = "model" in config
-    model, data = (config["model"], config["data"]) if nested else (config, config)
-    old = int(data["image_size"])
+    kwargs = ddpm_kwargs(config)
+    old, levels = kwargs["image_size"], len(kwargs["ch_mult"])
     if size <= 0 or (size % old and old % size):
         raise ConfigError(f"native size {size} must be a multiple or a divisor of the network's {old}")
-    levels = len(model["ch_mult"])
     if size % 2 ** (levels - 1):
         raise ConfigError(f"native size {size} must be divisible by {2 ** (levels - 1)} ({levels} levels)")
-    rates = [old // int(r) for r in model["attn_resolutions"]]
-    if any(old % int(r) for r in model["attn_resolutions"]):
-        raise ConfigError(f"attn_resolutions {list(model['attn_resolutions'])} must divide image_size {old}")
-    model["attn_resolutions"] = [size // rate for rate in rates]
+    if any(old % r for r in kwargs["attn_resolutions"]):
+        raise ConfigError(f"attn_resolutions {kwargs['attn_resolutions']} must divide image_size {old}")
+    config = copy_config(config)
+    model, data = (config["model"], config["data"]) if "model" in config else (config, config)
+    model["attn_resolutions"] = [size // (old // r) for r in kwargs["attn_resolutions"]]
     data["image_size"] = int(size)
     return config
 

@@ -13,24 +13,22 @@ from typing import Any
 
 import torch
 
+from .configs import ddpm_kwargs
 from .ddpm_unet import DDPMUNet
 from .errors import ConfigError
 from .zoo import build_network, copy_config
 
 
-def _blocks_of(model: Mapping[str, Any]) -> list[int]:
-    blocks = model["num_res_blocks"]
-    return [int(blocks)] * len(model["ch_mult"]) if isinstance(blocks, int) else [int(b) for b in blocks]
-
-
 def grown_config(config: Mapping[str, Any], num_res_blocks: Sequence[int]) -> dict[str, Any]:
     """``config`` with ``num_res_blocks`` per level; refused unless every level keeps at least its blocks."""
-    config = copy_config(config)
-    model = config["model"] if "model" in config else config
-    old, new = _blocks_of(model), [int(b) for b in num_res_blocks]
+    kwargs = ddpm_kwargs(config)
+    old = kwargs["num_res_blocks"]
+    old = [old] * len(kwargs["ch_mult"]) if isinstance(old, int) else old
+    new = [int(b) for b in num_res_blocks]
     if len(new) != len(old) or any(n < o for n, o in zip(new, old)):
         raise ConfigError(f"num_res_blocks {new} must give each of the {len(old)} levels at least its {old} blocks")
-    model["num_res_blocks"] = new
+    config = copy_config(config)
+    (config["model"] if "model" in config else config)["num_res_blocks"] = new
     return config
 
 
@@ -38,9 +36,8 @@ def grown_config(config: Mapping[str, Any], num_res_blocks: Sequence[int]) -> di
 def grow_ddpm(network: DDPMUNet, config: Mapping[str, Any], num_res_blocks: Sequence[int]) -> tuple[DDPMUNet, dict]:
     """A DDPM UNet with ``num_res_blocks`` per level that computes what ``network`` computes."""
     new_config = grown_config(config, num_res_blocks)
-    model = config["model"] if "model" in config else config
-    old, new = _blocks_of(model), _blocks_of(new_config["model"] if "model" in new_config else new_config)
     grown = build_network("ddpm", new_config).to(next(network.parameters()).device)
+    old, new = ([len(stage.block) for stage in net.down] for net in (network, grown))
     state = grown.state_dict()
     mapped = {}
     for key, value in network.state_dict().items():
