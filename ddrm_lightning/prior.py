@@ -16,7 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .models import build_network, linear_betas, load_model, network_export
 from .models.grow import grow_ddpm
-from .sampling.schedule import alphas_cumprod_of
+from .sampling.schedule import alphas_cumprod_of, skip_timesteps
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -39,6 +39,10 @@ class PriorTraining(L.LightningModule):
             earlier on the same schedule, as the embedded prior's recipe does at the shipped step.
         grow_res_blocks: with ``init_from`` (a DDPM network), residual blocks per level to grow it to before
             training; the grown network computes what the loaded one does (``models.grow``).
+        focus_steps: a sampler's step count S whose timesteps (DDRM's uniform skip) get ``focus_fraction``
+            of the training samples, the rest uniform over all T: fine-tunes the network where that sampler
+            evaluates it while keeping every timestep trained.
+        focus_fraction: the share of samples drawn from the focused timesteps, in (0, 1].
         activation_checkpointing: recompute activations in backward (saves memory at 256²).
         seed: seed of the training noise (per rank).
     """
@@ -60,6 +64,8 @@ class PriorTraining(L.LightningModule):
         lr_min_ratio: float = 0.05,
         lr_total_steps: int | None = None,
         grow_res_blocks: list[int] | None = None,
+        focus_steps: int | None = None,
+        focus_fraction: float = 0.5,
         activation_checkpointing: bool = False,
         seed: int = 0,
     ) -> None:
@@ -97,6 +103,10 @@ class PriorTraining(L.LightningModule):
         self.ema.requires_grad_(False)
         self.register_buffer("betas", schedule.double())
         self.register_buffer("alphas_cumprod", alphas_cumprod_of(schedule).float())
+        if not 0.0 < focus_fraction <= 1.0:
+            raise ValueError(f"focus_fraction must be in (0, 1], got {focus_fraction}")
+        focus = skip_timesteps(schedule.shape[0], focus_steps) if focus_steps is not None else []
+        self.register_buffer("focus_timesteps", torch.tensor(focus, dtype=torch.long), persistent=False)
         self._generator: torch.Generator | None = None
 
     def on_fit_start(self) -> None:
@@ -111,11 +121,21 @@ class PriorTraining(L.LightningModule):
     def diffusion_loss(self, x0: Tensor) -> Tensor:
         """The simple DDPM loss for a batch of clean images in [-1, 1]."""
         gen = self._generator
-        t = torch.randint(0, self.alphas_cumprod.shape[0], (x0.shape[0],), device=x0.device, generator=gen)
+        t = self.sample_timesteps(x0.shape[0])
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=gen)
         abar = self.alphas_cumprod[t].view(-1, 1, 1, 1).to(x0.dtype)
         x_t = abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
         return F.mse_loss(self(x_t, t).float(), noise.float())
+
+    def sample_timesteps(self, n: int) -> Tensor:
+        """n training timesteps: uniform over 0 … T−1, or, with ``focus_steps``, partly from its timesteps."""
+        gen, device = self._generator, self.alphas_cumprod.device
+        t = torch.randint(0, self.alphas_cumprod.shape[0], (n,), device=device, generator=gen)
+        if self.focus_timesteps.numel():
+            pick = self.focus_timesteps[torch.randint(0, self.focus_timesteps.numel(), (n,), device=device, generator=gen)]
+            focused = torch.rand(n, device=device, generator=gen) < self.hparams.focus_fraction
+            t = torch.where(focused, pick, t)
+        return t
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         if self._generator is None:

@@ -167,6 +167,33 @@ def test_bad_schedule_settings_are_one_line_errors():
         tiny_prior_module(lr_schedule="cosine", lr_min_ratio=2.0)
 
 
+def test_focused_training_draws_the_samplers_timesteps_and_still_covers_the_rest():
+    schedule = set(range(0, 1000, 40))  # DDRM's 25-step skip over T = 1000
+    only = tiny_prior_module(focus_steps=25, focus_fraction=1.0)
+    only._generator = torch.Generator().manual_seed(0)
+    assert set(only.sample_timesteps(4000).tolist()) == schedule
+    half = tiny_prior_module(focus_steps=25, focus_fraction=0.5)
+    half._generator = torch.Generator().manual_seed(0)
+    t = half.sample_timesteps(20000)
+    on_schedule = np.isin(t.numpy(), sorted(schedule)).mean()
+    assert 0.48 < on_schedule < 0.53  # half focused, plus the uniform half's 2.5 % that land there
+    assert len(set(t.tolist()) - schedule) > 900
+
+
+def test_unfocused_training_draws_timesteps_as_before():
+    prior = tiny_prior_module()
+    prior._generator = torch.Generator().manual_seed(5)
+    expected = torch.randint(0, 1000, (64,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(prior.sample_timesteps(64), expected)
+
+
+def test_bad_focus_settings_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"focus_fraction must be in \(0, 1\]"):
+        tiny_prior_module(focus_steps=25, focus_fraction=0.0)
+    with pytest.raises(ValueError, match="timesteps must be between 1 and the schedule length 1000"):
+        tiny_prior_module(focus_steps=2000)
+
+
 def test_large_photos_are_shrunk_once_to_the_largest_crop_scale():
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 900, 3), dtype=np.uint8))
     crops = RandomCrops([photo], crop_size=16, length=4, seed=0, scale_min=1.0, scale_max=4.0)
