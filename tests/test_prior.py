@@ -194,6 +194,26 @@ def test_bad_focus_settings_are_one_line_errors():
         tiny_prior_module(focus_steps=2000)
 
 
+def test_dropout_is_set_for_training_and_idle_in_eval(tmp_path):
+    torch.manual_seed(0)  # weight initialisation of the test network only
+    path = tmp_path / "prior.pt"
+    source = tiny_prior_module()
+    with torch.no_grad():
+        for weight in source.ema.module.parameters():  # no zero-initialised layer that hides dropout
+            weight.normal_(0.0, 0.2)
+    torch.save(source.export(), path)
+    prior = PriorTraining(init_from=str(path), dropout=0.3)
+    rates = {layer.p for layer in prior.network.modules() if isinstance(layer, torch.nn.Dropout)}
+    assert rates == {0.3}
+    x, t = torch.randn(1, 3, 16, 16), torch.tensor([500])
+    with torch.no_grad():
+        assert not torch.equal(prior(x, t), prior(x, t))  # training mode: random units dropped
+        prior.network.eval()
+        assert torch.equal(prior(x, t), prior(x, t))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        PriorTraining(init_from=str(path), dropout=1.0)
+
+
 def test_large_photos_are_shrunk_once_to_the_largest_crop_scale():
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 900, 3), dtype=np.uint8))
     crops = RandomCrops([photo], crop_size=16, length=4, seed=0, scale_min=1.0, scale_max=4.0)
