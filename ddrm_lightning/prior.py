@@ -81,6 +81,10 @@ class PriorTraining(L.LightningModule):
             raise ValueError(f"unknown lr_schedule '{lr_schedule}'; allowed: {', '.join(LR_SCHEDULES)}")
         if lr_warmup_steps < 0 or not 0.0 <= lr_min_ratio <= 1.0:
             raise ValueError(f"need lr_warmup_steps >= 0 and lr_min_ratio in [0, 1]; got {lr_warmup_steps}, {lr_min_ratio}")
+        if not 0.0 < focus_fraction <= 1.0:
+            raise ValueError(f"focus_fraction must be in (0, 1], got {focus_fraction}")
+        if dropout is not None and not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if init_from:
             loaded = load_model(init_from)
             self.family, self.network_config, net = loaded.family, dict(loaded.config), loaded.network
@@ -101,8 +105,6 @@ class PriorTraining(L.LightningModule):
             net = build_network(family, self.network_config)
             schedule = linear_betas(beta_start, beta_end, num_steps)
         if dropout is not None:
-            if not 0.0 <= dropout < 1.0:
-                raise ValueError(f"dropout must be in [0, 1), got {dropout}")
             for layer in net.modules():
                 if isinstance(layer, torch.nn.Dropout):
                     layer.p = dropout
@@ -113,8 +115,6 @@ class PriorTraining(L.LightningModule):
         self.ema.requires_grad_(False)
         self.register_buffer("betas", schedule.double())
         self.register_buffer("alphas_cumprod", alphas_cumprod_of(schedule).float())
-        if not 0.0 < focus_fraction <= 1.0:
-            raise ValueError(f"focus_fraction must be in (0, 1], got {focus_fraction}")
         focus = skip_timesteps(schedule.shape[0], focus_steps) if focus_steps is not None else []
         self.register_buffer("focus_timesteps", torch.tensor(focus, dtype=torch.long), persistent=False)
         self._generator: torch.Generator | None = None
