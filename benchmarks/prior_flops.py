@@ -9,6 +9,7 @@ and (b) a whole ``restore()`` of one photo of ``--size`` (default 128, the demo'
 settings: the embedded prior's DDRM steps, tiles at the prior's own size (``tile="auto"``: a prior
 trained at 128² restores a 128×128 photo in one pass; ``--tile none``: every prior untiled). (b) is
 the issue #32 bar (≤ 250 GFLOP per photo and task); "passes" is (b) / (a), the network passes it took in tile-size units.
+``--samples K`` counts a restore that samples each photo K times (``benchmarks/sample_mean.py``'s plans).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def _network_of(prior: str, work: Path) -> str:
     return str(save_network(work / f"{Path(prior).stem}.pt", network, family, model["network"], linear_betas()))
 
 
-def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = None, tile: int | str | None = "auto") -> dict:
-    """Parameters, GFLOP of one pass at the prior's size, and GFLOP of one ``restore()`` of a size² photo."""
+def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = None, tile: int | str | None = "auto",
+          samples: int = 1) -> dict:
+    """Parameters, GFLOP of one pass at the prior's size, and GFLOP of one ``restore()`` of a size² photo
+    (all ``samples`` of it)."""
     from ddrm_lightning import restore
     from ddrm_lightning.api import load_prior
     from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
@@ -56,10 +59,10 @@ def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = No
         network(x, torch.tensor([500]))
     photo = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     with FlopCounterMode(display=False) as whole:
-        restore(photo, task, prior=denoiser, steps=steps, tile=tile, precision="fp32")
+        restore(photo, task, prior=denoiser, steps=steps, tile=tile, precision="fp32", samples=samples)
     per_tile, per_photo = one.get_total_flops() / 1e9, whole.get_total_flops() / 1e9
     return {"prior": prior, "tile": side, "params_m": sum(p.numel() for p in network.parameters()) / 1e6,
-            "gflop_tile": per_tile, "steps": steps, "gflop_photo": per_photo, "passes": per_photo / per_tile}
+            "gflop_tile": per_tile, "steps": steps, "samples": samples, "gflop_photo": per_photo, "passes": per_photo / per_tile}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -69,13 +72,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--task", default="sr4")
     parser.add_argument("--steps", type=int, help="DDRM steps (default: the embedded prior's)")
     parser.add_argument("--tile", default="auto", help="auto (the prior's size, the default), none (whole photo) or a size")
+    parser.add_argument("--samples", type=int, default=1, help="restorations per photo (--model.samples)")
     args = parser.parse_args(argv)
     tile = None if args.tile == "none" else args.tile if args.tile == "auto" else int(args.tile)
-    rows = [count(p, args.size, args.task, args.steps, tile) for p in args.priors]
-    print(f"| prior | tile | params (M) | GFLOP per tile | steps | GFLOP per {args.size}² photo and task | passes |")
+    rows = [count(p, args.size, args.task, args.steps, tile, args.samples) for p in args.priors]
+    print(f"| prior | tile | params (M) | GFLOP per tile | samples × steps | GFLOP per {args.size}² photo and task | passes |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['prior']} | {r['tile']}² | {r['params_m']:.1f} | {r['gflop_tile']:.2f} | {r['steps']} | "
+        print(f"| {r['prior']} | {r['tile']}² | {r['params_m']:.1f} | {r['gflop_tile']:.2f} | {r['samples']} × {r['steps']} | "
               f"{r['gflop_photo']:.0f} | {r['passes']:.1f} |")
     sys.stdout.flush()
     return rows

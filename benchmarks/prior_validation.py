@@ -64,15 +64,47 @@ def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], ou
 
     # Every checkpoint at the same steps: a candidate's file would otherwise get the paper's 20.
     steps = [] if any(a.startswith("--model.steps") for a in extra) else ["--model.steps", str(EMBEDDED_DDRM_STEPS)]
-    command = [sys.executable, str(RESTORE), "--model.prior", checkpoint, *data_args, *steps,
-               "--model.tile", "auto", "--data.seed", str(seed), *extra,
-               "--out_dir", str(out_dir), "--report", "false", "--overwrite", "true"]
     start = time.perf_counter()
+    rows = run_restore(["--model.prior", checkpoint, *data_args, *steps, "--model.tile", "auto",
+                        "--data.seed", str(seed), *extra], out_dir)
+    return rows, time.perf_counter() - start
+
+
+def run_restore(args: list[str], out_dir: Path) -> list[dict]:
+    """``restore.py`` with ``args`` into ``out_dir`` (no report, overwriting); its ``ok`` metric rows."""
+    command = [sys.executable, str(RESTORE), *args, "--out_dir", str(out_dir), "--report", "false", "--overwrite", "true"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr.strip()}")
     with open(out_dir / "metrics.csv", newline="") as handle:
-        return [r for r in csv.DictReader(handle) if r["status"] == "ok"], time.perf_counter() - start
+        return [r for r in csv.DictReader(handle) if r["status"] == "ok"]
+
+
+def add_photo_options(parser: argparse.ArgumentParser) -> None:
+    """--set (validation or demo photos), --seeds and --markdown."""
+    parser.add_argument("--set", choices=("validation", "demo"), default="validation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+
+
+def emit(lines: list[str], markdown: Path | None) -> None:
+    """Print a markdown table, and write it to ``markdown`` when given."""
+    print("\n".join(lines))
+    if markdown:
+        markdown.write_text("\n".join(lines) + "\n")
+
+
+def split_passthrough(argv: list[str] | None) -> tuple[list[str], list[str]]:
+    """(this script's arguments, those after ``--`` for ``restore.py``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1:]
+
+
+def photo_args(which: str, work: Path) -> list[str]:
+    """``restore.py``'s data arguments for the ``demo`` or ``validation`` photos (written under ``work``)."""
+    return ["--data.names", *DEMO] if which == "demo" else ["--data.root", str(write_validation(work / "photos"))]
 
 
 def table(rows_by_checkpoint: dict[str, list[dict]]) -> list[str]:
@@ -94,18 +126,13 @@ def table(rows_by_checkpoint: dict[str, list[dict]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = split_passthrough(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", nargs="+", default=["embedded"], help="priors to compare")
-    parser.add_argument("--set", choices=("validation", "demo"), default="validation")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    add_photo_options(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="prior-validation-"))
-    data_args = (["--data.names", *DEMO] if args.set == "demo"
-                 else ["--data.root", str(write_validation(work / "photos"))])
+    data_args = photo_args(args.set, work)
     results: dict[str, list[dict]] = {}
     for index, checkpoint in enumerate(args.checkpoint):
         rows: list[dict] = []
@@ -114,10 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             rows += found
             print(f"{checkpoint} seed {seed}: {seconds:.0f} s", file=sys.stderr)
         results[checkpoint] = rows
-    lines = table(results)
-    print("\n".join(lines))
-    if args.markdown:
-        args.markdown.write_text("\n".join(lines) + "\n")
+    emit(table(results), args.markdown)
 
 
 if __name__ == "__main__":

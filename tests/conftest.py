@@ -13,6 +13,16 @@ RESTORED = ("ok", "warning")
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ddrm-exp-datasets"
 
 
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py``, loaded from its file (benchmarks/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found: the conformance vectors live in ../shared, next to the project checkout")

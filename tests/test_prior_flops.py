@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("prior_flops", ROOT / "benchmarks" / "prior_flops.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("prior_flops")
 
 
 def _config(tmp_path: Path, image_size: int) -> str:
@@ -52,3 +47,11 @@ def test_a_fine_tuning_config_without_a_network_is_refused(tmp_path):
     path.write_text(yaml.safe_dump({"model": {"init_from": "embedded"}}))
     with pytest.raises(SystemExit, match="no model.network"):
         _module().count(str(path), size=32, steps=1)
+
+
+def test_each_sample_costs_its_own_passes(tmp_path):
+    """Two samples of 3 steps cost what one of 6 does: the mean-of-samples plans' budget."""
+    one = _module().count(_config(tmp_path, 32), size=32, steps=6)
+    two = _module().count(_config(tmp_path, 32), size=32, steps=3, samples=2)
+    assert two["samples"] == 2 and abs(two["passes"] - 6) < 0.05 * 6
+    assert two["gflop_photo"] == pytest.approx(one["gflop_photo"], rel=0.02)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import yaml
+from conftest import load_benchmark
 
 from ddrm_lightning.data.bundled import DEMO_PHOTOS, TRAINING_PHOTOS
 
@@ -15,10 +15,7 @@ RECIPES = ("embedded_v2.yaml", "embedded.yaml", *sorted(f"v5/{p.name}" for p in 
 
 
 def _validation_module():
-    spec = importlib.util.spec_from_file_location("prior_validation", ROOT / "benchmarks" / "prior_validation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("prior_validation")
 
 
 def _training_photos(recipe: str) -> set[str]:
