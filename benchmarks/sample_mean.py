@@ -20,15 +20,14 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prior_validation import add_photo_options, emit, photo_args, run_restore, split_passthrough  # noqa: E402
 
 from ddrm_lightning.metrics.image import psnr, ssim  # noqa: E402
+from ddrm_lightning.reports.sweep_files import load_image  # noqa: E402
 from ddrm_lightning.sweep_io.layout import image_path, sample_path  # noqa: E402
 
 
@@ -40,39 +39,21 @@ def parse_plan(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _picture(path: Path) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
-
-
-def mean_picture(paths: list[Path]) -> torch.Tensor:
-    """The pixel mean of the pictures (C, H, W) in [0, 1]."""
-    return torch.stack([_picture(p) for p in paths]).mean(0)
-
-
-def score_task(task_dir: Path, ids: list[str], samples: int) -> dict[str, list[float]]:
-    """Per image, PSNR of the first sample and PSNR / SSIM of the mean of ``samples``."""
-    scores: dict[str, list[float]] = defaultdict(list)
+def score_task(task_dir: Path, ids: list[str], samples: int, baselines: list[str]) -> dict[str, dict[str, list]]:
+    """Per image: PSNR of the first sample (``one``), and PSNR / SSIM of the mean of ``samples`` (``mean``)
+    and of each baseline's picture."""
+    scores: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for sample_id in ids:
-        original = _picture(image_path(task_dir, "original", sample_id))[None]
-        if samples == 1:
-            pictures = [image_path(task_dir, "restored", sample_id)]
-        else:
-            pictures = [sample_path(task_dir, sample_id, k) for k in range(samples)]
-        first, mean = _picture(pictures[0])[None], mean_picture(pictures)[None]
-        scores["one"].append(float(psnr(first, original)[0]))
-        scores["psnr"].append(float(psnr(mean, original)[0]))
-        scores["ssim"].append(float(ssim(mean, original)[0]))
-    return scores
-
-
-def score_baseline(task_dir: Path, ids: list[str], method: str) -> dict[str, list[float]]:
-    """Per image, PSNR / SSIM of a baseline's written picture (scored as the samples are)."""
-    scores: dict[str, list[float]] = defaultdict(list)
-    for sample_id in ids:
-        original = _picture(image_path(task_dir, "original", sample_id))[None]
-        picture = _picture(image_path(task_dir, method, sample_id))[None]
-        scores["psnr"].append(float(psnr(picture, original)[0]))
-        scores["ssim"].append(float(ssim(picture, original)[0]))
+        original = load_image(image_path(task_dir, "original", sample_id))[None]
+        paths = ([image_path(task_dir, "restored", sample_id)] if samples == 1
+                 else [sample_path(task_dir, sample_id, k) for k in range(samples)])
+        drawn = [load_image(p) for p in paths]
+        scores["one"]["psnr"].append(float(psnr(drawn[0][None], original)[0]))
+        pictures = {"mean": torch.stack(drawn).mean(0),
+                    **{m: load_image(image_path(task_dir, m, sample_id)) for m in baselines}}
+        for name, picture in pictures.items():
+            scores[name]["psnr"].append(float(psnr(picture[None], original)[0]))
+            scores[name]["ssim"].append(float(ssim(picture[None], original)[0]))
     return scores
 
 
@@ -81,18 +62,19 @@ def run_plan(samples: int, steps: int, data_args: list[str], seed: int, extra: l
                         "--data.seed", str(seed), *extra], out_dir)
 
 
-def table_lines(results: dict[tuple[int, int], dict[str, dict]]) -> list[str]:
-    """Markdown, a row per plan and task: one sample's PSNR, the mean's PSNR / SSIM, the best baseline."""
+def table_lines(results: dict[tuple[int, int], dict[str, dict[str, dict[str, list]]]]) -> list[str]:
+    """Markdown, a row per plan and task: one sample's PSNR, the mean's PSNR / SSIM, the best baseline
+    (``score_task``'s names: ``one``, ``mean`` and the baselines)."""
     lines = ["| plan | passes | task | one sample PSNR | mean PSNR / SSIM | best baseline PSNR / SSIM | margin (dB) |",
              "|---|---|---|---|---|---|---|"]
     for (samples, steps), tasks in results.items():
-        for task, s in tasks.items():
-            best = max(s["baselines"], key=lambda m: statistics.mean(s["baselines"][m]["psnr"]))
-            base = {k: statistics.mean(v) for k, v in s["baselines"][best].items()}
-            mean = {k: statistics.mean(s[k]) for k in ("one", "psnr", "ssim")}
-            lines.append(f"| {samples}x{steps} | {samples * steps} | {task} | {mean['one']:.2f} | "
-                         f"{mean['psnr']:.2f} / {mean['ssim']:.3f} | {best} {base['psnr']:.2f} / {base['ssim']:.3f} | "
-                         f"{mean['psnr'] - base['psnr']:+.2f} |")
+        for task, scores in tasks.items():
+            mean = {name: {k: statistics.mean(v) for k, v in found.items()} for name, found in scores.items()}
+            best = max((m for m in mean if m not in ("one", "mean")), key=lambda m: mean[m]["psnr"])
+            base, ours = mean[best], mean["mean"]
+            lines.append(f"| {samples}x{steps} | {samples * steps} | {task} | {mean['one']['psnr']:.2f} | "
+                         f"{ours['psnr']:.2f} / {ours['ssim']:.3f} | {best} {base['psnr']:.2f} / {base['ssim']:.3f} | "
+                         f"{ours['psnr'] - base['psnr']:+.2f} |")
     return lines
 
 
@@ -106,19 +88,17 @@ def main(argv: list[str] | None = None) -> None:
     data_args = photo_args(args.set, work)
     results: dict[tuple[int, int], dict[str, dict]] = {}
     for samples, steps in args.plans:
-        tasks: dict[str, dict] = {}
+        tasks: dict[str, dict[str, dict[str, list]]] = {}
         for seed in args.seeds:
             out = work / f"{samples}x{steps}-{seed}"
             rows = run_plan(samples, steps, data_args, seed, extra, out)
             for task in dict.fromkeys(r["task"] for r in rows):
-                found = tasks.setdefault(task, {"one": [], "psnr": [], "ssim": [], "baselines": {}})
                 ids = [r["id"] for r in rows if r["task"] == task and r["method"] == "ddrm"]
-                for key, values in score_task(out / task, ids, samples).items():
-                    found[key] += values
-                for method in dict.fromkeys(r["method"] for r in rows if r["task"] == task and r["method"] != "ddrm"):
-                    own = found["baselines"].setdefault(method, {"psnr": [], "ssim": []})
-                    for key, values in score_baseline(out / task, ids, method).items():
-                        own[key] += values
+                baselines = list(dict.fromkeys(r["method"] for r in rows if r["task"] == task and r["method"] != "ddrm"))
+                found = tasks.setdefault(task, defaultdict(lambda: defaultdict(list)))
+                for name, values in score_task(out / task, ids, samples, baselines).items():
+                    for metric, scores in values.items():
+                        found[name][metric] += scores
         results[(samples, steps)] = tasks
         print(f"plan {samples}x{steps} done", file=sys.stderr)
     emit(table_lines(results), args.markdown)
