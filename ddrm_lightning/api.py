@@ -73,6 +73,7 @@ def restore(
     channels_last: bool = DEFAULTS.channels_last,
     device: str | torch.device | None = None,
     samples: int = DEFAULTS.samples,
+    estimate: str = DEFAULTS.estimate,
     compile: bool = DEFAULTS.compile,
     classifier: str | None = DEFAULTS.classifier,
     classifier_scale: float = DEFAULTS.classifier_scale,
@@ -114,19 +115,22 @@ def restore(
         channels_last, compile: run the network channels-last (exact; faster) / ``torch.compile``d.
         device: where to restore (default: the CPU, or where a ``load_prior`` result is).
         samples: restorations per image from different seeds; above 1 a list of that many results.
+        estimate: ``sample`` (the restoration is a posterior sample, as in the paper) or ``mean`` (the mean
+            of the ``samples`` posterior samples, returned alone: higher PSNR, softer).
         classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         cache_dir: where named checkpoints are looked up / downloaded.
 
     Returns:
         The restoration as the kind given: a PIL image for a PIL image or a path, a tensor in
-        [0, 1] of the same rank for a tensor (a list of them when ``samples`` > 1).
+        [0, 1] of the same rank for a tensor (a list of them when ``samples`` > 1 and ``estimate`` is
+        ``sample``).
     """
     _check_prior_argument(prior)
     loaded = prior if isinstance(prior, Denoiser) else None
     settings = RestorationSettings(
         prior="loaded" if loaded is not None else str(prior), method=method, steps=steps, eta=eta, eta_b=eta_b,
-        method_params=dict(method_params or {}), clip_denoised=clip_denoised, samples=samples, tile=tile,
-        tile_overlap=tile_overlap, tile_batch=tile_batch, precision=precision, channels_last=channels_last,
+        method_params=dict(method_params or {}), clip_denoised=clip_denoised, samples=samples, estimate=estimate,
+        tile=tile, tile_overlap=tile_overlap, tile_batch=tile_batch, precision=precision, channels_last=channels_last,
         compile=compile, classifier=classifier, classifier_scale=classifier_scale,
         cache_dir=None if cache_dir is None else str(cache_dir))
     spec = Task(operator=task, sigma_y=sigma_y, params=dict(params or {}))
@@ -149,7 +153,7 @@ def restore(
     if doubtful:  # restored, but the picture does not explain its measurement (restoration.core.inconsistent)
         warnings.warn("; ".join(doubtful), stacklevel=2)
     first = _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
-    if settings.samples == 1:
+    if settings.samples == 1 or settings.estimate == "mean":
         return first
     more = [_as_kind(torch.stack([r.samples[k] for r in records]), kind) for k in range(settings.samples - 1)]
     return [first, *more]

@@ -2,7 +2,7 @@
 
 Layout of ``out_dir``::
 
-    <task>/restored/<id>.png   DDRM's restoration
+    <task>/restored/<id>.png   DDRM's restoration (with --model.estimate mean, the mean of the samples)
     <task>/degraded/<id>.png   y made viewable (y itself when it is an image, else H⁺y)
     <task>/original/<id>.png   the ground truth (not in measurement mode)
     <task>/observed/<id>.png, <task>/wiener/<id>.png   the classical baselines
@@ -85,9 +85,8 @@ class RestorationWriter(BasePredictionWriter):
             if self.write_images:
                 for kind, picture in result.images.items():
                     pictures.append(self._submit(save_png, picture, image_path(task_dir, kind, result.id)))
-                if result.samples:
-                    for k, picture in enumerate([result.images["restored"], *result.samples]):
-                        pictures.append(self._submit(save_png, picture, sample_path(task_dir, result.id, k)))
+                for k, picture in enumerate(result.posterior_samples()):
+                    pictures.append(self._submit(save_png, picture, sample_path(task_dir, result.id, k)))
             rows.extend(sweep_io.rows_of(result))
         if rows:
             self._submit(_write_rows_after, [p for p in pictures if p is not None], self.out_dir,

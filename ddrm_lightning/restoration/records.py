@@ -46,8 +46,16 @@ class Restoration:
     operator: str
     sigma_y: float | None  # the σ_y used (estimated with sigma_y auto); None: not known (an image that failed first)
     images: dict[str, Tensor] = field(default_factory=dict)  # restored, degraded, original, observed, wiener
-    samples: list[Tensor] = field(default_factory=list)  # extra posterior samples (--model.samples > 1)
+    # posterior samples besides the restored picture (--model.samples > 1); all of them when it is their mean
+    samples: list[Tensor] = field(default_factory=list)
     outcomes: list[MethodOutcome] = field(default_factory=list)  # one per method (restoration, baselines)
+    restored_is_mean: bool = False  # the restored picture is the mean of ``samples`` (--model.estimate mean)
+
+    def posterior_samples(self) -> list[Tensor]:
+        """Every posterior sample of a run with several (in draw order), or [] for a run with one."""
+        if self.restored_is_mean or not self.samples:
+            return list(self.samples)
+        return [self.images["restored"], *self.samples]
 
 
 def _record(task: Task, batch: dict, i: int) -> Restoration:
@@ -64,7 +72,9 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     that cannot be computed for the image (SSIM under 11×11, LPIPS under 32×32) is NaN, its row says why.
     """
     ran = result.params if result.params is not None else settings.sampler_params()
-    params = json.dumps(ran, sort_keys=True)
+    mean = settings.estimate == "mean"
+    # The row says when its picture is not one sample but the mean of several.
+    params = json.dumps({**ran, "estimate": "mean", "samples": settings.samples} if mean else ran, sort_keys=True)
     timesteps = int(ran.get("timesteps", settings.nfe))
     degraded = to_unit(result.degraded).cpu()
     methods = {name: to_unit(x).cpu() for name, x in result.methods.items()}
@@ -78,6 +88,7 @@ def package(task: Task, batch: dict, result: RestoredBatch, scores: dict[str, di
     out = []
     for i in range(len(batch["id"])):
         record = _record(task, batch, i)
+        record.restored_is_mean = mean
         failed = bool(failed_rows[i])
         note = "" if originals is None else _undefined_scores(*own(originals, i).shape[-2:], scores[main])
         for name, x in methods.items():

@@ -89,7 +89,7 @@ class Restorer:
         self.tasks: list[Task] = parse_tasks(tasks)
         sampler = SamplerSettings(
             steps=settings.steps, eta=settings.eta, eta_b=settings.eta_b, clip_denoised=bool(settings.clip_denoised),
-            samples=int(settings.samples), baselines=tuple(baselines), method=settings.method,
+            samples=int(settings.samples), estimate=str(settings.estimate), baselines=tuple(baselines), method=settings.method,
             method_params=dict(settings.method_params))
         self.settings = prior_settings(self.checkpoint, sampler)
         self.classifier_name, self.classifier_scale = settings.classifier, float(settings.classifier_scale)

@@ -32,7 +32,11 @@ class RestorationSettings:
         eta_b: DDRM's η_b in [0, 1]; None: the published value.
         method_params: settings overriding the method's published ones (one it does not take: an error).
         clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
-        samples: restorations per image from different seeds (the first is the one scored).
+        samples: restorations per image from different seeds (the first is the one scored, unless
+            ``estimate`` is mean).
+        estimate: what the restored picture is: ``sample`` (the first posterior sample, as in the paper) or
+            ``mean`` (the mean of the ``samples`` posterior samples, which are written beside it: higher
+            PSNR, softer pictures; needs samples >= 2).
         tile: run the network on overlapping tiles of this side (``auto``: the prior's training size; an
             image that fits one tile runs untiled; None: the whole image).
         tile_overlap: overlap of neighbouring tiles (None: tile // 4).
@@ -54,6 +58,7 @@ class RestorationSettings:
     method_params: dict = field(default_factory=dict)
     clip_denoised: bool = False
     samples: int = 1
+    estimate: str = "sample"
     tile: int | str | None = AUTO_TILE
     tile_overlap: int | None = None
     tile_batch: int | str = "auto"
