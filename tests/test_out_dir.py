@@ -267,3 +267,16 @@ def test_the_lock_is_given_back_when_the_sweep_fails(tiny_prior, tmp_path, monke
     with pytest.raises(RuntimeError, match="a bug in the writer"):
         main(restore_args(tiny_prior, tmp_path / "in", out, *ONE_TASK))
     assert (out / "config.yaml").exists() and not (out / LOCK_NAME).exists()
+
+
+def test_a_sweep_of_a_release_before_a_setting_resumes_at_its_default(tmp_path):
+    """config.yaml of a release without --model.estimate: the same sweep resumes; estimate mean is another."""
+    out = tmp_path / "out"
+    before = {"model": {"prior": "embedded", "samples": 2, "tasks": [{"operator": "deno", "sigma_y": 0.1}]}}
+    prepare_out_dir(out, before, input_dirs=[], overwrite=False, write=True).release()
+    today = {"model": {**before["model"], "estimate": "sample"}}
+    prepare_out_dir(out, today, input_dirs=[], overwrite=False, write=True).release()
+    (out / "config.yaml").write_text(yaml.safe_dump(before))
+    with pytest.raises(OutputDirError, match=r"\(model.estimate changed\)"):
+        prepare_out_dir(out, {"model": {**before["model"], "estimate": "mean"}}, input_dirs=[], overwrite=False,
+                        write=True)

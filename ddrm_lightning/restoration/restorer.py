@@ -89,8 +89,8 @@ class Restorer:
         self.tasks: list[Task] = parse_tasks(tasks)
         sampler = SamplerSettings(
             steps=settings.steps, eta=settings.eta, eta_b=settings.eta_b, clip_denoised=bool(settings.clip_denoised),
-            samples=int(settings.samples), estimate=str(settings.estimate), baselines=tuple(baselines), method=settings.method,
-            method_params=dict(settings.method_params))
+            samples=int(settings.samples), estimate=str(settings.estimate), baselines=tuple(baselines),
+            method=settings.method, method_params=dict(settings.method_params))
         self.settings = prior_settings(self.checkpoint, sampler)
         self.classifier_name, self.classifier_scale = settings.classifier, float(settings.classifier_scale)
         if not (math.isfinite(self.classifier_scale) and self.classifier_scale >= 0):

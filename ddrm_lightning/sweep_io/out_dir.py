@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..restoration.settings import RENAMED, renamed_value
+from ..restoration.settings import RENAMED, RestorationSettings, renamed_value
 from ..restoration.task import Task
 from .atomic import atomic_write_text, remove_temporaries
 from .layout import (
@@ -120,7 +120,8 @@ def comparable(config: dict) -> dict:
 
 
 def today_names(config: dict) -> dict:
-    """A config.yaml of an earlier release with its renamed settings (``RENAMED``) under today's names."""
+    """A config.yaml of an earlier release with its renamed settings (``RENAMED``) under today's names, and
+    the restoration settings added since at their defaults."""
     out = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
     for old, new in RENAMED.items():
         group, key = old.split(".")
@@ -129,6 +130,10 @@ def today_names(config: dict) -> dict:
             value = renamed_value(old, out[group].pop(key))
             if isinstance(out.setdefault(new_group, {}), dict):
                 out[new_group].setdefault(new_key, value)
+    if isinstance(out.get("model"), dict):
+        # A setting is added with the default that does what the releases before it did, so a sweep
+        # they started resumes under today's release.
+        out["model"] = {**RestorationSettings.defaults(), **out["model"]}
     return out
 
 
