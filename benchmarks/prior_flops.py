@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +56,15 @@ def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = No
         denoiser = load_prior(_network_of(prior, Path(work)))
     network, side = denoiser.network.eval(), int(denoiser.image_size)
     x = torch.zeros(1, network.in_channels, side, side)
-    with torch.no_grad(), FlopCounterMode(display=False) as one:
-        network(x, torch.tensor([500]))
-    photo = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
-    with FlopCounterMode(display=False) as whole:
-        restore(photo, task, prior=denoiser, steps=steps, tile=tile, precision="fp32", samples=samples)
+    # FlopCounterMode has no formula for the CPU's fused attention kernel, which scaled_dot_product_attention
+    # picks for some shapes (a whole 128² photo, not a batch of 64² tiles): its matmuls would go uncounted.
+    # The math backend computes the same attention as matmuls, which are counted.
+    with sdpa_kernel(SDPBackend.MATH):
+        with torch.no_grad(), FlopCounterMode(display=False) as one:
+            network(x, torch.tensor([500]))
+        photo = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
+        with FlopCounterMode(display=False) as whole:
+            restore(photo, task, prior=denoiser, steps=steps, tile=tile, precision="fp32", samples=samples)
     per_tile, per_photo = one.get_total_flops() / 1e9, whole.get_total_flops() / 1e9
     return {"prior": prior, "tile": side, "params_m": sum(p.numel() for p in network.parameters()) / 1e6,
             "gflop_tile": per_tile, "steps": steps, "samples": samples, "gflop_photo": per_photo, "passes": per_photo / per_tile}

@@ -13,10 +13,10 @@ def _module():
     return load_benchmark("prior_flops")
 
 
-def _config(tmp_path: Path, image_size: int) -> str:
+def _config(tmp_path: Path, image_size: int, attention: tuple[int, ...] = ()) -> str:
     network = {"model": {"ch": 32, "out_ch": 3, "ch_mult": [1, 2], "num_res_blocks": [1, 2],
-                         "attn_resolutions": [], "in_channels": 3}, "data": {"image_size": image_size}}
-    path = tmp_path / f"tiny{image_size}.yaml"
+                         "attn_resolutions": list(attention), "in_channels": 3}, "data": {"image_size": image_size}}
+    path = tmp_path / f"tiny{image_size}{''.join(f'a{r}' for r in attention)}.yaml"
     path.write_text(yaml.safe_dump({"model": {"family": "ddpm", "network": network}}))
     return str(path)
 
@@ -35,6 +35,13 @@ def test_a_photo_costs_its_tiles_times_the_steps(tmp_path, trained_at, passes):
     row = _module().count(_config(tmp_path, trained_at), size=32, steps=2)
     # within 5 %: the sampler's own arithmetic adds a little, batched tiles share a little
     assert abs(row["passes"] - passes) < 0.05 * passes
+
+
+def test_attention_is_counted_in_a_whole_photo_as_in_one_pass(tmp_path):
+    """Attention at 32² (1024 positions) is most of this network's work; a restore() of a 32² photo runs
+    the network whole, where scaled_dot_product_attention may pick a kernel FlopCounterMode cannot see."""
+    row = _module().count(_config(tmp_path, 32, attention=(32,)), size=32, steps=3)
+    assert abs(row["passes"] - 3) < 0.03 * 3
 
 
 def test_untiled_a_photo_costs_one_pass_per_step(tmp_path):
