@@ -6,10 +6,10 @@ Each prior is a checkpoint (``embedded``, a file) or a train.py config (its netw
 initialised: the count does not depend on the weights). ``torch.utils.flop_counter.FlopCounterMode``
 counts (a) one network pass at the prior's training size (the "GFLOP per tile" of docs/embedded_prior.md)
 and (b) a whole ``restore()`` of one photo of ``--size`` (default 128, the demo's crop) with the demo's
-settings: the embedded prior's DDRM steps, tiles at the prior's own size (``tile="auto"``: a prior
+settings: the embedded prior's plan (two samples of 14 steps), tiles at the prior's own size (``tile="auto"``: a prior
 trained at 128² restores a 128×128 photo in one pass; ``--tile none``: every prior untiled). (b) is
 the issue #32 bar (≤ 250 GFLOP per photo and task); "passes" is (b) / (a), the network passes it took in tile-size units.
-``--samples K`` counts a restore that samples each photo K times (``benchmarks/sample_mean.py``'s plans).
+``--samples K`` / ``--steps N`` count another plan (one of them given: the other 1 sample / 25 steps).
 """
 
 from __future__ import annotations
@@ -44,14 +44,18 @@ def _network_of(prior: str, work: Path) -> str:
 
 
 def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = None, tile: int | str | None = "auto",
-          samples: int = 1) -> dict:
+          samples: int | None = None) -> dict:
     """Parameters, GFLOP of one pass at the prior's size, and GFLOP of one ``restore()`` of a size² photo
     (all ``samples`` of it)."""
     from ddrm_lightning import restore
     from ddrm_lightning.api import load_prior
-    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
+    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS, EMBEDDED_PLAN
 
+    # every prior at the embedded prior's plan: a candidate's file would otherwise get the paper's
+    if steps is None and samples is None:
+        steps, samples = EMBEDDED_PLAN["steps"], EMBEDDED_PLAN["samples"]
     steps = EMBEDDED_DDRM_STEPS if steps is None else steps
+    samples = 1 if samples is None else samples
     with tempfile.TemporaryDirectory() as work:
         denoiser = load_prior(_network_of(prior, Path(work)))
     network, side = denoiser.network.eval(), int(denoiser.image_size)
@@ -75,9 +79,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("priors", nargs="+", help="checkpoints (embedded, files) or train.py configs")
     parser.add_argument("--size", type=int, default=128, help="side of the photo restored (default 128)")
     parser.add_argument("--task", default="sr4")
-    parser.add_argument("--steps", type=int, help="DDRM steps (default: the embedded prior's)")
+    parser.add_argument("--steps", type=int, help="DDRM steps per sample (default: the embedded prior's plan)")
     parser.add_argument("--tile", default="auto", help="auto (the prior's size, the default), none (whole photo) or a size")
-    parser.add_argument("--samples", type=int, default=1, help="restorations per photo (--model.samples)")
+    parser.add_argument("--samples", type=int, help="restorations per photo (--model.samples; default: the plan's)")
     args = parser.parse_args(argv)
     tile = None if args.tile == "none" else args.tile if args.tile == "auto" else int(args.tile)
     rows = [count(p, args.size, args.task, args.steps, tile, args.samples) for p in args.priors]

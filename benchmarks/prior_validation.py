@@ -4,8 +4,9 @@
     python benchmarks/prior_validation.py --checkpoint embedded outputs/train/embedded/prior.pt
 
 Each checkpoint restores the validation photos with the demo's settings (``python restore.py``'s
-tasks, the embedded prior's DDRM steps — ``EMBEDDED_DDRM_STEPS``, 25, for every checkpoint compared
-unless ``-- --model.steps N`` — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
+tasks, the embedded prior's plan — ``EMBEDDED_PLAN``, the mean of two 14-step samples, for every checkpoint
+compared unless ``-- --model.steps/samples/estimate`` give another (then 25 steps unless given: e.g.
+``-- --model.samples 1`` for one 25-step sample) — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
 (``--model.tile auto``), for every seed given. The table gives, per task, DDRM's mean PSNR / SSIM
 and its margin over the best baseline (bicubic / observed / Wiener) — the numbers the prior is
 chosen by. The validation photos are neither the demo photos nor training photos of
@@ -60,10 +61,14 @@ def write_validation(folder: Path) -> Path:
 
 
 def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], out_dir: Path) -> tuple[list[dict], float]:
-    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
+    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS, EMBEDDED_PLAN
 
-    # Every checkpoint at the same steps: a candidate's file would otherwise get the paper's 20.
-    steps = [] if any(a.startswith("--model.steps") for a in extra) else ["--model.steps", str(EMBEDDED_DDRM_STEPS)]
+    # Every checkpoint at the same plan: a candidate's file would otherwise get the paper's one 20-step sample.
+    given = {name for name in EMBEDDED_PLAN if any(a.startswith(f"--model.{name}") for a in extra)}
+    plan = {} if given else EMBEDDED_PLAN
+    if "steps" not in given and not plan:
+        plan = {"steps": EMBEDDED_DDRM_STEPS}
+    steps = [arg for name, value in plan.items() for arg in (f"--model.{name}", str(value))]
     start = time.perf_counter()
     rows = run_restore(["--model.prior", checkpoint, *data_args, *steps, "--model.tile", "auto",
                         "--data.seed", str(seed), *extra], out_dir)

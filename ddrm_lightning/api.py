@@ -72,8 +72,8 @@ def restore(
     precision: str = DEFAULTS.precision,
     channels_last: bool = DEFAULTS.channels_last,
     device: str | torch.device | None = None,
-    samples: int = DEFAULTS.samples,
-    estimate: str = DEFAULTS.estimate,
+    samples: int | None = DEFAULTS.samples,
+    estimate: str | None = DEFAULTS.estimate,
     compile: bool = DEFAULTS.compile,
     classifier: str | None = DEFAULTS.classifier,
     classifier_scale: float = DEFAULTS.classifier_scale,
@@ -96,8 +96,9 @@ def restore(
             (``estimate_noise``) and printed.
         prior: ``embedded``, a zoo name, a checkpoint file, or a ``load_prior`` result.
         steps, eta, eta_b, clip_denoised: the sampler's settings (as ``--model.*`` of restore.py);
-            None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1), except DDRM's steps
-            on the embedded prior (by name or file): 25, chosen on photos it never saw.
+            None: the method's published ones (DDRM: 20 steps, η = 0.85, η_b = 1), except DDRM on the
+            embedded prior (by name or file): with none of steps, samples and estimate given, the mean of
+            two 14-step samples (its own plan, chosen on photos it never saw); else 25 steps.
         seed: the global seed; each image's own seed is ``sample_seed(seed, id)``.
         params: operator parameters (as a task's ``params`` in restore.py).
         measured: ``image`` is already degraded (your own low-resolution / blurry photo).
@@ -114,9 +115,10 @@ def restore(
             ``fp32``, ``bf16`` or ``fp16``; the rest is float32 always.
         channels_last, compile: run the network channels-last (exact; faster) / ``torch.compile``d.
         device: where to restore (default: the CPU, or where a ``load_prior`` result is).
-        samples: restorations per image from different seeds; above 1 a list of that many results.
+        samples: restorations per image from different seeds; above 1 a list of that many results
+            (None: 1, or 2 for the mean).
         estimate: ``sample`` (the restoration is a posterior sample, as in the paper) or ``mean`` (the mean
-            of the ``samples`` posterior samples, returned alone: higher PSNR, softer).
+            of the ``samples`` posterior samples, returned alone: higher PSNR, softer); None: ``sample``.
         classifier, classifier_scale: guidance classifier (zoo name or path) and scale (0: off).
         cache_dir: where named checkpoints are looked up / downloaded.
 
@@ -153,9 +155,10 @@ def restore(
     if doubtful:  # restored, but the picture does not explain its measurement (restoration.core.inconsistent)
         warnings.warn("; ".join(doubtful), stacklevel=2)
     first = _as_kind(torch.stack([r.images["restored"] for r in records]), kind)
-    if settings.samples == 1 or settings.estimate == "mean":
+    plan = restorer.settings  # the plan as it resolved (the embedded prior's own when none was given)
+    if plan.samples == 1 or plan.estimate == "mean":
         return first
-    more = [_as_kind(torch.stack([r.samples[k] for r in records]), kind) for k in range(settings.samples - 1)]
+    more = [_as_kind(torch.stack([r.samples[k] for r in records]), kind) for k in range(plan.samples - 1)]
     return [first, *more]
 
 

@@ -280,3 +280,18 @@ def test_a_sweep_of_a_release_before_a_setting_resumes_at_its_default(tmp_path):
     with pytest.raises(OutputDirError, match=r"\(model.estimate changed\)"):
         prepare_out_dir(out, {"model": {**before["model"], "estimate": "mean"}}, input_dirs=[], overwrite=False,
                         write=True)
+
+
+def test_the_embedded_plan_spelled_out_is_the_same_sweep_and_the_previous_default_another(tmp_path):
+    """Resume compares the plan as it resolves: none given on the embedded prior is 2 × 14 steps, mean."""
+    out = tmp_path / "out"
+    tasks = [{"operator": "deno", "sigma_y": 0.1}]
+    prepare_out_dir(out, {"model": {"prior": "embedded", "tasks": tasks}}, input_dirs=[], overwrite=False,
+                    write=True).release()
+    spelled = {"model": {"prior": "embedded", "tasks": tasks, "steps": 14, "samples": 2, "estimate": "mean"}}
+    prepare_out_dir(out, spelled, input_dirs=[], overwrite=False, write=True).release()
+    # the previous release wrote its default as one sample (and, before it, no estimate at all)
+    (out / "config.yaml").write_text(yaml.safe_dump({"model": {"prior": "embedded", "tasks": tasks, "samples": 1}}))
+    with pytest.raises(OutputDirError, match=r"model.estimate, model.samples, model.steps changed"):
+        prepare_out_dir(out, {"model": {"prior": "embedded", "tasks": tasks}}, input_dirs=[], overwrite=False,
+                        write=True)

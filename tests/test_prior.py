@@ -121,15 +121,15 @@ def test_train_py_on_two_ddp_processes_finishes_and_writes_checkpoint_and_export
 def test_embedded_prior_ships_and_matches_its_recipe():
     assert EMBEDDED_PRIOR.exists(), "the embedded prior is part of the package"
     assert EMBEDDED_PRIOR.stat().st_size <= 20 * 2**20
-    stage1 = yaml.safe_load((ROOT / "configs" / "train" / "embedded_v2.yaml").read_text())
-    stage2 = yaml.safe_load((ROOT / "configs" / "train" / "embedded.yaml").read_text())
-    stage3 = yaml.safe_load((ROOT / "configs" / "train" / "v5" / "v3_128_all.yaml").read_text())
-    assert stage2["model"]["init_from"] == stage1["export"], "stage 2 continues from stage 1's export"
-    assert stage3["model"]["init_from"] == stage2["export"], "stage 3 continues from stage 2's export"
+    stage1 = yaml.safe_load((ROOT / "configs" / "train" / "v5" / "k4_all.yaml").read_text())
+    stage2 = yaml.safe_load((ROOT / "configs" / "train" / "v5" / "k4_128_v6.yaml").read_text())
+    assert stage2["model"]["init_from"].startswith(stage1["out_dir"] + "/checkpoints/"), \
+        "the 128² stage continues from a checkpoint of the 64² run"
+    assert "step=12000" in stage2["model"]["init_from"] and stage2["trainer"]["max_steps"] == 2500
     loaded = load_model(EMBEDDED_PRIOR)
     assert loaded.family == stage1["model"]["family"]
-    # stage 3 trains stage 1's network on 128² crops; the shipped file declares 128 as its own size
-    size = stage3["data"]["crop_size"]
+    # the 128² stage trains the 64² run's network on 128² crops; the shipped file declares 128 as its own size
+    size = stage2["data"]["crop_size"]
     assert loaded.config == with_native_size(loaded.family, stage1["model"]["network"], size)
     assert loaded.image_size == size == 128
     assert torch.allclose(loaded.betas[[0, -1]].float(), torch.tensor([1e-4, 0.02]))

@@ -62,3 +62,11 @@ def test_each_sample_costs_its_own_passes(tmp_path):
     two = _module().count(_config(tmp_path, 32), size=32, steps=3, samples=2)
     assert two["samples"] == 2 and abs(two["passes"] - 6) < 0.05 * 6
     assert two["gflop_photo"] == pytest.approx(one["gflop_photo"], rel=0.02)
+
+
+def test_by_default_a_prior_is_counted_at_the_embedded_priors_plan(tmp_path):
+    from ddrm_lightning.models.embedded import EMBEDDED_PLAN
+
+    row = _module().count(_config(tmp_path, 32), size=32)
+    assert (row["samples"], row["steps"]) == (EMBEDDED_PLAN["samples"], EMBEDDED_PLAN["steps"])
+    assert abs(row["passes"] - 28) < 0.05 * 28

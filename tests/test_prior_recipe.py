@@ -53,11 +53,11 @@ def test_the_validation_table_names_the_best_baseline_and_the_margin():
     assert line == "| embedded | sr4 | 23.00 | 0.700 | observed | 22.50 / 0.600 | +0.50 |"
 
 
-def test_every_checkpoint_is_validated_at_the_embedded_priors_steps_unless_steps_are_given(tmp_path, monkeypatch):
-    """A candidate's file would otherwise run the paper's 20 steps while ``embedded`` runs its own."""
+def test_every_checkpoint_is_validated_at_the_embedded_priors_plan_unless_one_is_given(tmp_path, monkeypatch):
+    """A candidate's file would otherwise run the paper's one 20-step sample while ``embedded`` runs its own plan."""
     import subprocess
 
-    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS
+    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS, EMBEDDED_PLAN
 
     module, commands = _validation_module(), []
 
@@ -68,9 +68,15 @@ def test_every_checkpoint_is_validated_at_the_embedded_priors_steps_unless_steps
         (out / "metrics.csv").write_text("status,task,method,psnr,ssim\n")
         return subprocess.CompletedProcess(command, 0, "", "")
 
+    def value(command, name):
+        assert command.count(f"--model.{name}") == 1, command
+        return command[command.index(f"--model.{name}") + 1]
+
     monkeypatch.setattr(module.subprocess, "run", fake_run)
     module.sweep("candidate.pt", [], 0, [], tmp_path / "a")
     module.sweep("candidate.pt", [], 0, ["--model.steps", "40"], tmp_path / "b")
-    first, second = commands
-    assert first[first.index("--model.steps") + 1] == str(EMBEDDED_DDRM_STEPS)
-    assert second.count("--model.steps") == 1 and second[second.index("--model.steps") + 1] == "40"
+    module.sweep("candidate.pt", [], 0, ["--model.samples", "1"], tmp_path / "c")
+    plan, steps_given, one_sample = commands
+    assert {name: value(plan, name) for name in EMBEDDED_PLAN} == {k: str(v) for k, v in EMBEDDED_PLAN.items()}
+    assert value(steps_given, "steps") == "40" and "--model.samples" not in steps_given
+    assert value(one_sample, "steps") == str(EMBEDDED_DDRM_STEPS) and value(one_sample, "samples") == "1"

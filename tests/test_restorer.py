@@ -127,7 +127,8 @@ def test_restore_py_builds_its_restorer_from_the_whole_configuration(tiny_prior,
 
 
 @pytest.mark.parametrize(("prior", "given", "steps"), [
-    ("embedded", {}, 25),  # the embedded prior's own DDRM count
+    ("embedded", {}, 14),  # the embedded prior's own DDRM plan: 2 samples of 14 steps
+    ("embedded", {"samples": 1}, 25),  # its count for one sample
     ("embedded", {"steps": 20}, 20),  # a count that is given wins
     ("embedded", {"method": "ddnm"}, 100),  # another method keeps its published count
     ("celeba_hq", {}, 20),  # the paper's, for a published prior

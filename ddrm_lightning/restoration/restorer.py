@@ -10,7 +10,6 @@ them repeats a rule.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 
@@ -19,7 +18,6 @@ from torch import Tensor
 
 from ..metrics.options import MetricsOptions
 from ..models.checkpoints import resolve
-from ..models.embedded import EMBEDDED_DDRM_STEPS, is_embedded
 from ..operators import Degradation, SVDOperator, build_operator, image_size_behind
 from ..randomness import SampleRandomness
 from . import precision as policy
@@ -29,18 +27,21 @@ from ..sampling.methods import nonlinear_method
 from .core import NONLINEAR_BASELINE, SamplerSettings, restore_batch
 from .denoiser import Denoiser
 from .loading import assemble_denoiser, dress_denoiser, load_checked_prior, tiling_settings
+from .plan import resolved_plan
 from .records import Restoration, decoded_part, failed, package
 from .scores import score_batch
 from .settings import RestorationSettings
 from .task import Task, parse_tasks
 
 
-def prior_settings(prior: str, settings: SamplerSettings) -> SamplerSettings:
-    """``settings``, with the embedded prior's own DDRM step count (``EMBEDDED_DDRM_STEPS``, chosen on
-    photos it never saw) when DDRM restores with it and no steps were given; else unchanged."""
-    if settings.method == "ddrm" and settings.steps is None and is_embedded(prior):
-        return dataclasses.replace(settings, steps=EMBEDDED_DDRM_STEPS)
-    return settings
+def sampler_settings(prior: str, settings: RestorationSettings, baselines: tuple[str, ...]) -> SamplerSettings:
+    """How ``prior`` samples under ``settings``, its plan (steps, samples, estimate) made concrete
+    (``plan.resolved_plan``: the embedded prior's own when none is given)."""
+    plan = resolved_plan(prior, settings.method, settings.steps, settings.samples, settings.estimate)
+    return SamplerSettings(
+        steps=plan.steps, eta=settings.eta, eta_b=settings.eta_b, clip_denoised=bool(settings.clip_denoised),
+        samples=plan.samples, estimate=plan.estimate, baselines=tuple(baselines),
+        method=settings.method, method_params=dict(settings.method_params))
 
 
 def build_restorer(settings: RestorationSettings | None = None, tasks: list | None = None, *,
@@ -63,7 +64,7 @@ class Restorer:
 
     Args:
         settings: how the prior restores (``RestorationSettings``); DDRM on the embedded prior without
-            steps runs the prior's own count (``prior_settings``).
+            steps, samples or estimate runs the prior's own plan (``sampler_settings``).
         tasks: the degradations (``Task``s or their dicts); one default task when None.
         baselines: classical baselines restored beside the method (``BASELINES``).
         measured: the images are already degraded (no ground truth).
@@ -87,11 +88,7 @@ class Restorer:
         self.config = settings
         self.checkpoint, self.cache_dir = settings.prior, settings.cache_dir
         self.tasks: list[Task] = parse_tasks(tasks)
-        sampler = SamplerSettings(
-            steps=settings.steps, eta=settings.eta, eta_b=settings.eta_b, clip_denoised=bool(settings.clip_denoised),
-            samples=int(settings.samples), estimate=str(settings.estimate), baselines=tuple(baselines),
-            method=settings.method, method_params=dict(settings.method_params))
-        self.settings = prior_settings(self.checkpoint, sampler)
+        self.settings = sampler_settings(self.checkpoint, settings, tuple(baselines))
         self.classifier_name, self.classifier_scale = settings.classifier, float(settings.classifier_scale)
         if not (math.isfinite(self.classifier_scale) and self.classifier_scale >= 0):
             raise ValueError(f"--model.classifier_scale must be a finite number >= 0 (0: no guidance), "
@@ -175,9 +172,9 @@ class Restorer:
 
     def use_denoiser(self, denoiser: Denoiser) -> Restorer:
         """Restore with a prior already loaded as a ``Denoiser`` (``api.load_prior``'s) instead of the checkpoint."""
-        if denoiser.checkpoint is not None:  # its defaults (the embedded prior's steps), as by its name
+        if denoiser.checkpoint is not None:  # its defaults (the embedded prior's plan), as by its name
             self.checkpoint = denoiser.checkpoint
-            self.settings = prior_settings(self.checkpoint, self.settings)
+            self.settings = sampler_settings(self.checkpoint, self.config, self.settings.baselines)
         steps = denoiser.alphas_cumprod.shape[0]
         if self.settings.nfe > steps:
             raise ValueError(f"steps={self.settings.nfe} exceeds the schedule length {steps} of the prior; "

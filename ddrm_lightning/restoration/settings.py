@@ -26,17 +26,19 @@ class RestorationSettings:
             (published file, exported network, or a ``train.py`` checkpoint).
         method: the sampler: ``ddrm``, ``ddnm``, ``ddnm_plus``, ``pigdm``, ``diffpir`` or ``dps``, at its
             published settings (steps included) unless overridden.
-        steps: the sampler's steps (network evaluations); None: the method's published count (DDRM: 20),
-            except DDRM on the embedded prior: 25, chosen on photos it never saw.
+        steps: the sampler's steps (network evaluations per sample); None: the method's published count
+            (DDRM: 20), except DDRM on the embedded prior: its own plan (below), or 25 for one sample.
         eta: DDRM's η in [0, 1] (DDNM, DDNM+ and ΠGDM take it too); None: the method's published value.
         eta_b: DDRM's η_b in [0, 1]; None: the published value.
         method_params: settings overriding the method's published ones (one it does not take: an error).
         clip_denoised: clamp the clean estimate to the image range every step (not in the paper).
         samples: restorations per image from different seeds (the first is the one scored, unless
-            ``estimate`` is mean).
+            ``estimate`` is mean); None: 1 (2 with estimate mean).
         estimate: what the restored picture is: ``sample`` (the first posterior sample, as in the paper) or
             ``mean`` (the mean of the ``samples`` posterior samples, which are written beside it: higher
-            PSNR, softer pictures; needs samples >= 2).
+            PSNR, softer pictures; needs samples >= 2); None: ``sample``.
+            DDRM on the embedded prior with none of steps, samples and estimate given runs the prior's own
+            plan, ``models.embedded.EMBEDDED_PLAN``: the mean of two 14-step samples.
         tile: run the network on overlapping tiles of this side (``auto``: the prior's training size; an
             image that fits one tile runs untiled; None: the whole image).
         tile_overlap: overlap of neighbouring tiles (None: tile // 4).
@@ -57,8 +59,8 @@ class RestorationSettings:
     eta_b: float | None = None
     method_params: dict = field(default_factory=dict)
     clip_denoised: bool = False
-    samples: int = 1
-    estimate: str = "sample"
+    samples: int | None = None
+    estimate: str | None = None
     tile: int | str | None = AUTO_TILE
     tile_overlap: int | None = None
     tile_batch: int | str = "auto"

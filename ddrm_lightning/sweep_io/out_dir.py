@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from ..restoration.plan import resolved_plan
 from ..restoration.settings import RENAMED, RestorationSettings, renamed_value
 from ..restoration.task import Task
 from .atomic import atomic_write_text, remove_temporaries
@@ -116,7 +117,20 @@ def comparable(config: dict) -> dict:
     resolved = config.get(RESOLVED)
     if isinstance(resolved, dict) and "precision" in resolved and isinstance(out.get("model"), dict):
         out["model"]["precision"] = resolved["precision"]
+    if isinstance(out.get("model"), dict):
+        out["model"] = with_plan(out["model"])
     return out
+
+
+def with_plan(model: dict) -> dict:
+    """``model`` with its steps, samples and estimate as they resolve (``resolved_plan``): a sweep given
+    the values its prior's plan resolves to is the sweep given none."""
+    try:
+        plan = resolved_plan(str(model.get("prior", "embedded")), str(model.get("method", "ddrm")),
+                             model.get("steps"), model.get("samples"), model.get("estimate"))
+    except (TypeError, ValueError):  # a value no run accepts: compared as written
+        return model
+    return {**model, **plan._asdict()}
 
 
 def today_names(config: dict) -> dict:
