@@ -12,8 +12,9 @@ EMBEDDED_NAME = "embedded"
 EMBEDDED_PRIOR = Path(__file__).resolve().parents[1] / "assets" / "embedded_prior.pt"
 # What DDRM runs on the embedded prior when none of steps, samples and estimate is given: the mean of two
 # 14-step posterior samples (28 network passes, 240 GFLOP per 128x128 photo and task), chosen on photos the
-# prior never saw (docs/embedded_prior.md, "Prior v6"): it met every bar of its issue where one sample at
-# any budget under 250 GFLOP did not. eta and eta_b stay the paper's (0.85, 1).
+# prior never saw (docs/embedded_prior.md, the v6 section): it met every quality bar within the 250-GFLOP budget,
+# where no single sample measured (of this network or another, steps, eta and eta_b re-chosen) did. eta and
+# eta_b stay the paper's (0.85, 1).
 EMBEDDED_PLAN = {"steps": 14, "samples": 2, "estimate": "mean"}
 # DDRM's step count for the embedded prior when some of the plan is given but not the steps: the count
 # chosen for one sample by a rule fixed before the measurement (of 20, 25 and 29 steps, the best at 4x
