@@ -6,10 +6,10 @@
 Each checkpoint restores the validation photos with the demo's settings (``python restore.py``'s
 tasks, the embedded prior's plan — ``EMBEDDED_PLAN``, the mean of two 14-step samples, for every checkpoint
 compared unless ``-- --model.steps/samples/estimate`` give another (then 25 steps unless given: e.g.
-``-- --model.samples 1`` for one 25-step sample) — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at the prior's own size
-(``--model.tile auto``), for every seed given. The table gives, per task, DDRM's mean PSNR / SSIM
-and its margin over the best baseline (bicubic / observed / Wiener) — the numbers the prior is
-chosen by. The validation photos are neither the demo photos nor training photos of
+``-- --model.samples 1`` for one 25-step sample) — η = 0.85, η_b = 1, centre crop to 128×128) and tiles at
+the prior's own size (``--model.tile auto``), for every seed given. The table gives, per task, DDRM's
+mean PSNR / SSIM and its margin over the best baseline (bicubic / observed / Wiener) — the numbers the
+prior is chosen by. The validation photos are neither the demo photos nor training photos of
 ``configs/train/embedded*.yaml`` (a test checks both). ``--set demo`` runs the demo photos instead;
 anything after ``--`` goes to ``restore.py`` (e.g. ``-- --model.eta 0.5`` to choose the defaults).
 """

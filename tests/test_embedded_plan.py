@@ -69,7 +69,8 @@ def test_restore_py_default_row_says_it_is_the_mean_of_two(tmp_path):
     write_images(tmp_path / "one", 1, size=(16, 16))
     out = tmp_path / "out"
     args = ["--data.root", str(tmp_path / "one"), "--data.image_size", "16", "--out_dir", str(out),
-            "--trainer.accelerator", "cpu", "--report", "false", "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.05}]']
+            "--trainer.accelerator", "cpu", "--report", "false",
+            "--model.tasks", '[{"operator": "sr2", "sigma_y": 0.05}]']
     assert main(args) == 0
     rows = [r for r in csv.DictReader(open(out / "metrics.csv")) if r["method"] == "ddrm"]
     assert rows, "DDRM's row is written"
