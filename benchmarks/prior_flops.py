@@ -49,13 +49,10 @@ def count(prior: str, size: int = 128, task: str = "sr4", steps: int | None = No
     (all ``samples`` of it)."""
     from ddrm_lightning import restore
     from ddrm_lightning.api import load_prior
-    from ddrm_lightning.models.embedded import EMBEDDED_DDRM_STEPS, EMBEDDED_PLAN
+    from ddrm_lightning.restoration.plan import resolved_plan
 
     # every prior at the embedded prior's plan: a candidate's file would otherwise get the paper's
-    if steps is None and samples is None:
-        steps, samples = EMBEDDED_PLAN["steps"], EMBEDDED_PLAN["samples"]
-    steps = EMBEDDED_DDRM_STEPS if steps is None else steps
-    samples = 1 if samples is None else samples
+    steps, samples, _ = resolved_plan("embedded", "ddrm", steps, samples, None)
     with tempfile.TemporaryDirectory() as work:
         denoiser = load_prior(_network_of(prior, Path(work)))
     network, side = denoiser.network.eval(), int(denoiser.image_size)

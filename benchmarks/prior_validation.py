@@ -65,9 +65,7 @@ def sweep(checkpoint: str, data_args: list[str], seed: int, extra: list[str], ou
 
     # Every checkpoint at the same plan: a candidate's file would otherwise get the paper's one 20-step sample.
     given = {name for name in EMBEDDED_PLAN if any(a.startswith(f"--model.{name}") for a in extra)}
-    plan = {} if given else EMBEDDED_PLAN
-    if "steps" not in given and not plan:
-        plan = {"steps": EMBEDDED_DDRM_STEPS}
+    plan = EMBEDDED_PLAN if not given else {} if "steps" in given else {"steps": EMBEDDED_DDRM_STEPS}
     steps = [arg for name, value in plan.items() for arg in (f"--model.{name}", str(value))]
     start = time.perf_counter()
     rows = run_restore(["--model.prior", checkpoint, *data_args, *steps, "--model.tile", "auto",
